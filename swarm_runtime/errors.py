@@ -1,0 +1,155 @@
+"""Exceptions raised by swarm-runtime.
+
+Every error the runtime raises on purpose derives from :class:`SwarmError`, so
+``except sr.SwarmError`` catches them all. Errors of dependencies (the OS,
+redis, pydantic) are translated at the boundary, with the original chained as
+``__cause__``. The tree::
+
+    SwarmError
+    ├── ConfigError                  a runtime / pipeline option is invalid
+    ├── PayloadError (ValueError)    a payload is not JSON-serialisable
+    ├── UnknownAgentError (LookupError)
+    ├── RuntimeStateError            the runtime is not running (not started / closed)
+    ├── RequestTimeoutError (TimeoutError)
+    ├── AgentError                   the remote agent failed while handling a request
+    ├── HandoffError                 a handoff could not be started or was rejected
+    ├── NoCapacityError              every replica is busy and the wait bound was hit
+    ├── CircuitOpenError             the agent's circuit breaker refuses traffic
+    └── QueueError
+        ├── QueueClosedError         the queue was closed (or never opened)
+        ├── QueueLockedError         another process owns the queue directory
+        ├── InvalidTopicError (ValueError)
+        ├── QueueFormatError         on-disk data written by an unknown format version
+        ├── QueueCorruptError        on-disk data failed its checksum beyond repair
+        ├── QueueFullError           the disk is full; nothing was written
+        └── BackendUnavailableError  the backend's driver or server cannot be reached
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = [
+    "AgentError",
+    "BackendUnavailableError",
+    "CircuitOpenError",
+    "ConfigError",
+    "HandoffError",
+    "InvalidTopicError",
+    "NoCapacityError",
+    "PayloadError",
+    "QueueClosedError",
+    "QueueCorruptError",
+    "QueueError",
+    "QueueFormatError",
+    "QueueFullError",
+    "QueueLockedError",
+    "RequestTimeoutError",
+    "RuntimeStateError",
+    "SwarmError",
+    "UnknownAgentError",
+]
+
+
+class SwarmError(Exception):
+    """Base class of every error raised by swarm-runtime."""
+
+
+class ConfigError(SwarmError):
+    """An option, a pipeline file or an agent definition is invalid."""
+
+
+class PayloadError(SwarmError, ValueError):
+    """A payload (or result) cannot be serialised as JSON.
+
+    ``path`` locates the offending value (``payload.items[2].when``) and
+    ``type_name`` names its Python type.
+    """
+
+    def __init__(self, message: str, *, path: str = "", type_name: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+        self.type_name = type_name
+
+
+class UnknownAgentError(SwarmError, LookupError):
+    """A message was addressed to an agent that is not registered."""
+
+    def __init__(self, name: str, known: Iterable[str]) -> None:
+        self.name = name
+        self.known = sorted(known)
+        known_text = ", ".join(self.known) if self.known else "none registered yet"
+        super().__init__(f"unknown agent {name!r}; known agents: {known_text}")
+
+
+class RuntimeStateError(SwarmError):
+    """The runtime was used outside ``async with Runtime(...)``."""
+
+
+class RequestTimeoutError(SwarmError, TimeoutError):
+    """No reply arrived within the request's timeout."""
+
+
+class AgentError(SwarmError):
+    """The agent that handled a request failed; carries the remote error."""
+
+    def __init__(self, agent: str, error_type: str, error: str, *, attempts: int = 0) -> None:
+        self.agent = agent
+        self.error_type = error_type
+        self.error = error
+        self.attempts = attempts
+        suffix = f" after {attempts} attempt(s)" if attempts else ""
+        super().__init__(f"agent {agent!r} failed{suffix}: {error_type}: {error}")
+
+
+class HandoffError(SwarmError):
+    """A handoff could not be started, or its target rejected it."""
+
+
+class NoCapacityError(SwarmError):
+    """Every replica of an agent is at capacity and the caller's wait bound ran out."""
+
+
+class CircuitOpenError(SwarmError):
+    """The agent's circuit breaker is open: it is not taking traffic until the cooldown ends."""
+
+
+class QueueError(SwarmError):
+    """Base class of message-queue errors."""
+
+
+class QueueClosedError(QueueError):
+    """The queue is closed (or was never opened); open a new one."""
+
+
+class QueueLockedError(QueueError):
+    """Another process holds the queue directory's lock."""
+
+    def __init__(self, directory: str, pid: int | None) -> None:
+        self.directory = directory
+        self.pid = pid
+        holder = f"process {pid}" if pid else "another process"
+        super().__init__(
+            f"queue directory {directory!r} is locked by {holder}; stop it, or open the queue "
+            "read-only for inspection"
+        )
+
+
+class InvalidTopicError(QueueError, ValueError):
+    """A topic name is empty, too long, or contains characters that are not allowed."""
+
+
+class QueueFormatError(QueueError):
+    """The queue's on-disk data was written by a format version this code does not know."""
+
+
+class QueueCorruptError(QueueError):
+    """The queue's on-disk data is damaged in a way recovery cannot repair."""
+
+
+class QueueFullError(QueueError):
+    """The disk is full: the message was not stored; free space and publish again."""
+
+
+class BackendUnavailableError(QueueError):
+    """The queue backend's driver is not installed or its server does not answer."""

@@ -1,0 +1,433 @@
+"""The queue interface every backend implements, and the behaviour they share.
+
+A backend implements a handful of ``_underscore`` abstract methods; the public
+methods here validate input, check the lifecycle state and delegate, so every
+backend refuses bad input with the same errors.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+import math
+import time
+from collections.abc import AsyncIterator, Generator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Literal, Self
+
+import anyio
+
+from .. import _json
+from ..clock import Clock, SystemClock
+from ..errors import ConfigError, QueueClosedError
+from ..message import Message, new_id, validate_topic
+
+__all__ = ["MessageQueue", "NackOutcome", "QueueOptions", "QueueStats", "split_options"]
+
+NackOutcome = Literal["requeued", "dead_lettered", "unknown"]
+"""What a ``nack`` did: the message will be delivered again, it went to the DLQ, or it was not
+leased (already settled, or never known)."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    """Counts of one topic's messages by state."""
+
+    topic: str
+    ready: int
+    delayed: int
+    leased: int
+    dead: int
+
+    @property
+    def depth(self) -> int:
+        """Messages not yet settled: ready, delayed and leased."""
+        return self.ready + self.delayed + self.leased
+
+
+@dataclass(frozen=True, slots=True)
+class QueueOptions:
+    """Options shared by every backend.
+
+    ``max_attempts`` is the default number of deliveries before a message is dead-lettered
+    (a message's own ``max_attempts`` wins); ``lease`` the default lease in seconds;
+    ``dedup_window`` how long a dedup key is remembered.
+    """
+
+    max_attempts: int = 5
+    lease: float = 30.0
+    dedup_window: float = 300.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ConfigError(f"max_attempts must be >= 1, got {self.max_attempts}")
+        if not (self.lease > 0 and math.isfinite(self.lease)):
+            raise ConfigError(f"lease must be a positive number of seconds, got {self.lease}")
+        if self.dedup_window < 0:
+            raise ConfigError(f"dedup_window must be >= 0, got {self.dedup_window}")
+
+
+class _State(enum.Enum):
+    UNOPENED = "unopened"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class MessageQueue(abc.ABC):
+    """A durable, at-least-once message queue with leases, retries and a dead-letter queue.
+
+    Open one with :meth:`MessageQueue.open` (``await`` it, or use it with ``async with``).
+    Semantics shared by all backends:
+
+    * a received message is *leased*; unacknowledged past its lease it is delivered
+      again with ``attempts + 1``;
+    * ``nack`` requeues (optionally after a delay) until ``max_attempts`` deliveries,
+      then the message goes to the topic's dead-letter queue carrying the last error;
+    * higher ``priority`` is delivered first, FIFO within a priority;
+    * a ``dedup_key`` seen within the dedup window returns the first message's id and
+      stores nothing.
+    """
+
+    #: URL scheme of the backend (``memory``, ``file``, ``redis``).
+    scheme: str = ""
+
+    def __init__(self, *, options: QueueOptions | None = None, clock: Clock | None = None) -> None:
+        self.options = options or QueueOptions()
+        self.clock: Clock = clock or SystemClock()
+        self._state = _State.UNOPENED
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> Self:
+        """An unopened queue of this backend for ``url``; backends override to parse it."""
+        common, clock, rest = split_options(options)
+        if rest:
+            raise ConfigError(
+                f"unknown option(s) for the {cls.scheme}:// queue: {', '.join(sorted(rest))}"
+            )
+        return cls(options=common, clock=clock)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @staticmethod
+    def open(url: str = "file://queue", **options: Any) -> _QueueOpener:
+        """Open the queue named by ``url``: ``memory://``, ``file://DIR`` (or a plain
+        directory path) or ``redis://HOST:PORT/DB``.
+
+        Use as ``q = await MessageQueue.open(url)`` or ``async with MessageQueue.open(url) as q``.
+        Keyword options go to the backend (``max_attempts``, ``lease``, ``dedup_window``,
+        ``clock``, and backend-specific ones).
+        """
+        from ._registry import create
+
+        return _QueueOpener(create(url, **options))
+
+    @property
+    def is_open(self) -> bool:
+        return self._state is _State.OPEN
+
+    @property
+    def is_closed(self) -> bool:
+        return self._state is _State.CLOSED
+
+    async def start(self) -> Self:
+        """Open the backend (idempotent while open; a closed queue cannot be reopened)."""
+        if self._state is _State.OPEN:
+            return self
+        if self._state is _State.CLOSED:
+            raise QueueClosedError(
+                f"this {self.scheme}:// queue was closed; open a new one with MessageQueue.open()"
+            )
+        await self._open()
+        self._state = _State.OPEN
+        return self
+
+    async def close(self) -> None:
+        """Flush and close the backend. Idempotent."""
+        if self._state is _State.OPEN:
+            self._state = _State.CLOSED
+            await self._close()
+        self._state = _State.CLOSED
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        with anyio.CancelScope(shield=True):
+            await self.close()
+
+    def _check_open(self) -> None:
+        if self._state is not _State.OPEN:
+            if self._state is _State.CLOSED:
+                raise QueueClosedError(
+                    f"the {self.scheme}:// queue is closed; open a new one with MessageQueue.open()"
+                )
+            raise QueueClosedError(
+                f"the {self.scheme}:// queue is not open yet; use 'await MessageQueue.open(...)' "
+                "or 'async with MessageQueue.open(...)'"
+            )
+
+    # ------------------------------------------------------------------ publishing
+
+    async def publish(
+        self,
+        topic: str,
+        payload: Any = None,
+        *,
+        delay: float = 0.0,
+        priority: int = 0,
+        dedup_key: str | None = None,
+        headers: dict[str, Any] | None = None,
+        sender: str | None = None,
+        correlation_id: str | None = None,
+        workflow_id: str | None = None,
+        reply_to: str | None = None,
+        max_attempts: int | None = None,
+    ) -> str:
+        """Store a message durably and return its id.
+
+        Raises :class:`~swarm_runtime.PayloadError` for a payload that is not JSON,
+        :class:`~swarm_runtime.InvalidTopicError` for a bad topic name.
+        """
+        message = Message.model_construct(
+            id=new_id(),
+            topic=topic,
+            payload=payload,
+            sender=sender,
+            headers=headers if headers is not None else {},
+            attempts=0,
+            max_attempts=max_attempts,
+            priority=priority,
+            created_at=time.time(),
+            correlation_id=correlation_id,
+            workflow_id=workflow_id,
+            reply_to=reply_to,
+            last_error=None,
+        )
+        return await self.publish_message(message, delay=delay, dedup_key=dedup_key)
+
+    async def publish_message(
+        self, message: Message, *, delay: float = 0.0, dedup_key: str | None = None
+    ) -> str:
+        """Store a prepared :class:`Message` (its ``attempts`` is reset) and return its id."""
+        self._check_open()
+        validate_topic(message.topic)
+        if not isinstance(delay, (int, float)) or not math.isfinite(delay) or delay < 0:
+            raise ValueError(f"delay must be a finite number of seconds >= 0, got {delay!r}")
+        if type(message.priority) is not int:
+            raise ValueError(f"priority must be an int, got {type(message.priority).__name__}")
+        if message.max_attempts is not None and message.max_attempts < 1:
+            raise ValueError(f"max_attempts must be >= 1, got {message.max_attempts}")
+        if dedup_key is not None and (not isinstance(dedup_key, str) or not dedup_key):
+            raise ValueError("dedup_key must be a non-empty str")
+        body = _json.dumps(message.payload)
+        if message.headers:
+            _json.dumps(message.headers, what="headers")
+        message.attempts = 0
+        return await self._put(message, body, delay=float(delay), dedup_key=dedup_key)
+
+    # ------------------------------------------------------------------ receiving
+
+    async def subscribe(
+        self,
+        topic: str,
+        batch_size: int = 1,
+        lease: float | None = None,
+        *,
+        timeout: float | None = 0.0,
+    ) -> list[Message]:
+        """Lease up to ``batch_size`` ready messages of ``topic``.
+
+        ``timeout`` is how long to wait for at least one message: ``0`` (the default)
+        returns at once, possibly with an empty list; ``None`` waits as long as it takes.
+        Each message is leased for ``lease`` seconds (the queue's default if ``None``).
+        """
+        self._check_open()
+        validate_topic(topic)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        lease = self.options.lease if lease is None else lease
+        if not (lease > 0 and math.isfinite(lease)):
+            raise ValueError(f"lease must be a positive number of seconds, got {lease!r}")
+        if timeout is not None and timeout < 0:
+            raise ValueError(f"timeout must be >= 0 or None, got {timeout!r}")
+        return await self._get(topic, batch_size, lease, timeout)
+
+    async def consume(
+        self, topic: str, *, lease: float | None = None, batch_size: int = 1
+    ) -> AsyncIterator[Message]:
+        """Yield messages of ``topic`` as they arrive, forever; ack or nack each one."""
+        while True:
+            batch = await self.subscribe(topic, batch_size, lease, timeout=None)
+            for message in batch:
+                yield message
+
+    # ------------------------------------------------------------------ settling
+
+    async def acknowledge(self, message_id: str) -> bool:
+        """Settle a delivered message for good. Returns False if it was already settled."""
+        self._check_open()
+        return await self._ack(message_id)
+
+    async def nack(
+        self, message_id: str, *, delay: float | None = None, error: str | None = None
+    ) -> NackOutcome:
+        """Give a delivered message back after a failure.
+
+        It is delivered again after ``delay`` seconds, unless it has used its
+        ``max_attempts``: then it goes to the dead-letter queue with ``error``.
+        """
+        self._check_open()
+        if delay is not None and (not math.isfinite(delay) or delay < 0):
+            raise ValueError(f"delay must be a finite number of seconds >= 0, got {delay!r}")
+        return await self._nack(message_id, delay or 0.0, error)
+
+    async def release(self, message_id: str) -> bool:
+        """Hand a leased message back untouched (shutdown): its attempt is not counted."""
+        self._check_open()
+        return await self._release(message_id)
+
+    async def extend(self, message_id: str, lease: float) -> bool:
+        """Extend a lease to ``lease`` seconds from now (a heartbeat). False if not leased."""
+        self._check_open()
+        if not (lease > 0 and math.isfinite(lease)):
+            raise ValueError(f"lease must be a positive number of seconds, got {lease!r}")
+        return await self._extend(message_id, lease)
+
+    # ------------------------------------------------------------------ inspection
+
+    async def depth(self, topic: str) -> int:
+        """Messages of ``topic`` not yet settled (ready, delayed and leased)."""
+        return (await self.stats(topic)).depth
+
+    async def stats(self, topic: str) -> QueueStats:
+        """Counts of ``topic``'s messages by state."""
+        self._check_open()
+        validate_topic(topic)
+        return await self._stats(topic)
+
+    async def topics(self) -> list[str]:
+        """Every topic this queue holds messages (or dead letters) for, sorted."""
+        self._check_open()
+        return sorted(await self._topics())
+
+    async def peek(self, topic: str, limit: int = 10) -> list[Message]:
+        """Up to ``limit`` ready messages in delivery order, without leasing them."""
+        self._check_open()
+        validate_topic(topic)
+        return await self._peek(topic, limit)
+
+    async def dead_letters(self, topic: str, limit: int | None = None) -> list[Message]:
+        """The topic's dead letters, oldest first; ``last_error`` says why each one died."""
+        self._check_open()
+        validate_topic(topic)
+        return await self._dead_letters(topic, limit)
+
+    async def replay(self, topic: str, ids: list[str] | None = None) -> int:
+        """Move dead letters (all, or those in ``ids``) back to ready with attempts reset."""
+        self._check_open()
+        validate_topic(topic)
+        return await self._replay(topic, ids)
+
+    async def purge_dead_letters(self, topic: str) -> int:
+        """Delete the topic's dead letters; returns how many."""
+        self._check_open()
+        validate_topic(topic)
+        return await self._purge_dead(topic)
+
+    async def purge(self, topic: str) -> int:
+        """Delete the topic's ready and delayed messages (not leased ones); returns how many."""
+        self._check_open()
+        validate_topic(topic)
+        return await self._purge(topic)
+
+    # ------------------------------------------------------------------ backend hooks
+
+    async def _open(self) -> None:  # noqa: B027 - optional hook
+        """Acquire resources (files, connections)."""
+
+    async def _close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources."""
+
+    @abc.abstractmethod
+    async def _put(
+        self, message: Message, body: bytes, *, delay: float, dedup_key: str | None
+    ) -> str: ...
+
+    @abc.abstractmethod
+    async def _get(
+        self, topic: str, batch_size: int, lease: float, timeout: float | None
+    ) -> list[Message]: ...
+
+    @abc.abstractmethod
+    async def _ack(self, message_id: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def _nack(self, message_id: str, delay: float, error: str | None) -> NackOutcome: ...
+
+    @abc.abstractmethod
+    async def _release(self, message_id: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def _extend(self, message_id: str, lease: float) -> bool: ...
+
+    @abc.abstractmethod
+    async def _stats(self, topic: str) -> QueueStats: ...
+
+    @abc.abstractmethod
+    async def _topics(self) -> list[str]: ...
+
+    @abc.abstractmethod
+    async def _peek(self, topic: str, limit: int) -> list[Message]: ...
+
+    @abc.abstractmethod
+    async def _dead_letters(self, topic: str, limit: int | None) -> list[Message]: ...
+
+    @abc.abstractmethod
+    async def _replay(self, topic: str, ids: list[str] | None) -> int: ...
+
+    @abc.abstractmethod
+    async def _purge_dead(self, topic: str) -> int: ...
+
+    @abc.abstractmethod
+    async def _purge(self, topic: str) -> int: ...
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._state.value}>"
+
+
+def split_options(options: dict[str, Any]) -> tuple[QueueOptions, Clock | None, dict[str, Any]]:
+    """Separate the shared options (and ``clock``) from backend-specific ones."""
+    rest = dict(options)
+    clock = rest.pop("clock", None)
+    common = {
+        key: rest.pop(key) for key in ("max_attempts", "lease", "dedup_window") if key in rest
+    }
+    return QueueOptions(**common), clock, rest
+
+
+class _QueueOpener:
+    """What :meth:`MessageQueue.open` returns: awaitable, or an async context manager."""
+
+    def __init__(self, queue: MessageQueue) -> None:
+        self._queue = queue
+
+    def __await__(self) -> Generator[Any, None, MessageQueue]:
+        return self._queue.start().__await__()
+
+    async def __aenter__(self) -> MessageQueue:
+        return await self._queue.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        with anyio.CancelScope(shield=True):
+            await self._queue.close()

@@ -1,0 +1,393 @@
+"""The queue conformance suite: every backend must pass every test here."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+import swarm_runtime as sr
+from swarm_runtime.clock import ManualClock
+
+from ..conftest import QueueFactory
+
+
+async def test_publish_then_subscribe_returns_the_message(make_queue: QueueFactory) -> None:
+    """A published message comes back with its envelope intact and attempts = 1."""
+    q = await make_queue()
+    mid = await q.publish(
+        "jobs",
+        {"n": 1, "tags": ["a", "b"]},
+        headers={"h": "v"},
+        sender="tester",
+        correlation_id="c1",
+        workflow_id="w1",
+        reply_to="replies",
+    )
+    [msg] = await q.subscribe("jobs")
+    assert msg.id == mid
+    assert msg.topic == "jobs"
+    assert msg.payload == {"n": 1, "tags": ["a", "b"]}
+    assert msg.headers == {"h": "v"}
+    assert (msg.sender, msg.correlation_id, msg.workflow_id, msg.reply_to) == (
+        "tester",
+        "c1",
+        "w1",
+        "replies",
+    )
+    assert msg.attempts == 1
+    assert await q.subscribe("jobs") == []
+
+
+async def test_fifo_within_priority_and_higher_priority_first(make_queue: QueueFactory) -> None:
+    """Higher priority is delivered first; equal priorities keep publish order."""
+    q = await make_queue()
+    ids = [await q.publish("t", i, priority=p) for i, p in enumerate([0, 5, 0, 5, 1])]
+    got = await q.subscribe("t", batch_size=10)
+    assert [m.id for m in got] == [ids[1], ids[3], ids[4], ids[0], ids[2]]
+
+
+async def test_ack_settles_and_double_ack_is_harmless(make_queue: QueueFactory) -> None:
+    """An acked message is gone; acking again, or an unknown id, returns False."""
+    q = await make_queue()
+    await q.publish("t", "x")
+    [msg] = await q.subscribe("t")
+    assert await q.depth("t") == 1
+    assert await q.acknowledge(msg.id) is True
+    assert await q.depth("t") == 0
+    assert await q.acknowledge(msg.id) is False
+    assert await q.acknowledge("no-such-id") is False
+
+
+async def test_expired_lease_is_redelivered_with_attempts_plus_one(
+    make_queue: QueueFactory, clock: ManualClock
+) -> None:
+    """Unacked past its lease, a message is delivered again with attempts + 1."""
+    q = await make_queue(clock=clock)
+    await q.publish("t", "x")
+    [first] = await q.subscribe("t", lease=10)
+    clock.advance(5)
+    assert await q.subscribe("t") == []
+    clock.advance(6)
+    [again] = await q.subscribe("t", lease=10)
+    assert again.id == first.id
+    assert again.attempts == 2
+
+
+async def test_extend_keeps_the_lease(make_queue: QueueFactory, clock: ManualClock) -> None:
+    """A heartbeat (extend) pushes the lease deadline out."""
+    q = await make_queue(clock=clock)
+    await q.publish("t", "x")
+    [msg] = await q.subscribe("t", lease=10)
+    clock.advance(8)
+    assert await q.extend(msg.id, 10) is True
+    clock.advance(8)
+    assert await q.subscribe("t") == []
+    clock.advance(3)
+    assert [m.id for m in await q.subscribe("t")] == [msg.id]
+    assert await q.extend("unknown", 5) is False
+
+
+async def test_nack_requeues_and_nack_with_delay_waits(
+    make_queue: QueueFactory, clock: ManualClock
+) -> None:
+    """nack makes the message ready again; with a delay only once the delay has passed."""
+    q = await make_queue(clock=clock)
+    await q.publish("t", "x")
+    [msg] = await q.subscribe("t")
+    assert await q.nack(msg.id, error="boom") == "requeued"
+    [msg] = await q.subscribe("t")
+    assert msg.attempts == 2
+    assert msg.last_error == "boom"
+    assert await q.nack(msg.id, delay=30) == "requeued"
+    assert await q.subscribe("t") == []
+    assert (await q.stats("t")).delayed == 1
+    clock.advance(31)
+    [msg] = await q.subscribe("t")
+    assert msg.attempts == 3
+    assert await q.nack("unknown") == "unknown"
+
+
+async def test_dead_letter_after_max_attempts_then_replay_and_purge(
+    make_queue: QueueFactory,
+) -> None:
+    """After max_attempts nacks a message is dead-lettered with its error; it can be replayed."""
+    q = await make_queue(max_attempts=3)
+    mid = await q.publish("t", {"k": 1})
+    outcomes = []
+    for i in range(3):
+        [msg] = await q.subscribe("t")
+        outcomes.append(await q.nack(msg.id, error=f"fail {i}"))
+    assert outcomes == ["requeued", "requeued", "dead_lettered"]
+    assert await q.subscribe("t") == []
+    [dead] = await q.dead_letters("t")
+    assert dead.id == mid
+    assert dead.last_error == "fail 2"
+    assert dead.attempts == 3
+    stats = await q.stats("t")
+    assert (stats.depth, stats.dead) == (0, 1)
+    assert await q.replay("t") == 1
+    assert await q.dead_letters("t") == []
+    [msg] = await q.subscribe("t")
+    assert msg.id == mid
+    assert msg.attempts == 1
+    assert await q.nack(msg.id, error="x") == "requeued"
+    [msg] = await q.subscribe("t")
+    await q.nack(msg.id)
+    [msg] = await q.subscribe("t")
+    assert await q.nack(msg.id) == "dead_lettered"
+    assert await q.purge_dead_letters("t") == 1
+    assert await q.dead_letters("t") == []
+
+
+async def test_message_max_attempts_overrides_queue_default(make_queue: QueueFactory) -> None:
+    """A message's own max_attempts wins over the queue's."""
+    q = await make_queue(max_attempts=10)
+    await q.publish("t", 1, max_attempts=1)
+    [msg] = await q.subscribe("t")
+    assert await q.nack(msg.id, error="once") == "dead_lettered"
+
+
+async def test_replay_selected_ids_only(make_queue: QueueFactory) -> None:
+    """replay(ids=...) moves only the named dead letters back."""
+    q = await make_queue(max_attempts=1)
+    a = await q.publish("t", "a")
+    b = await q.publish("t", "b")
+    for msg in await q.subscribe("t", batch_size=2):
+        await q.nack(msg.id, error="e")
+    assert await q.replay("t", ids=[b, "nope"]) == 1
+    assert [m.id for m in await q.dead_letters("t")] == [a]
+    assert [m.id for m in await q.subscribe("t")] == [b]
+
+
+async def test_lease_expiry_past_max_attempts_dead_letters(
+    make_queue: QueueFactory, clock: ManualClock
+) -> None:
+    """A message whose consumer keeps dying ends in the DLQ, not in an endless loop."""
+    q = await make_queue(clock=clock, max_attempts=2)
+    await q.publish("t", "x")
+    for _ in range(2):
+        assert len(await q.subscribe("t", lease=1)) == 1
+        clock.advance(2)
+    assert await q.subscribe("t") == []
+    [dead] = await q.dead_letters("t")
+    assert "lease expired" in (dead.last_error or "")
+
+
+async def test_delayed_publish(make_queue: QueueFactory, clock: ManualClock) -> None:
+    """A delayed message is invisible until its delay has passed."""
+    q = await make_queue(clock=clock)
+    await q.publish("t", "later", delay=60)
+    now_id = await q.publish("t", "now")
+    assert [m.id for m in await q.subscribe("t", batch_size=5, lease=1000)] == [now_id]
+    clock.advance(59)
+    assert await q.subscribe("t") == []
+    clock.advance(2)
+    [msg] = await q.subscribe("t")
+    assert msg.payload == "later"
+
+
+async def test_dedup_key_within_window(make_queue: QueueFactory, clock: ManualClock) -> None:
+    """A dedup key seen within the window returns the first id and stores nothing."""
+    q = await make_queue(clock=clock, dedup_window=100)
+    first = await q.publish("t", 1, dedup_key="k")
+    second = await q.publish("t", 2, dedup_key="k")
+    assert first == second
+    assert await q.depth("t") == 1
+    clock.advance(101)
+    third = await q.publish("t", 3, dedup_key="k")
+    assert third != first
+    assert await q.depth("t") == 2
+
+
+async def test_batch_subscribe_leases_up_to_batch_size(make_queue: QueueFactory) -> None:
+    """subscribe(batch_size=n) leases at most n messages."""
+    q = await make_queue()
+    for i in range(7):
+        await q.publish("t", i)
+    first = await q.subscribe("t", batch_size=5)
+    second = await q.subscribe("t", batch_size=5)
+    assert [m.payload for m in first + second] == list(range(7))
+    assert (await q.stats("t")).leased == 7
+
+
+async def test_blocking_subscribe_wakes_on_publish(make_queue: QueueFactory) -> None:
+    """A subscriber waiting with timeout=None gets a message published later."""
+    q = await make_queue()
+    got: list[sr.Message] = []
+
+    async def consumer() -> None:
+        got.extend(await q.subscribe("t", timeout=None))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(consumer)
+        await anyio.sleep(0.05)
+        await q.publish("t", "hello")
+    assert [m.payload for m in got] == ["hello"]
+
+
+async def test_subscribe_timeout_returns_empty(make_queue: QueueFactory) -> None:
+    """A subscriber with a timeout gives up with an empty list."""
+    q = await make_queue()
+    with anyio.fail_after(5):
+        assert await q.subscribe("t", timeout=0.05) == []
+
+
+async def test_blocking_subscribe_sees_delayed_message_become_due(make_queue: QueueFactory) -> None:
+    """A waiting subscriber wakes when a delayed message becomes due (real clock)."""
+    q = await make_queue()
+    await q.publish("t", "soon", delay=0.1)
+    with anyio.fail_after(5):
+        [msg] = await q.subscribe("t", timeout=None)
+    assert msg.payload == "soon"
+
+
+async def test_closed_queue_refuses_use_and_wakes_waiters(make_queue: QueueFactory) -> None:
+    """After close every call raises QueueClosedError, including a blocked subscribe."""
+    q = await make_queue()
+    errors: list[BaseException] = []
+
+    async def blocked() -> None:
+        try:
+            await q.subscribe("t", timeout=None)
+        except sr.QueueClosedError as exc:
+            errors.append(exc)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(blocked)
+        await anyio.sleep(0.05)
+        await q.close()
+    assert len(errors) == 1
+    with pytest.raises(sr.QueueClosedError, match="closed"):
+        await q.publish("t", 1)
+    with pytest.raises(sr.QueueClosedError):
+        await q.subscribe("t")
+    with pytest.raises(sr.QueueClosedError):
+        await q.start()
+    await q.close()  # idempotent
+
+
+@pytest.mark.parametrize("topic", ["", "a/b", "../etc", "a..b", ".hidden", "x" * 201, "sp ace"])
+async def test_invalid_topics_are_refused(make_queue: QueueFactory, topic: str) -> None:
+    """Topic names that could escape a directory or break keys are refused clearly."""
+    q = await make_queue()
+    with pytest.raises(sr.InvalidTopicError):
+        await q.publish(topic, 1)
+    with pytest.raises(sr.InvalidTopicError):
+        await q.subscribe(topic)
+
+
+async def test_non_json_payload_is_refused_and_nothing_stored(make_queue: QueueFactory) -> None:
+    """A payload that is not JSON is refused at publish, naming the path and the type."""
+    q = await make_queue()
+    with pytest.raises(sr.PayloadError, match=r"payload\.items\[1\].*set") as info:
+        await q.publish("t", {"items": [1, {1, 2}]})
+    assert info.value.path == "payload.items[1]"
+    with pytest.raises(sr.PayloadError, match="non-finite"):
+        await q.publish("t", {"x": float("nan")})
+    with pytest.raises(sr.PayloadError, match="keys must be str"):
+        await q.publish("t", {1: "a"})
+    assert await q.depth("t") == 0
+
+
+async def test_bad_arguments_are_refused(make_queue: QueueFactory) -> None:
+    """Negative delays, zero batch sizes and non-positive leases raise ValueError."""
+    q = await make_queue()
+    with pytest.raises(ValueError, match="delay"):
+        await q.publish("t", 1, delay=-1)
+    with pytest.raises(ValueError, match="batch_size"):
+        await q.subscribe("t", batch_size=0)
+    with pytest.raises(ValueError, match="lease"):
+        await q.subscribe("t", lease=0)
+    with pytest.raises(ValueError, match="max_attempts"):
+        await q.publish("t", 1, max_attempts=0)
+
+
+async def test_release_does_not_count_the_attempt(make_queue: QueueFactory) -> None:
+    """A message handed back at shutdown keeps its attempt count."""
+    q = await make_queue()
+    await q.publish("t", "x")
+    [msg] = await q.subscribe("t")
+    assert await q.release(msg.id) is True
+    [msg] = await q.subscribe("t")
+    assert msg.attempts == 1
+    assert await q.release("unknown") is False
+
+
+async def test_consume_iterates_messages(make_queue: QueueFactory) -> None:
+    """consume() yields messages as they arrive."""
+    q = await make_queue()
+    for i in range(3):
+        await q.publish("t", i)
+    seen = []
+    with anyio.fail_after(5):
+        async for msg in q.consume("t"):
+            seen.append(msg.payload)
+            await q.acknowledge(msg.id)
+            if len(seen) == 3:
+                break
+    assert seen == [0, 1, 2]
+
+
+async def test_competing_consumers_each_message_once(make_queue: QueueFactory) -> None:
+    """Several consumers on one topic share the messages: each is delivered exactly once."""
+    q = await make_queue()
+    n = 200
+    seen: list[int] = []
+
+    async def consumer() -> None:
+        while True:
+            batch = await q.subscribe("t", batch_size=3, timeout=0.2)
+            if not batch:
+                return
+            for msg in batch:
+                seen.append(msg.payload)
+                await q.acknowledge(msg.id)
+
+    async def producer(start: int) -> None:
+        for i in range(start, n, 4):
+            await q.publish("t", i)
+
+    with anyio.fail_after(20):
+        async with anyio.create_task_group() as tg:
+            for p in range(4):
+                tg.start_soon(producer, p)
+            for _ in range(3):
+                tg.start_soon(consumer)
+    assert sorted(seen) == list(range(n))
+
+
+async def test_stats_peek_topics_and_purge(make_queue: QueueFactory) -> None:
+    """Inspection does not lease; purge drops ready messages but not leased ones."""
+    q = await make_queue()
+    for i in range(4):
+        await q.publish("a", i)
+    await q.publish("b", "x", delay=100)
+    assert [m.payload for m in await q.peek("a", limit=2)] == [0, 1]
+    [leased] = await q.subscribe("a")
+    stats = await q.stats("a")
+    assert (stats.ready, stats.leased, stats.delayed, stats.dead) == (3, 1, 0, 0)
+    assert (await q.stats("b")).delayed == 1
+    assert await q.topics() == ["a", "b"]
+    assert await q.purge("a") == 3
+    assert await q.depth("a") == 1
+    assert await q.acknowledge(leased.id) is True
+    assert await q.purge("b") == 1
+    assert await q.topics() == []
+
+
+async def test_publish_message_with_same_id_is_idempotent(make_queue: QueueFactory) -> None:
+    """Publishing a prepared message twice stores it once."""
+    q = await make_queue()
+    msg = sr.Message(topic="t", payload=1)
+    assert await q.publish_message(msg) == msg.id
+    assert await q.publish_message(msg) == msg.id
+    assert await q.depth("t") == 1
+
+
+async def test_async_with_open_closes(make_queue: QueueFactory) -> None:
+    """The opener works as an async context manager and closes the queue on exit."""
+    if make_queue.backend != "memory":  # type: ignore[attr-defined]
+        pytest.skip("URL-specific; memory is enough to check the opener")
+    async with sr.MessageQueue.open("memory://") as q:
+        assert q.is_open
+    assert q.is_closed
