@@ -1,0 +1,42 @@
+"""Events the runtime emits about the work it does, for background services to act on.
+
+Services (metrics, monitoring, circuit breakers, the load balancer, the self-optimizer)
+implement :class:`RuntimeListener`; the runtime calls them synchronously, so a listener must
+be cheap and must not block (hand heavy work to its own background task).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
+
+__all__ = ["Outcome", "RuntimeListener", "TaskEvent"]
+
+Outcome = Literal["started", "ok", "error", "timeout", "cancelled", "rejected"]
+"""``rejected``: the runtime refused to run the message (e.g. the agent's circuit is open)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TaskEvent:
+    """One message handled (or being handled) by one replica of an agent."""
+
+    agent: str
+    replica: int
+    message_id: str
+    topic: str
+    attempts: int
+    outcome: Outcome
+    started_at: float  # wall-clock seconds
+    duration: float | None = None  # seconds, None while started
+    workflow_id: str | None = None
+    error: BaseException | None = None
+    dead_lettered: bool = False  # the failure used the message's last attempt
+
+
+@runtime_checkable
+class RuntimeListener(Protocol):
+    """Receives task events; both methods must return quickly."""
+
+    def on_task_started(self, event: TaskEvent) -> None: ...
+
+    def on_task_finished(self, event: TaskEvent) -> None: ...
