@@ -1,5 +1,9 @@
 """swarm-runtime: an asyncio-native orchestration runtime for multi-agent systems."""
 
+from ._logging import configure_logging
+from .agents import Agent, FunctionAgent
+from .clock import Clock, ManualClock, SystemClock
+from .communication import CommunicationSystem
 from .errors import (
     AgentError,
     BackendUnavailableError,
@@ -20,18 +24,31 @@ from .errors import (
     SwarmError,
     UnknownAgentError,
 )
+from .events import RuntimeListener, TaskEvent
+from .handoff import Handoff, HandoffProtocol
 from .message import Message
 from .queue import MemoryQueue, MessageQueue, QueueStats
+from .retry import RetryPolicy
+from .runtime import Context, Runtime
+from .state import StateManager
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Agent",
     "AgentError",
     "BackendUnavailableError",
     "CircuitOpenError",
+    "Clock",
+    "CommunicationSystem",
     "ConfigError",
+    "Context",
+    "FunctionAgent",
+    "Handoff",
     "HandoffError",
+    "HandoffProtocol",
     "InvalidTopicError",
+    "ManualClock",
     "MemoryQueue",
     "Message",
     "MessageQueue",
@@ -45,8 +62,15 @@ __all__ = [
     "QueueLockedError",
     "QueueStats",
     "RequestTimeoutError",
+    "RetryPolicy",
+    "Runtime",
+    "RuntimeListener",
     "RuntimeStateError",
+    "StateManager",
     "SwarmError",
+    "SystemClock",
+    "TaskEvent",
     "UnknownAgentError",
     "__version__",
+    "configure_logging",
 ]

@@ -35,7 +35,8 @@ class RetryPolicy:
 
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
         """Seconds to wait before the retry that follows failed attempt number ``attempt``."""
-        ceiling = min(self.max_delay, self.base_delay * 2 ** max(0, attempt - 1))
+        ceiling = min(self.max_delay, self.base_delay * 2.0 ** max(0, attempt - 1))
         if not self.jitter:
             return ceiling
-        return (rng or random).uniform(0.0, ceiling)
+        uniform = rng.uniform if rng is not None else random.uniform
+        return uniform(0.0, ceiling)

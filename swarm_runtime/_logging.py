@@ -1,0 +1,57 @@
+"""structlog set-up: console on a terminal, JSON lines otherwise, context from contextvars."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import structlog
+
+__all__ = ["configure_logging", "get_logger"]
+
+_configured = False
+
+
+def configure_logging(
+    level: str | int = "info", *, json: bool | None = None, force: bool = False
+) -> None:
+    """Configure structlog for swarm-runtime.
+
+    Leaves an application's own structlog configuration alone unless ``force`` is set.
+    ``json=None`` picks the console renderer when stderr is a terminal, JSON otherwise.
+    Every line carries the ids bound with ``structlog.contextvars`` (agent, message, workflow).
+    """
+    global _configured
+    if (_configured or structlog.is_configured()) and not force:
+        return
+    if isinstance(level, str):
+        numeric = logging.getLevelName(level.upper())
+        if not isinstance(numeric, int):
+            raise ValueError(f"unknown log level {level!r}")
+        level = numeric
+    use_json = not sys.stderr.isatty() if json is None else json
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if use_json
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.StackInfoRenderer(),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    _configured = True
+
+
+def get_logger(name: str = "swarm_runtime", **bindings: Any) -> Any:
+    """A structlog logger named ``name`` with ``bindings``."""
+    return structlog.get_logger(name).bind(**bindings)

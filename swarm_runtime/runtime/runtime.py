@@ -1,0 +1,477 @@
+"""Runtime: one event loop hosting coroutine agents on a message queue."""
+
+from __future__ import annotations
+
+import enum
+import math
+import os
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import anyio
+import structlog
+from anyio.abc import TaskGroup, TaskStatus
+
+from .._logging import configure_logging
+from ..agents.base import Agent, AgentHandler, FunctionAgent
+from ..clock import Clock, SystemClock
+from ..communication import CommunicationSystem
+from ..errors import (
+    AgentError,
+    ConfigError,
+    QueueClosedError,
+    RequestTimeoutError,
+    RuntimeStateError,
+)
+from ..events import RuntimeListener
+from ..handoff import HandoffProtocol
+from ..message import new_id
+from ..queue.base import MessageQueue
+from ..retry import RetryPolicy
+from ..state import StateManager
+from ._replica import Replica
+
+__all__ = ["Runtime"]
+
+log = structlog.get_logger("swarm_runtime.runtime")
+H = TypeVar("H", bound=AgentHandler)
+
+
+class _State(enum.Enum):
+    UNSTARTED = "unstarted"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    CLOSED = "closed"
+
+
+class _Pending:
+    """A request waiting for its reply."""
+
+    __slots__ = ("event", "reply")
+
+    def __init__(self) -> None:
+        self.event = anyio.Event()
+        self.reply: Mapping[str, Any] | None = None
+
+
+class Runtime:
+    """Hosts agents and every background task in one anyio task group.
+
+    ``async with Runtime(queue="file://queue") as rt:`` opens the queue (a URL, or a
+    :class:`MessageQueue` you opened yourself and keep ownership of), starts every
+    registered agent's replicas, and on exit drains in-flight messages for up to
+    ``grace_period`` seconds before cancelling what is left; cancelled messages are
+    handed back to the queue untouched.
+
+    A failing handler never stops the runtime: its message is nacked and retried with
+    backoff (``retry``), and after ``retry.max_attempts`` deliveries it is dead-lettered
+    with the error (a waiting requester gets :class:`AgentError`).
+    """
+
+    def __init__(
+        self,
+        queue: str | MessageQueue = "memory://",
+        *,
+        retry: RetryPolicy | None = None,
+        grace_period: float = 10.0,
+        request_timeout: float = 30.0,
+        state: StateManager | None = None,
+        handoffs: HandoffProtocol | None = None,
+        state_snapshot: str | os.PathLike[str] | None = None,
+        snapshot_interval: float = 30.0,
+        listeners: Iterable[RuntimeListener] = (),
+        clock: Clock | None = None,
+        queue_options: Mapping[str, Any] | None = None,
+        log_level: str = "info",
+    ) -> None:
+        if not (grace_period >= 0 and math.isfinite(grace_period)):
+            raise ConfigError(f"grace_period must be >= 0 seconds, got {grace_period!r}")
+        if not (request_timeout > 0):
+            raise ConfigError(f"request_timeout must be > 0 seconds, got {request_timeout!r}")
+        if not (snapshot_interval > 0):
+            raise ConfigError(f"snapshot_interval must be > 0 seconds, got {snapshot_interval!r}")
+        if not isinstance(queue, (str, MessageQueue)):
+            raise ConfigError(f"queue must be a URL or a MessageQueue, got {type(queue).__name__}")
+        self.id = new_id()[-16:]
+        self.clock = clock or SystemClock()
+        self.retry = retry or RetryPolicy()
+        self.grace_period = grace_period
+        self.request_timeout = request_timeout
+        self.state = state or StateManager(clock=self.clock)
+        self.handoffs = handoffs or HandoffProtocol(clock=self.clock)
+        self.state_snapshot = Path(state_snapshot) if state_snapshot is not None else None
+        self.snapshot_interval = snapshot_interval
+        self.log_level = log_level
+        self._queue_spec = queue
+        self._queue_options = dict(queue_options or {})
+        self._queue: MessageQueue | None = queue if isinstance(queue, MessageQueue) else None
+        self._owns_queue = not isinstance(queue, MessageQueue)
+        self._comm: CommunicationSystem | None = None
+        self._agents: dict[str, Agent] = {}
+        self._subscriptions: list[tuple[str, str]] = []
+        self._replicas: list[Replica] = []
+        self._listeners: list[RuntimeListener] = list(listeners)
+        self._pending: dict[str, _Pending] = {}
+        self._reply_topic = f"reply.{self.id}"
+        self._tg: TaskGroup | None = None
+        self._status = _State.UNSTARTED
+        self._inflight = 0
+        self._idle = anyio.Event()
+        self._idle.set()
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def queue(self) -> MessageQueue:
+        """The runtime's queue (available once the runtime has started)."""
+        if self._queue is None:
+            raise RuntimeStateError("the runtime has not started: use 'async with Runtime(...)'")
+        return self._queue
+
+    @property
+    def comm(self) -> CommunicationSystem:
+        if self._comm is None:
+            raise RuntimeStateError("the runtime has not started: use 'async with Runtime(...)'")
+        return self._comm
+
+    @property
+    def agents(self) -> Mapping[str, Agent]:
+        """Registered agents by name (read-only view)."""
+        return dict(self._agents)
+
+    @property
+    def running(self) -> bool:
+        return self._status is _State.RUNNING
+
+    @property
+    def inflight(self) -> int:
+        """Messages being handled right now, over all agents."""
+        return self._inflight
+
+    @property
+    def listeners(self) -> list[RuntimeListener]:
+        return self._listeners
+
+    # ------------------------------------------------------------------ agents
+
+    def agent(
+        self,
+        name: str | None = None,
+        *,
+        role: str = "agent",
+        replicas: int = 1,
+        concurrency: int = 1,
+        timeout: float | None = None,
+        history_size: int = 100,
+        lease: float | None = None,
+        retry: RetryPolicy | None = None,
+        topics: Iterable[str] = (),
+    ) -> Callable[[H], H]:
+        """Decorator registering an ``async def fn(msg, ctx)`` as an agent."""
+
+        def register(handler: H) -> H:
+            self.add_agent(
+                FunctionAgent(
+                    name or handler.__name__,
+                    handler,
+                    role=role,
+                    replicas=replicas,
+                    concurrency=concurrency,
+                    timeout=timeout,
+                    history_size=history_size,
+                    lease=lease,
+                    retry=retry,
+                    topics=topics,
+                )
+            )
+            return handler
+
+        return register
+
+    def add_agent(self, agent: Agent) -> Agent:
+        """Register an agent; if the runtime is running its replicas start now."""
+        if not isinstance(agent, Agent):
+            raise ConfigError(f"add_agent() takes an Agent, got {type(agent).__name__}")
+        if agent.name in self._agents:
+            raise ConfigError(f"an agent named {agent.name!r} is already registered")
+        if self._status in (_State.STOPPING, _State.CLOSED):
+            raise RuntimeStateError("the runtime is shutting down; no new agents")
+        self._agents[agent.name] = agent
+        for topic in agent.topics:
+            self._subscriptions.append((topic, agent.name))
+        if self._status is _State.RUNNING:
+            assert self._tg is not None
+            self.comm.register_agent(agent.name)
+            for topic in agent.topics:
+                self.comm.subscribe(topic, agent.name)
+            self._tg.start_soon(self._start_agent, agent)
+        return agent
+
+    def subscribe(self, topic: str, agent: str) -> None:
+        """Deliver every message published on ``topic`` to ``agent`` too."""
+        if agent not in self._agents:
+            from ..errors import UnknownAgentError
+
+            raise UnknownAgentError(agent, self._agents)
+        self._subscriptions.append((topic, agent))
+        if self._comm is not None:
+            self._comm.subscribe(topic, agent)
+
+    def add_listener(self, listener: RuntimeListener) -> None:
+        """Receive a :class:`~swarm_runtime.events.TaskEvent` for every message handled."""
+        self._listeners.append(listener)
+
+    def policy_for(self, agent: Agent) -> RetryPolicy:
+        return agent.retry or self.retry
+
+    # ------------------------------------------------------------------ messaging
+
+    async def send(self, agent: str, payload: Any = None, **options: Any) -> str:
+        """Durably queue ``payload`` for ``agent`` (fire-and-forget); returns the message id."""
+        return await self._send(agent, payload, **options)
+
+    async def publish(self, topic: str, payload: Any = None, **options: Any) -> list[str]:
+        """Publish on ``topic``: each subscribed agent gets its own durable copy."""
+        return await self._publish(topic, payload, **options)
+
+    async def request(
+        self, agent: str, payload: Any = None, *, timeout: float | None = None, **options: Any
+    ) -> Any:
+        """Durably send ``payload`` to ``agent`` and wait for its result.
+
+        Raises :class:`RequestTimeoutError` if no reply arrives within ``timeout``
+        (default ``request_timeout``), :class:`AgentError` if the agent failed for good.
+        """
+        return await self._request(agent, payload, timeout=timeout, **options)
+
+    async def _send(self, agent: str, payload: Any, **options: Any) -> str:
+        self._check_running()
+        comm = self.comm
+        comm.require(agent)
+        if "max_attempts" not in options:
+            options["max_attempts"] = self.policy_for(self._agents[agent]).max_attempts
+        return await self.queue.publish(comm.inbox(agent), payload, **options)
+
+    async def _publish(self, topic: str, payload: Any, **options: Any) -> list[str]:
+        self._check_running()
+        sender = options.pop("sender", None)
+        return await self.comm.publish(sender, topic, payload, **options)
+
+    async def _request(
+        self, agent: str, payload: Any, *, timeout: float | None, **options: Any
+    ) -> Any:
+        wait = self.request_timeout if timeout is None else timeout
+        if not wait > 0:
+            raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
+        correlation_id = new_id()
+        pending = _Pending()
+        self._pending[correlation_id] = pending
+        try:
+            await self._send(
+                agent,
+                payload,
+                reply_to=self._reply_topic,
+                correlation_id=correlation_id,
+                **options,
+            )
+            with anyio.move_on_after(wait):
+                await pending.event.wait()
+        finally:
+            del self._pending[correlation_id]
+        reply = pending.reply
+        if reply is None:
+            raise RequestTimeoutError(f"no reply from agent {agent!r} within {wait:g}s")
+        if reply.get("ok"):
+            return reply.get("result")
+        raise AgentError(
+            agent,
+            str(reply.get("error_type", "Error")),
+            str(reply.get("error", "")),
+            attempts=int(reply.get("attempts", 0)),
+        )
+
+    async def _reply(self, reply_to: str, correlation_id: str | None, body: dict[str, Any]) -> None:
+        """Answer a request: straight to a local waiter, else through the reply topic."""
+        if correlation_id is None:
+            return
+        if reply_to == self._reply_topic:
+            pending = self._pending.get(correlation_id)
+            if pending is not None and pending.reply is None:
+                pending.reply = body
+                pending.event.set()
+            return
+        await self.queue.publish(reply_to, body, correlation_id=correlation_id)
+
+    async def _reply_loop(
+        self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Resolve requests whose replies come through the queue (from other processes)."""
+        queue = self.queue
+        task_status.started()
+        while True:
+            try:
+                batch = await queue.subscribe(self._reply_topic, 16, timeout=None)
+            except QueueClosedError:
+                return
+            for message in batch:
+                pending = self._pending.get(message.correlation_id or "")
+                if (
+                    pending is not None
+                    and pending.reply is None
+                    and isinstance(message.payload, dict)
+                ):
+                    pending.reply = message.payload
+                    pending.event.set()
+                await queue.acknowledge(message.id)
+
+    async def join(self, timeout: float | None = None) -> None:
+        """Wait until every agent inbox is empty and nothing is in flight (drain)."""
+        self._check_running()
+        with anyio.fail_after(math.inf if timeout is None else timeout):
+            while True:
+                if self._inflight == 0:
+                    depths = [await self.queue.depth(self.comm.inbox(a)) for a in self._agents]
+                    if not any(depths) and self._inflight == 0:
+                        return
+                await anyio.sleep(0.005)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def _check_running(self) -> None:
+        if self._status is not _State.RUNNING:
+            if self._status is _State.UNSTARTED:
+                raise RuntimeStateError(
+                    "the runtime is not running: use 'async with Runtime(...) as rt:'"
+                )
+            raise RuntimeStateError(f"the runtime is {self._status.value}; it takes no new work")
+
+    async def __aenter__(self) -> Self:
+        if self._status is not _State.UNSTARTED:
+            raise RuntimeStateError(
+                f"this Runtime is {self._status.value}; create a new Runtime to start again"
+            )
+        configure_logging(self.log_level)
+        if self._queue is None:
+            assert isinstance(self._queue_spec, str)
+            self._queue = await MessageQueue.open(
+                self._queue_spec, clock=self.clock, **self._queue_options
+            )
+        elif self._queue.is_closed:
+            raise QueueClosedError(
+                "the queue given to Runtime(...) is closed; open a new one with MessageQueue.open()"
+            )
+        elif not self._queue.is_open:
+            await self._queue.start()
+        self._comm = CommunicationSystem(self._queue)
+        for name in self._agents:
+            self._comm.register_agent(name)
+        for topic, name in self._subscriptions:
+            self._comm.subscribe(topic, name)
+        if self.state_snapshot is not None and self.state_snapshot.exists():
+            await self.state.restore(self.state_snapshot)
+        tg = anyio.create_task_group()
+        await tg.__aenter__()
+        self._tg = tg
+        self._status = _State.RUNNING
+        try:
+            await tg.start(self._reply_loop)
+            if self.state_snapshot is not None:
+                await tg.start(self._snapshot_loop)
+            for agent in list(self._agents.values()):
+                await self._start_agent(agent)
+        except BaseException as exc:
+            await self._shutdown(type(exc), exc, exc.__traceback__)
+            raise
+        log.debug("runtime started", runtime=self.id, agents=sorted(self._agents))
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._shutdown(exc_type, exc, tb)
+
+    async def _shutdown(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._status in (_State.STOPPING, _State.CLOSED):
+            return
+        self._status = _State.STOPPING
+        tg = self._tg
+        try:
+            for replica in self._replicas:
+                replica.stop_receiving()
+            if exc_type is None and self._inflight:
+                with anyio.move_on_after(self.grace_period, shield=True):
+                    await self._idle.wait()
+                if self._inflight:
+                    log.warning(
+                        "grace period over; cancelling in-flight messages",
+                        inflight=self._inflight,
+                        grace_period=self.grace_period,
+                    )
+            if tg is not None:
+                tg.cancel_scope.cancel()
+                await tg.__aexit__(None, None, None)
+        finally:
+            with anyio.CancelScope(shield=True):
+                for agent in self._agents.values():
+                    try:
+                        await agent.on_stop()
+                    except Exception as error:
+                        log.error("agent on_stop failed", agent=agent.name, error=repr(error))
+                if self.state_snapshot is not None:
+                    await self.state.snapshot(self.state_snapshot)
+                if self._owns_queue and self._queue is not None:
+                    await self._queue.close()
+                self._status = _State.CLOSED
+
+    async def _start_agent(self, agent: Agent) -> None:
+        assert self._tg is not None
+        await agent.on_start(self)
+        for index in range(agent.replicas):
+            replica = Replica(self, agent, index)
+            self._replicas.append(replica)
+            await self._tg.start(replica.run)
+
+    async def _snapshot_loop(
+        self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        assert self.state_snapshot is not None
+        task_status.started()
+        while True:
+            await self.clock.sleep(self.snapshot_interval)
+            try:
+                await self.state.snapshot(self.state_snapshot)
+            except OSError as exc:
+                log.error("state snapshot failed", path=str(self.state_snapshot), error=str(exc))
+
+    # ------------------------------------------------------------------ bookkeeping for replicas
+
+    def _task_started(self) -> None:
+        self._inflight += 1
+        if self._idle.is_set():
+            self._idle = anyio.Event()
+
+    def _task_finished(self) -> None:
+        self._inflight -= 1
+        if self._inflight == 0:
+            self._idle.set()
+
+    async def start_background(
+        self, func: Callable[..., Coroutine[Any, Any, Any]], *args: Any, name: str | None = None
+    ) -> None:
+        """Run ``func(*args, task_status=...)`` in the runtime's task group (for services)."""
+        self._check_running()
+        assert self._tg is not None
+        await self._tg.start(func, *args, name=name)
+
+    def __repr__(self) -> str:
+        return f"<Runtime {self.id} {self._status.value} agents={sorted(self._agents)}>"
