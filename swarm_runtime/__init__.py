@@ -1,6 +1,6 @@
 """swarm-runtime: an asyncio-native orchestration runtime for multi-agent systems."""
 
-from ._logging import configure_logging
+from ._logging import configure_logging, merge_runtime_context
 from .agents import Agent, FunctionAgent
 from .clock import Clock, ManualClock, SystemClock
 from .communication import CommunicationSystem
@@ -73,4 +73,5 @@ __all__ = [
     "UnknownAgentError",
     "__version__",
     "configure_logging",
+    "merge_runtime_context",
 ]

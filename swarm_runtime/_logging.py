@@ -2,13 +2,35 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
 
-__all__ = ["configure_logging", "get_logger"]
+__all__ = ["configure_logging", "get_logger", "merge_runtime_context", "task_context"]
+
+#: (agent, message_id, workflow_id) of the message being handled by the current task.
+#: One contextvar, set once per message: much cheaper than binding three structlog vars.
+task_context: contextvars.ContextVar[tuple[str, str, str | None] | None] = contextvars.ContextVar(
+    "swarm_runtime_task", default=None
+)
+
+
+def merge_runtime_context(
+    logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor adding ``agent``, ``message_id`` and ``workflow_id`` of the message
+    being handled; add it to your own structlog configuration if you have one."""
+    current = task_context.get()
+    if current is not None:
+        event_dict.setdefault("agent", current[0])
+        event_dict.setdefault("message_id", current[1])
+        event_dict.setdefault("workflow_id", current[2])
+    return event_dict
+
 
 _configured = False
 
@@ -39,6 +61,7 @@ def configure_logging(
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            merge_runtime_context,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.StackInfoRenderer(),

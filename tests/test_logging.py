@@ -18,7 +18,7 @@ async def test_handler_logs_carry_agent_message_and_workflow_ids() -> None:
             structlog.get_logger("user.module").info("from a plain logger")
             return msg.id
 
-        with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        with capture_logs(processors=[sr.merge_runtime_context]) as logs:
             message_id = await rt.request("worker", None, workflow_id="wf-9")
     lines = {entry["event"]: entry for entry in logs}
     for event in ("from ctx.log", "from a plain logger"):
@@ -37,7 +37,7 @@ async def test_failure_logs_name_the_error_and_attempt() -> None:
         async def bad(msg: sr.Message, ctx: sr.Context) -> None:
             raise ValueError("nope")
 
-        with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        with capture_logs(processors=[sr.merge_runtime_context]) as logs:
             try:
                 await rt.request("bad", None, timeout=5)
             except sr.AgentError:
@@ -47,7 +47,7 @@ async def test_failure_logs_name_the_error_and_attempt() -> None:
     assert ("handler failed; message dead-lettered", 2, "bad") in events
 
 
-def test_configure_logging_json_lines(capsys: object) -> None:
+def test_configure_logging_json_lines() -> None:
     """configure_logging(json=True, force=True) renders JSON lines with the bound ids."""
     import io
     import json

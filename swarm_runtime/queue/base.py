@@ -10,7 +10,6 @@ from __future__ import annotations
 import abc
 import enum
 import math
-import time
 from collections.abc import AsyncIterator, Generator
 from dataclasses import dataclass
 from types import TracebackType
@@ -21,7 +20,7 @@ import anyio
 from .. import _json
 from ..clock import Clock, SystemClock
 from ..errors import ConfigError, QueueClosedError
-from ..message import Message, new_id, validate_topic
+from ..message import Message, build_message, validate_topic
 
 __all__ = ["MessageQueue", "NackOutcome", "QueueOptions", "QueueStats", "split_options"]
 
@@ -91,11 +90,15 @@ class MessageQueue(abc.ABC):
 
     #: URL scheme of the backend (``memory``, ``file``, ``redis``).
     scheme: str = ""
+    #: True if the backend wakes waiting subscribers on :meth:`interrupt`; otherwise
+    #: callers must cancel a waiting ``subscribe`` to stop it.
+    supports_interrupt: bool = False
 
     def __init__(self, *, options: QueueOptions | None = None, clock: Clock | None = None) -> None:
         self.options = options or QueueOptions()
         self.clock: Clock = clock or SystemClock()
         self._state = _State.UNOPENED
+        self._interrupts: dict[str, int] = {}
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> Self:
@@ -194,28 +197,31 @@ class MessageQueue(abc.ABC):
         Raises :class:`~swarm_runtime.PayloadError` for a payload that is not JSON,
         :class:`~swarm_runtime.InvalidTopicError` for a bad topic name.
         """
-        message = Message.model_construct(
-            id=new_id(),
-            topic=topic,
-            payload=payload,
+        message = build_message(
+            topic,
+            payload,
             sender=sender,
-            headers=headers if headers is not None else {},
-            attempts=0,
+            headers=headers,
             max_attempts=max_attempts,
             priority=priority,
-            created_at=time.time(),
             correlation_id=correlation_id,
             workflow_id=workflow_id,
             reply_to=reply_to,
-            last_error=None,
         )
-        return await self.publish_message(message, delay=delay, dedup_key=dedup_key)
+        body = self._prepare(message, delay, dedup_key)
+        return await self._put(message, body, delay=float(delay), dedup_key=dedup_key)
 
     async def publish_message(
         self, message: Message, *, delay: float = 0.0, dedup_key: str | None = None
     ) -> str:
         """Store a prepared :class:`Message` (its ``attempts`` is reset) and return its id."""
-        self._check_open()
+        body = self._prepare(message, delay, dedup_key)
+        return await self._put(message, body, delay=float(delay), dedup_key=dedup_key)
+
+    def _prepare(self, message: Message, delay: float, dedup_key: str | None) -> bytes:
+        """Validate a message about to be published; returns its payload as JSON bytes."""
+        if self._state is not _State.OPEN:
+            self._check_open()
         validate_topic(message.topic)
         if not isinstance(delay, (int, float)) or not math.isfinite(delay) or delay < 0:
             raise ValueError(f"delay must be a finite number of seconds >= 0, got {delay!r}")
@@ -228,8 +234,8 @@ class MessageQueue(abc.ABC):
         body = _json.dumps(message.payload)
         if message.headers:
             _json.dumps(message.headers, what="headers")
-        message.attempts = 0
-        return await self._put(message, body, delay=float(delay), dedup_key=dedup_key)
+        message.__dict__["attempts"] = 0
+        return body
 
     # ------------------------------------------------------------------ receiving
 
@@ -247,7 +253,8 @@ class MessageQueue(abc.ABC):
         returns at once, possibly with an empty list; ``None`` waits as long as it takes.
         Each message is leased for ``lease`` seconds (the queue's default if ``None``).
         """
-        self._check_open()
+        if self._state is not _State.OPEN:
+            self._check_open()
         validate_topic(topic)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -267,11 +274,27 @@ class MessageQueue(abc.ABC):
             for message in batch:
                 yield message
 
+    def interrupt(self, topic: str) -> None:
+        """Make ``subscribe`` calls now waiting on ``topic`` in this process return early,
+        with an empty list (how a runtime stops its consumers without cancelling them).
+
+        Only backends with ``supports_interrupt`` honour it.
+        """
+        self._interrupts[topic] = self._interrupts.get(topic, 0) + 1
+        self._on_interrupt(topic)
+
+    def _interrupt_generation(self, topic: str) -> int:
+        return self._interrupts.get(topic, 0)
+
+    def _on_interrupt(self, topic: str) -> None:  # noqa: B027 - optional hook
+        """Backend hook: wake the subscribers waiting on ``topic``."""
+
     # ------------------------------------------------------------------ settling
 
     async def acknowledge(self, message_id: str) -> bool:
         """Settle a delivered message for good. Returns False if it was already settled."""
-        self._check_open()
+        if self._state is not _State.OPEN:
+            self._check_open()
         return await self._ack(message_id)
 
     async def nack(

@@ -6,9 +6,9 @@ reference the conformance suite holds the other backends to.
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import itertools
-import math
 from collections import OrderedDict, deque
 from typing import Any
 
@@ -34,14 +34,27 @@ class _Entry:
 
 
 class _Topic:
-    __slots__ = ("dead", "delayed", "leased", "leases", "n_delayed", "n_ready", "ready", "waiters")
+    __slots__ = (
+        "dead",
+        "delayed",
+        "leased",
+        "leases",
+        "n_delayed",
+        "n_ready",
+        "ready",
+        "timer",
+        "timer_due",
+        "waiters",
+    )
 
     def __init__(self) -> None:
         self.ready: list[tuple[int, int, int, str]] = []  # (-priority, seq, version, id)
         self.delayed: list[tuple[float, int, int, str]] = []  # (due, seq, version, id)
         self.leases: list[tuple[float, int, int, str]] = []  # (deadline, seq, version, id)
         self.dead: OrderedDict[str, Message] = OrderedDict()
-        self.waiters: deque[anyio.Event] = deque()
+        self.waiters: deque[asyncio.Future[None]] = deque()
+        self.timer: asyncio.TimerHandle | None = None
+        self.timer_due = 0.0
         self.n_ready = 0
         self.n_delayed = 0
         self.leased = 0
@@ -51,6 +64,7 @@ class MemoryQueue(MessageQueue):
     """All queue semantics in process memory; contents vanish with the process."""
 
     scheme = "memory"
+    supports_interrupt = True
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -94,8 +108,30 @@ class MemoryQueue(MessageQueue):
     def _wake(topic: _Topic, count: int) -> None:
         waiters = topic.waiters
         while count > 0 and waiters:
-            waiters.popleft().set()
-            count -= 1
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                count -= 1
+
+    def _arm_timer(self, topic: _Topic, due: float, now: float) -> None:
+        """Wake the topic's waiters when its next delayed message or lease falls due."""
+        if topic.timer is not None:
+            if topic.timer_due <= due:
+                return
+            topic.timer.cancel()
+        topic.timer_due = due
+        topic.timer = asyncio.get_running_loop().call_later(
+            max(0.0, due - now) + 0.001, self._on_timer, topic
+        )
+
+    def _on_interrupt(self, topic_name: str) -> None:
+        topic = self._by_topic.get(topic_name)
+        if topic is not None:
+            self._wake(topic, len(topic.waiters))
+
+    def _on_timer(self, topic: _Topic) -> None:
+        topic.timer = None
+        self._wake(topic, len(topic.waiters))
 
     def _promote(self, topic: _Topic, now: float) -> None:
         """Make due delayed messages ready and expired leases ready (or dead)."""
@@ -149,9 +185,9 @@ class MemoryQueue(MessageQueue):
             entry.version += 1
             entry.deadline = deadline
             message = entry.message
-            message.attempts += 1
+            message.__dict__["attempts"] += 1
             heapq.heappush(topic.leases, (deadline, seq, entry.version, message_id))
-            out.append(message.model_copy())
+            out.append(message.copy_for_delivery())
         return out
 
     # ------------------------------------------------------------------ backend hooks
@@ -179,7 +215,6 @@ class MemoryQueue(MessageQueue):
             self._make_delayed(topic, entry, message_id, now + delay)
         else:
             self._make_ready(topic, entry, message_id)
-        await anyio.lowlevel.checkpoint()
         return message_id
 
     def _expire_dedup(self, now: float) -> None:
@@ -196,6 +231,8 @@ class MemoryQueue(MessageQueue):
         topic = self._topic(topic_name)
         clock = self.clock
         give_up = None if timeout is None else anyio.current_time() + timeout
+        loop = asyncio.get_running_loop()
+        generation = self._interrupt_generation(topic_name)
         while True:
             self._check_open()
             now = clock.time()
@@ -205,24 +242,27 @@ class MemoryQueue(MessageQueue):
                 return batch
             if give_up is not None and anyio.current_time() >= give_up:
                 return batch
-            wait = math.inf if give_up is None else give_up - anyio.current_time()
+            if self._interrupt_generation(topic_name) != generation:
+                return batch
             due = self._next_due(topic)
             if due is not None:
-                wait = min(wait, max(0.0, due - now) + 0.001)
-            waiter = anyio.Event()
+                self._arm_timer(topic, due, now)
+            waiter: asyncio.Future[None] = loop.create_future()
             topic.waiters.append(waiter)
             try:
-                if wait == math.inf:
-                    await waiter.wait()
+                if give_up is None:
+                    await waiter
                 else:
-                    with anyio.move_on_after(wait):
-                        await waiter.wait()
+                    with anyio.move_on_after(give_up - anyio.current_time()):
+                        await waiter
             except BaseException:
-                if waiter.is_set():
+                if waiter.done() and not waiter.cancelled():
                     self._wake(topic, 1)  # pass the wake-up on; we are not taking it
                 raise
             finally:
-                if not waiter.is_set():
+                if not waiter.done():
+                    waiter.cancel()
+                if waiter.cancelled():
                     try:
                         topic.waiters.remove(waiter)
                     except ValueError:
@@ -355,4 +395,7 @@ class MemoryQueue(MessageQueue):
 
     async def _close(self) -> None:
         for topic in self._by_topic.values():
+            if topic.timer is not None:
+                topic.timer.cancel()
+                topic.timer = None
             self._wake(topic, len(topic.waiters))

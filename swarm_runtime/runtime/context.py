@@ -59,19 +59,19 @@ class Context:
     async def send(self, agent: str, payload: Any = None, **options: Any) -> str:
         """Durably send ``payload`` to ``agent`` (fire-and-forget); returns the message id."""
         options.setdefault("workflow_id", self.message.workflow_id)
-        return await self.runtime._send(agent, payload, sender=self.agent, **options)
+        return await self.runtime.send(agent, payload, sender=self.agent, **options)
 
     async def publish(self, topic: str, payload: Any = None, **options: Any) -> list[str]:
         """Publish on a topic: every subscribed agent gets its own copy."""
         options.setdefault("workflow_id", self.message.workflow_id)
-        return await self.runtime._publish(topic, payload, sender=self.agent, **options)
+        return await self.runtime.publish(topic, payload, sender=self.agent, **options)
 
     async def request(
         self, agent: str, payload: Any = None, *, timeout: float | None = None, **options: Any
     ) -> Any:
         """Send to ``agent`` and wait for its reply (raises ``AgentError`` if it failed)."""
         options.setdefault("workflow_id", self.message.workflow_id)
-        return await self.runtime._request(
+        return await self.runtime.request(
             agent, payload, timeout=timeout, sender=self.agent, **options
         )
 

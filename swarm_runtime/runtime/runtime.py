@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import math
 import os
@@ -24,6 +25,7 @@ from ..errors import (
     QueueClosedError,
     RequestTimeoutError,
     RuntimeStateError,
+    UnknownAgentError,
 )
 from ..events import RuntimeListener
 from ..handoff import HandoffProtocol
@@ -31,6 +33,7 @@ from ..message import new_id
 from ..queue.base import MessageQueue
 from ..retry import RetryPolicy
 from ..state import StateManager
+from ._deadlines import Deadlines, Waiter
 from ._replica import Replica
 
 __all__ = ["Runtime"]
@@ -44,16 +47,6 @@ class _State(enum.Enum):
     RUNNING = "running"
     STOPPING = "stopping"
     CLOSED = "closed"
-
-
-class _Pending:
-    """A request waiting for its reply."""
-
-    __slots__ = ("event", "reply")
-
-    def __init__(self) -> None:
-        self.event = anyio.Event()
-        self.reply: Mapping[str, Any] | None = None
 
 
 class Runtime:
@@ -110,16 +103,16 @@ class Runtime:
         self._owns_queue = not isinstance(queue, MessageQueue)
         self._comm: CommunicationSystem | None = None
         self._agents: dict[str, Agent] = {}
+        self._inboxes: dict[str, str] = {}
         self._subscriptions: list[tuple[str, str]] = []
         self._replicas: list[Replica] = []
         self._listeners: list[RuntimeListener] = list(listeners)
-        self._pending: dict[str, _Pending] = {}
+        self._pending = Deadlines()
         self._reply_topic = f"reply.{self.id}"
         self._tg: TaskGroup | None = None
         self._status = _State.UNSTARTED
         self._inflight = 0
-        self._idle = anyio.Event()
-        self._idle.set()
+        self._idle: anyio.Event | None = None  # made when shutdown waits for in-flight work
 
     # ------------------------------------------------------------------ properties
 
@@ -199,6 +192,7 @@ class Runtime:
         if self._status in (_State.STOPPING, _State.CLOSED):
             raise RuntimeStateError("the runtime is shutting down; no new agents")
         self._agents[agent.name] = agent
+        self._inboxes[agent.name] = CommunicationSystem.inbox(agent.name)
         for topic in agent.topics:
             self._subscriptions.append((topic, agent.name))
         if self._status is _State.RUNNING:
@@ -212,8 +206,6 @@ class Runtime:
     def subscribe(self, topic: str, agent: str) -> None:
         """Deliver every message published on ``topic`` to ``agent`` too."""
         if agent not in self._agents:
-            from ..errors import UnknownAgentError
-
             raise UnknownAgentError(agent, self._agents)
         self._subscriptions.append((topic, agent))
         if self._comm is not None:
@@ -229,12 +221,25 @@ class Runtime:
     # ------------------------------------------------------------------ messaging
 
     async def send(self, agent: str, payload: Any = None, **options: Any) -> str:
-        """Durably queue ``payload`` for ``agent`` (fire-and-forget); returns the message id."""
-        return await self._send(agent, payload, **options)
+        """Durably queue ``payload`` for ``agent`` (fire-and-forget); returns the message id.
+
+        ``options`` go to :meth:`MessageQueue.publish` (``delay``, ``priority``,
+        ``headers``, ``workflow_id``, ``dedup_key``, ``sender``, ...).
+        """
+        if self._status is not _State.RUNNING:
+            self._check_running()
+        inbox = self._inboxes.get(agent)
+        if inbox is None:
+            raise UnknownAgentError(agent, self._agents)
+        if "max_attempts" not in options:
+            options["max_attempts"] = self.policy_for(self._agents[agent]).max_attempts
+        return await self.queue.publish(inbox, payload, **options)
 
     async def publish(self, topic: str, payload: Any = None, **options: Any) -> list[str]:
         """Publish on ``topic``: each subscribed agent gets its own durable copy."""
-        return await self._publish(topic, payload, **options)
+        self._check_running()
+        sender = options.pop("sender", None)
+        return await self.comm.publish(sender, topic, payload, **options)
 
     async def request(
         self, agent: str, payload: Any = None, *, timeout: float | None = None, **options: Any
@@ -244,43 +249,23 @@ class Runtime:
         Raises :class:`RequestTimeoutError` if no reply arrives within ``timeout``
         (default ``request_timeout``), :class:`AgentError` if the agent failed for good.
         """
-        return await self._request(agent, payload, timeout=timeout, **options)
-
-    async def _send(self, agent: str, payload: Any, **options: Any) -> str:
-        self._check_running()
-        comm = self.comm
-        comm.require(agent)
-        if "max_attempts" not in options:
-            options["max_attempts"] = self.policy_for(self._agents[agent]).max_attempts
-        return await self.queue.publish(comm.inbox(agent), payload, **options)
-
-    async def _publish(self, topic: str, payload: Any, **options: Any) -> list[str]:
-        self._check_running()
-        sender = options.pop("sender", None)
-        return await self.comm.publish(sender, topic, payload, **options)
-
-    async def _request(
-        self, agent: str, payload: Any, *, timeout: float | None, **options: Any
-    ) -> Any:
         wait = self.request_timeout if timeout is None else timeout
         if not wait > 0:
             raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
         correlation_id = new_id()
-        pending = _Pending()
-        self._pending[correlation_id] = pending
+        waiter: Waiter = asyncio.get_running_loop().create_future()
+        self._pending.add(correlation_id, waiter, wait)
         try:
-            await self._send(
+            await self.send(
                 agent,
                 payload,
                 reply_to=self._reply_topic,
                 correlation_id=correlation_id,
                 **options,
             )
-            with anyio.move_on_after(wait):
-                await pending.event.wait()
+            reply = await waiter
         finally:
-            del self._pending[correlation_id]
-        reply = pending.reply
+            self._pending.discard(correlation_id)
         if reply is None:
             raise RequestTimeoutError(f"no reply from agent {agent!r} within {wait:g}s")
         if reply.get("ok"):
@@ -292,15 +277,17 @@ class Runtime:
             attempts=int(reply.get("attempts", 0)),
         )
 
+    def _reply_local(self, correlation_id: str, body: dict[str, Any]) -> None:
+        waiter = self._pending.get(correlation_id)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(body)
+
     async def _reply(self, reply_to: str, correlation_id: str | None, body: dict[str, Any]) -> None:
         """Answer a request: straight to a local waiter, else through the reply topic."""
         if correlation_id is None:
             return
         if reply_to == self._reply_topic:
-            pending = self._pending.get(correlation_id)
-            if pending is not None and pending.reply is None:
-                pending.reply = body
-                pending.event.set()
+            self._reply_local(correlation_id, body)
             return
         await self.queue.publish(reply_to, body, correlation_id=correlation_id)
 
@@ -316,14 +303,9 @@ class Runtime:
             except QueueClosedError:
                 return
             for message in batch:
-                pending = self._pending.get(message.correlation_id or "")
-                if (
-                    pending is not None
-                    and pending.reply is None
-                    and isinstance(message.payload, dict)
-                ):
-                    pending.reply = message.payload
-                    pending.event.set()
+                waiter = self._pending.get(message.correlation_id or "")
+                if waiter is not None and not waiter.done() and isinstance(message.payload, dict):
+                    waiter.set_result(message.payload)
                 await queue.acknowledge(message.id)
 
     async def join(self, timeout: float | None = None) -> None:
@@ -410,6 +392,7 @@ class Runtime:
                 replica.stop_receiving()
             if exc_type is None and self._inflight:
                 with anyio.move_on_after(self.grace_period, shield=True):
+                    self._idle = anyio.Event()
                     await self._idle.wait()
                 if self._inflight:
                     log.warning(
@@ -429,6 +412,7 @@ class Runtime:
                         log.error("agent on_stop failed", agent=agent.name, error=repr(error))
                 if self.state_snapshot is not None:
                     await self.state.snapshot(self.state_snapshot)
+                self._pending.close()
                 if self._owns_queue and self._queue is not None:
                     await self._queue.close()
                 self._status = _State.CLOSED
@@ -457,12 +441,10 @@ class Runtime:
 
     def _task_started(self) -> None:
         self._inflight += 1
-        if self._idle.is_set():
-            self._idle = anyio.Event()
 
     def _task_finished(self) -> None:
         self._inflight -= 1
-        if self._inflight == 0:
+        if self._inflight == 0 and self._idle is not None:
             self._idle.set()
 
     async def start_background(

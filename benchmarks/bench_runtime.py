@@ -1,0 +1,118 @@
+"""Request/response round trips through the runtime (memory backend) vs a bare asyncio.Queue.
+
+The floor is the cheapest possible in-process ping-pong: a client coroutine puts on one
+asyncio.Queue and awaits the echo on another. The runtime does the same trip through a
+durable-queue interface (publish, lease, handler, reply, ack). Goal: within 4x of the floor.
+
+    python benchmarks/bench_runtime.py [--n 20000] [--repeat 3] [--services]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import print_table, write_json
+
+import swarm_runtime as sr
+
+
+async def bare_floor(n: int) -> float:
+    requests: asyncio.Queue[Any] = asyncio.Queue()
+    replies: asyncio.Queue[Any] = asyncio.Queue()
+
+    async def echo() -> None:
+        while True:
+            item = await requests.get()
+            await replies.put({"echo": item})
+
+    task = asyncio.create_task(echo())
+    start = time.perf_counter()
+    for i in range(n):
+        await requests.put({"i": i})
+        await replies.get()
+    elapsed = time.perf_counter() - start
+    task.cancel()
+    return n / elapsed
+
+
+async def runtime_round_trips(n: int, listeners: list[Any]) -> float:
+    async with sr.Runtime(queue="memory://", listeners=listeners) as rt:
+
+        @rt.agent("echo")
+        async def echo(msg: sr.Message, ctx: sr.Context) -> Any:
+            return {"echo": msg.payload}
+
+        for i in range(200):  # warm-up
+            await rt.request("echo", {"i": i})
+        start = time.perf_counter()
+        for i in range(n):
+            await rt.request("echo", {"i": i})
+        return n / (time.perf_counter() - start)
+
+
+def service_listeners() -> list[Any]:
+    """Every background service that listens to task events, if the services exist."""
+    try:
+        from swarm_runtime import services  # type: ignore[attr-defined]
+    except ImportError:
+        return []
+    return list(services.default_listeners()) if hasattr(services, "default_listeners") else []
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, default=20_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    sr.configure_logging("warning")
+
+    floor = max(asyncio.run(bare_floor(args.n)) for _ in range(args.repeat))
+    runtime = max(asyncio.run(runtime_round_trips(args.n, [])) for _ in range(args.repeat))
+    rows = [
+        ["bare asyncio.Queue ping-pong", floor, 1e6 / floor, 1.0],
+        ["Runtime.request (memory://)", runtime, 1e6 / runtime, floor / runtime],
+    ]
+    result: dict[str, Any] = {
+        "n": args.n,
+        "floor_rps": floor,
+        "runtime_rps": runtime,
+        "ratio_floor_over_runtime": floor / runtime,
+        "goal": "ratio <= 4",
+    }
+    listeners = service_listeners()
+    if listeners:
+        with_services = max(
+            asyncio.run(runtime_round_trips(args.n, service_listeners()))
+            for _ in range(args.repeat)
+        )
+        rows.append(
+            [
+                "Runtime.request + services",
+                with_services,
+                1e6 / with_services,
+                floor / with_services,
+            ]
+        )
+        result["runtime_with_services_rps"] = with_services
+        result["services_throughput_loss"] = 1 - with_services / runtime
+    print_table(
+        f"request/response round trips, n={args.n}, best of {args.repeat}",
+        ["path", "round trips/s", "µs/trip", "x floor"],
+        rows,
+    )
+    print(f"\nruntime is {floor / runtime:.2f}x the bare floor (goal: <= 4x)")
+    if "services_throughput_loss" in result:
+        print(
+            f"services on: {result['services_throughput_loss']:.1%} throughput loss (goal <= 15%)"
+        )
+    write_json("runtime", result)
+
+
+if __name__ == "__main__":
+    main()
