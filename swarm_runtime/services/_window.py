@@ -1,0 +1,105 @@
+"""A bounded sliding window of numbers kept sorted as it goes, for cheap order statistics.
+
+Recording is O(log n) search plus one memmove of at most ``size`` floats (``bisect.insort``
+into a plain list), never a full sort; reading median or percentiles is O(1) and mean/stdev
+one O(n) pass, cached until the next record.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left, insort
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+__all__ = ["SlidingWindow", "WindowStats", "percentile", "summarize"]
+
+
+@dataclass(frozen=True, slots=True)
+class WindowStats:
+    """Aggregates of one window of values."""
+
+    count: int
+    mean: float
+    median: float
+    stdev: float  # sample standard deviation; 0.0 with fewer than two values
+    min: float
+    max: float
+    p95: float
+    p99: float
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def percentile(ordered: Sequence[float], q: float) -> float:
+    """The ``q`` quantile (0..1) of sorted values, linearly interpolated (numpy's default)."""
+    n = len(ordered)
+    if n == 0:
+        raise ValueError("percentile of no values")
+    if n == 1:
+        return ordered[0]
+    position = q * (n - 1)
+    low = math.floor(position)
+    high = min(low + 1, n - 1)
+    fraction = position - low
+    return ordered[low] + (ordered[high] - ordered[low]) * fraction
+
+
+def summarize(ordered: Sequence[float]) -> WindowStats | None:
+    """Aggregate already-sorted values; None when there are none."""
+    n = len(ordered)
+    if n == 0:
+        return None
+    mean = math.fsum(ordered) / n
+    if n > 1:
+        variance = math.fsum((x - mean) ** 2 for x in ordered) / (n - 1)
+        stdev = math.sqrt(variance)
+    else:
+        stdev = 0.0
+    return WindowStats(
+        count=n,
+        mean=mean,
+        median=percentile(ordered, 0.5),
+        stdev=stdev,
+        min=ordered[0],
+        max=ordered[-1],
+        p95=percentile(ordered, 0.95),
+        p99=percentile(ordered, 0.99),
+    )
+
+
+class SlidingWindow:
+    """The last ``size`` values, in arrival order and in sorted order."""
+
+    __slots__ = ("_arrivals", "_cache", "_size", "_sorted")
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError(f"window size must be >= 1, got {size}")
+        self._size = size
+        self._arrivals: deque[float] = deque()
+        self._sorted: list[float] = []
+        self._cache: WindowStats | None = None
+
+    def __len__(self) -> int:
+        return len(self._arrivals)
+
+    def add(self, value: float) -> None:
+        """Add a value, evicting the oldest when the window is full."""
+        if len(self._arrivals) == self._size:
+            oldest = self._arrivals.popleft()
+            del self._sorted[bisect_left(self._sorted, oldest)]
+        self._arrivals.append(value)
+        insort(self._sorted, value)
+        self._cache = None
+
+    def stats(self) -> WindowStats | None:
+        """Aggregates of the values in the window (cached until the next ``add``)."""
+        if self._cache is None:
+            self._cache = summarize(self._sorted)
+        return self._cache
+
+    def sorted_values(self) -> list[float]:
+        return list(self._sorted)

@@ -1,0 +1,291 @@
+"""MetricsCollector (seed slide 13): counters, gauges and sample series per agent.
+
+Each series keeps its recent samples (bounded) for time-range queries and a sliding window
+kept sorted as samples arrive, so mean, median, stdev, min, max, p95 and p99 are read without
+re-sorting. ``configure_alert`` adds min/max rules checked on every record. As a
+:class:`~swarm_runtime.events.RuntimeListener` it counts messages by outcome, tracks in-flight
+tasks and records task durations, in O(log n) per event.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
+
+import structlog
+
+from ..clock import Clock, SystemClock
+from ..errors import ConfigError
+from ..events import TaskEvent
+from ._alerts import Alert, AlertBook, AlertCallback, Condition, Rule
+from ._window import SlidingWindow, WindowStats, summarize
+
+__all__ = ["DURATION", "IN_FLIGHT", "MESSAGES", "MetricsCollector", "Sample"]
+
+DURATION = "task_duration_seconds"
+"""Series of handler durations per agent, recorded from task events."""
+IN_FLIGHT = "in_flight"
+"""Gauge of tasks being handled per agent."""
+MESSAGES = "messages_total"
+"""Counter of finished tasks per agent; ``messages_<outcome>`` counts each outcome."""
+
+_log = structlog.get_logger("swarm_runtime.metrics")
+_CONDITIONS: dict[str, Condition] = {"max": "exceeded_max", "min": "below_min"}
+
+
+class Sample(NamedTuple):
+    """One recorded value and when it was recorded (wall-clock seconds)."""
+
+    timestamp: float
+    value: float
+
+
+class _Series:
+    __slots__ = ("samples", "window")
+
+    def __init__(self, max_samples: int, window: int) -> None:
+        self.samples: deque[Sample] = deque(maxlen=max_samples)
+        self.window = SlidingWindow(window)
+
+
+class MetricsCollector:
+    """Per-agent metrics with windowed aggregations, time-range queries and alerts.
+
+    ``window`` is how many recent samples a series aggregates over; ``max_samples`` how many
+    it keeps for time-range queries; ``max_series`` caps the number of series (and of
+    counters and gauges) so memory stays bounded whatever names callers invent.
+    """
+
+    def __init__(
+        self,
+        *,
+        window: int = 1000,
+        max_samples: int = 10_000,
+        max_series: int = 10_000,
+        clock: Clock | None = None,
+        on_alert: AlertCallback | None = None,
+        alert_history: int = 1000,
+    ) -> None:
+        if window < 1 or max_samples < 1 or max_series < 1:
+            raise ConfigError(
+                f"metrics window, max_samples and max_series must be >= 1, got "
+                f"{window}, {max_samples}, {max_series}"
+            )
+        self._window = window
+        self._max_samples = max_samples
+        self._max_series = max_series
+        self._clock: Clock = clock or SystemClock()
+        self._series: dict[tuple[str, str], _Series] = {}
+        self._counters: dict[tuple[str, str], float] = {}
+        self._gauges: dict[tuple[str, str], float] = {}
+        self._rules: dict[str, list[tuple[str | None, Rule]]] = {}
+        self._alerts = AlertBook(
+            clock=self._clock, callbacks=[on_alert] if on_alert else (), history=alert_history
+        )
+        self._in_flight: set[tuple[str, int, str]] = set()
+        self._dropped_warned = False
+
+    # -- recording ---------------------------------------------------------------------------
+
+    def record_metric(
+        self, agent: str, name: str, value: float, *, timestamp: float | None = None
+    ) -> None:
+        """Record one sample of ``name`` for ``agent`` (and check its alert rules)."""
+        value = float(value)
+        if not math.isfinite(value):
+            raise ValueError(
+                f"metric {name!r} of agent {agent!r}: value must be finite, got {value}"
+            )
+        key = (agent, name)
+        series = self._series.get(key)
+        if series is None:
+            if len(self._series) >= self._max_series:
+                self._drop(key)
+                return
+            series = self._series[key] = _Series(self._max_samples, self._window)
+        series.samples.append(Sample(self._clock.time() if timestamp is None else timestamp, value))
+        series.window.add(value)
+        rules = self._rules.get(name)
+        if rules:
+            for scope, rule in rules:
+                if scope is None or scope == agent:
+                    self._alerts.evaluate(agent, name, value, rule)
+
+    def increment(self, agent: str, name: str, amount: float = 1.0) -> float:
+        """Add ``amount`` (>= 0) to a counter; returns the new total."""
+        if amount < 0:
+            raise ValueError(f"counter {name!r} can only go up; use a gauge for {amount}")
+        key = (agent, name)
+        total = self._counters.get(key)
+        if total is None:
+            if len(self._counters) >= self._max_series:
+                self._drop(key)
+                return 0.0
+            total = 0.0
+        total += amount
+        self._counters[key] = total
+        return total
+
+    def set_gauge(self, agent: str, name: str, value: float) -> None:
+        """Set a gauge to its current value."""
+        key = (agent, name)
+        if key not in self._gauges and len(self._gauges) >= self._max_series:
+            self._drop(key)
+            return
+        self._gauges[key] = float(value)
+
+    def _drop(self, key: tuple[str, str]) -> None:
+        if not self._dropped_warned:
+            self._dropped_warned = True
+            _log.warning(
+                "metric dropped: too many series; raise max_series or use fewer names",
+                agent=key[0],
+                name=key[1],
+                max_series=self._max_series,
+            )
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def counter(self, agent: str, name: str) -> float:
+        return self._counters.get((agent, name), 0.0)
+
+    def gauge(self, agent: str, name: str) -> float | None:
+        return self._gauges.get((agent, name))
+
+    def counters(self) -> dict[tuple[str, str], float]:
+        """Every counter, keyed by (agent, name)."""
+        return dict(self._counters)
+
+    def gauges(self) -> dict[tuple[str, str], float]:
+        """Every gauge, keyed by (agent, name)."""
+        return dict(self._gauges)
+
+    def series(self) -> list[tuple[str, str]]:
+        """The (agent, name) of every sample series."""
+        return list(self._series)
+
+    def agents(self) -> list[str]:
+        """Agents that have any metric, sorted."""
+        names = {a for a, _ in self._series} | {a for a, _ in self._counters}
+        return sorted(names | {a for a, _ in self._gauges})
+
+    def get_metrics(
+        self, agent: str, name: str, time_range: tuple[float, float] | None = None
+    ) -> list[Sample]:
+        """Samples of one series, oldest first; ``time_range`` is inclusive (start, end)."""
+        series = self._series.get((agent, name))
+        if series is None:
+            return []
+        if time_range is None:
+            return list(series.samples)
+        start, end = time_range
+        return [s for s in series.samples if start <= s.timestamp <= end]
+
+    def aggregate(
+        self, agent: str, name: str, time_range: tuple[float, float] | None = None
+    ) -> WindowStats | None:
+        """Aggregates over the series' sliding window, or over the samples in ``time_range``."""
+        series = self._series.get((agent, name))
+        if series is None:
+            return None
+        if time_range is None:
+            return series.window.stats()
+        return summarize(sorted(s.value for s in self.get_metrics(agent, name, time_range)))
+
+    @property
+    def aggregations(self) -> dict[str, dict[str, float]]:
+        """Window aggregates of every series, keyed ``"agent:name"`` (as the seed does)."""
+        out: dict[str, dict[str, float]] = {}
+        for (agent, name), series in self._series.items():
+            stats = series.window.stats()
+            if stats is not None:
+                out[f"{agent}:{name}"] = stats.as_dict()
+        return out
+
+    # -- alerts ------------------------------------------------------------------------------
+
+    def configure_alert(
+        self, metric_name: str, conditions: Mapping[str, float], *, agent: str | None = None
+    ) -> None:
+        """Alert when ``metric_name`` goes above ``conditions['max']`` or below ``['min']``.
+
+        Replaces earlier rules for the same metric and agent scope (``None``: every agent).
+        """
+        rules: list[tuple[str | None, Rule]] = []
+        for key, threshold in conditions.items():
+            condition = _CONDITIONS.get(key)
+            if condition is None:
+                raise ConfigError(
+                    f"alert condition {key!r} for metric {metric_name!r} is unknown; "
+                    f"use 'max' or 'min'"
+                )
+            rules.append((agent, Rule(float(threshold), condition)))
+        kept = [(s, r) for s, r in self._rules.get(metric_name, []) if s != agent]
+        self._rules[metric_name] = kept + rules
+
+    def add_alert_callback(self, callback: AlertCallback) -> None:
+        """Also send every alert transition to ``callback``."""
+        self._alerts.add_callback(callback)
+
+    @property
+    def alerts(self) -> list[Alert]:
+        """Alerts currently active."""
+        return self._alerts.active
+
+    @property
+    def alert_history(self) -> list[Alert]:
+        """Alert transitions (raised, escalated, resolved), bounded, oldest first."""
+        return self._alerts.history
+
+    # -- runtime listener --------------------------------------------------------------------
+
+    def on_task_started(self, event: TaskEvent) -> None:
+        """Count the task as in flight (and as a retry when it is not the first attempt)."""
+        key = (event.agent, event.replica, event.message_id)
+        if key not in self._in_flight:
+            self._in_flight.add(key)
+            self._gauges[(event.agent, IN_FLIGHT)] = (
+                self._gauges.get((event.agent, IN_FLIGHT), 0.0) + 1
+            )
+        if event.attempts > 1:
+            self.increment(event.agent, "retries_total")
+
+    def on_task_finished(self, event: TaskEvent) -> None:
+        """Count the outcome, record the duration and take the task out of flight."""
+        agent = event.agent
+        key = (agent, event.replica, event.message_id)
+        if key in self._in_flight:
+            self._in_flight.discard(key)
+            self._gauges[(agent, IN_FLIGHT)] = max(
+                0.0, self._gauges.get((agent, IN_FLIGHT), 1.0) - 1
+            )
+        self.increment(agent, MESSAGES)
+        self.increment(agent, f"messages_{event.outcome}")
+        if event.dead_lettered:
+            self.increment(agent, "dead_letters_total")
+        if event.duration is not None and event.outcome != "rejected":
+            self.record_metric(agent, DURATION, event.duration)
+
+    # -- report ------------------------------------------------------------------------------
+
+    def snapshot(self, agents: Iterable[str] | None = None) -> dict[str, Any]:
+        """Counters, gauges and window aggregates per agent, JSON-ready, for the run report."""
+        wanted = set(agents) if agents is not None else None
+        out: dict[str, dict[str, Any]] = {}
+
+        def entry(agent: str) -> dict[str, Any]:
+            return out.setdefault(agent, {"counters": {}, "gauges": {}, "series": {}})
+
+        for (agent, name), total in self._counters.items():
+            if wanted is None or agent in wanted:
+                entry(agent)["counters"][name] = total
+        for (agent, name), value in self._gauges.items():
+            if wanted is None or agent in wanted:
+                entry(agent)["gauges"][name] = value
+        for (agent, name), series in self._series.items():
+            stats = series.window.stats()
+            if stats is not None and (wanted is None or agent in wanted):
+                entry(agent)["series"][name] = stats.as_dict()
+        return {"agents": out, "alerts": [a.to_dict() for a in self.alert_history]}

@@ -1,0 +1,287 @@
+"""MonitoringSystem (seed slide 7): a background sampler, thresholds and alerts.
+
+Every ``interval`` the sampler (:meth:`MonitoringSystem.run`, owned by the runtime's task
+group) reads, per agent, the tasks in flight, the mean response time and the error rate over
+the last ``window`` tasks (all three fed by task events, as a runtime listener), the event
+loop's lag, and whatever the registered probes measure (queue depth, replica load, ...).
+Readings past a threshold raise an alert (``medium``; ``high`` beyond 1.5x), deduplicated while
+active and resolved when the value comes back; alerts go to the log, to user callbacks and to
+the history the run report reads.
+"""
+
+from __future__ import annotations
+
+import heapq
+import inspect
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, NamedTuple
+
+import anyio
+import structlog
+from anyio.abc import TaskStatus
+
+from ..clock import Clock, SystemClock
+from ..errors import ConfigError
+from ..events import TaskEvent
+from ..queue.base import MessageQueue
+from ._alerts import Alert, AlertBook, AlertCallback, Rule
+from ._probe import SYSTEM, Probe, Reading
+from .metrics import MetricsCollector
+
+__all__ = [
+    "DEFAULT_THRESHOLDS",
+    "SYSTEM",
+    "MetricSample",
+    "MonitoringSystem",
+    "Probe",
+    "Reading",
+    "loop_lag_probe",
+    "queue_depth_probe",
+]
+
+DEFAULT_THRESHOLDS: Mapping[str, float] = {
+    "response_time": 1.0,
+    "queue_size": 100.0,
+    "error_rate": 0.05,
+}
+"""The seed's thresholds; YAML ``monitoring.thresholds`` overrides them one by one."""
+
+_log = structlog.get_logger("swarm_runtime.monitoring")
+
+
+class MetricSample(NamedTuple):
+    """One recorded value of one metric."""
+
+    metric: str
+    value: float
+    timestamp: float
+
+
+class _AgentStats:
+    __slots__ = ("durations", "in_flight", "outcomes")
+
+    def __init__(self, window: int) -> None:
+        self.in_flight = 0
+        self.durations: deque[float] = deque(maxlen=window)
+        self.outcomes: deque[bool] = deque(maxlen=window)  # True = failed
+
+
+async def loop_lag_probe() -> list[Reading]:
+    """How long the event loop took to come back to us after a yield (``loop_lag``, s)."""
+    start = time.perf_counter()
+    await anyio.lowlevel.checkpoint()
+    return [Reading("loop_lag", time.perf_counter() - start)]
+
+
+def queue_depth_probe(
+    queue: MessageQueue,
+    topics: Iterable[str] | Callable[[], Iterable[str]] | None = None,
+) -> Probe:
+    """A probe reading ``queue_size`` (unsettled messages) of each topic, labelled by topic.
+
+    ``topics``: a fixed list, a callable returning the current list, or None for every topic
+    the queue knows.
+    """
+
+    async def probe() -> list[Reading]:
+        if topics is None:
+            names: Iterable[str] = await queue.topics()
+        elif callable(topics):
+            names = topics()
+        else:
+            names = topics
+        return [Reading("queue_size", float(await queue.depth(name)), name) for name in names]
+
+    return probe
+
+
+class MonitoringSystem:
+    """Samples the runtime's health, keeps the history and raises threshold alerts.
+
+    ``thresholds``: metric → maximum (merged over :data:`DEFAULT_THRESHOLDS`; a value of
+    ``None`` drops a default). ``probes``: extra sources of readings. ``interval``: seconds
+    between samples. ``window``: how many recent tasks per agent the response time and error
+    rate cover. ``metrics``: where readings are stored (a fresh collector by default).
+    """
+
+    def __init__(
+        self,
+        *,
+        thresholds: Mapping[str, float | None] | None = None,
+        probes: Iterable[Probe] = (),
+        interval: float = 1.0,
+        window: int = 100,
+        clock: Clock | None = None,
+        metrics: MetricsCollector | None = None,
+        on_alert: AlertCallback | None = None,
+        alert_history: int = 1000,
+        measure_loop_lag: bool = True,
+    ) -> None:
+        if not (math.isfinite(interval) and interval > 0):
+            raise ConfigError(f"monitoring.interval must be > 0 seconds, got {interval}")
+        if window < 1:
+            raise ConfigError(f"monitoring.window must be >= 1 task, got {window}")
+        self._clock: Clock = clock or SystemClock()
+        self._rules: dict[str, Rule] = {}
+        merged: dict[str, float | None] = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
+        for metric, value in merged.items():
+            self.set_threshold(metric, value)
+        self._probes: list[Probe] = list(probes)
+        if measure_loop_lag:
+            self._probes.insert(0, loop_lag_probe)
+        self.interval = interval
+        self._window = window
+        self.metrics = metrics or MetricsCollector(clock=self._clock)
+        self._alerts = AlertBook(
+            clock=self._clock, callbacks=[on_alert] if on_alert else (), history=alert_history
+        )
+        self._agents: dict[str, _AgentStats] = {}
+        self._running: set[tuple[str, int, str]] = set()
+        self._latest: dict[tuple[str, str], float] = {}
+        self.samples_taken = 0
+
+    # -- configuration -------------------------------------------------------------------
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        return {metric: rule.threshold for metric, rule in self._rules.items()}
+
+    def set_threshold(self, metric: str, value: float | None) -> None:
+        """Alert when ``metric`` exceeds ``value``; None removes the threshold."""
+        if value is None:
+            self._rules.pop(metric, None)
+            return
+        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+            raise ConfigError(
+                f"monitoring.thresholds.{metric}: expected a number > 0, got {value!r}"
+            )
+        self._rules[metric] = Rule(float(value))
+
+    def add_probe(self, probe: Probe) -> None:
+        """Also call ``probe`` on every sample."""
+        self._probes.append(probe)
+
+    def add_alert_callback(self, callback: AlertCallback) -> None:
+        """Also send every alert transition to ``callback``."""
+        self._alerts.add_callback(callback)
+
+    # -- recording and queries -----------------------------------------------------------
+
+    def record_metric(self, agent: str, metric_type: str, value: float) -> Alert | None:
+        """Record a value and check it against its threshold; returns an alert transition."""
+        self.metrics.record_metric(agent, metric_type, value)
+        self._latest[(agent, metric_type)] = float(value)
+        rule = self._rules.get(metric_type)
+        if rule is None:
+            return None
+        return self._alerts.evaluate(agent, metric_type, float(value), rule)
+
+    def get_agent_metrics(self, agent: str, metric_type: str | None = None) -> list[MetricSample]:
+        """Recorded values of an agent (one metric, or all of them), oldest first."""
+        names = (
+            [metric_type]
+            if metric_type is not None
+            else [name for owner, name in self.metrics.series() if owner == agent]
+        )
+        streams = [
+            [
+                MetricSample(name, s.value, s.timestamp)
+                for s in self.metrics.get_metrics(agent, name)
+            ]
+            for name in names
+        ]
+        return list(heapq.merge(*streams, key=lambda sample: sample.timestamp))
+
+    def latest(self) -> dict[tuple[str, str], float]:
+        """The last value of every (agent, metric)."""
+        return dict(self._latest)
+
+    @property
+    def alerts(self) -> list[Alert]:
+        """Alerts active now."""
+        return self._alerts.active
+
+    @property
+    def alert_history(self) -> list[Alert]:
+        """Alert transitions (raised, escalated, resolved), bounded, oldest first."""
+        return self._alerts.history
+
+    def report(self) -> dict[str, Any]:
+        """Active alerts, their history and the latest readings, JSON-ready."""
+        return {
+            "active_alerts": [a.to_dict() for a in self.alerts],
+            "alerts": [a.to_dict() for a in self.alert_history],
+            "latest": {
+                f"{agent}:{metric}": value for (agent, metric), value in self._latest.items()
+            },
+        }
+
+    # -- sampling ------------------------------------------------------------------------
+
+    async def sample_once(self) -> list[Reading]:
+        """Take one sample: task-event figures, then every probe; check the thresholds."""
+        readings = self._task_readings()
+        for probe in self._probes:
+            try:
+                result = probe()
+                if inspect.isawaitable(result):
+                    result = await result
+                readings.extend(result)
+            except Exception as exc:  # a broken probe must not stop monitoring
+                _log.warning("monitoring probe failed", probe=repr(probe), error=repr(exc))
+        for reading in readings:
+            self.record_metric(reading.agent, reading.metric, reading.value)
+        self.samples_taken += 1
+        return readings
+
+    def _task_readings(self) -> list[Reading]:
+        out: list[Reading] = []
+        for agent, stats in self._agents.items():
+            out.append(Reading("in_flight", float(stats.in_flight), agent))
+            if stats.durations:
+                out.append(
+                    Reading(
+                        "response_time", math.fsum(stats.durations) / len(stats.durations), agent
+                    )
+                )
+            if stats.outcomes:
+                out.append(Reading("error_rate", sum(stats.outcomes) / len(stats.outcomes), agent))
+        return out
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Sample every ``interval`` until cancelled (start it in the runtime's task group)."""
+        task_status.started()
+        while True:
+            await self.sample_once()
+            await self._clock.sleep(self.interval)
+
+    # -- runtime listener ----------------------------------------------------------------
+
+    def _stats(self, agent: str) -> _AgentStats:
+        stats = self._agents.get(agent)
+        if stats is None:
+            stats = self._agents[agent] = _AgentStats(self._window)
+        return stats
+
+    def on_task_started(self, event: TaskEvent) -> None:
+        """Count the task in flight."""
+        key = (event.agent, event.replica, event.message_id)
+        if key not in self._running:
+            self._running.add(key)
+            self._stats(event.agent).in_flight += 1
+
+    def on_task_finished(self, event: TaskEvent) -> None:
+        """Take the task out of flight; record its duration and whether it failed."""
+        stats = self._stats(event.agent)
+        key = (event.agent, event.replica, event.message_id)
+        if key in self._running:
+            self._running.discard(key)
+            stats.in_flight -= 1
+        outcome = event.outcome
+        if outcome in ("ok", "error", "timeout"):
+            stats.outcomes.append(outcome != "ok")
+            if event.duration is not None:
+                stats.durations.append(event.duration)
