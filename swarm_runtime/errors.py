@@ -7,6 +7,7 @@ redis, pydantic) are translated at the boundary, with the original chained as
 
     SwarmError
     ├── ConfigError                  a runtime / pipeline option is invalid
+    │   └── PipelineConfigError      a pipeline or workflow is invalid; lists every problem
     ├── PayloadError (ValueError)    a payload is not JSON-serialisable
     ├── UnknownAgentError (LookupError)
     ├── RuntimeStateError            the runtime is not running (not started / closed)
@@ -15,6 +16,7 @@ redis, pydantic) are translated at the boundary, with the original chained as
     ├── HandoffError                 a handoff could not be started or was rejected
     ├── NoCapacityError              every replica is busy and the wait bound was hit
     ├── CircuitOpenError             the agent's circuit breaker refuses traffic
+    ├── DataError                    a built-in data agent cannot read, process or write its data
     └── QueueError
         ├── QueueClosedError         the queue was closed (or never opened)
         ├── QueueLockedError         another process owns the queue directory
@@ -27,17 +29,21 @@ redis, pydantic) are translated at the boundary, with the original chained as
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 __all__ = [
     "AgentError",
     "BackendUnavailableError",
     "CircuitOpenError",
     "ConfigError",
+    "ConfigProblem",
+    "DataError",
     "HandoffError",
     "InvalidTopicError",
     "NoCapacityError",
     "PayloadError",
+    "PipelineConfigError",
     "QueueClosedError",
     "QueueCorruptError",
     "QueueError",
@@ -57,6 +63,43 @@ class SwarmError(Exception):
 
 class ConfigError(SwarmError):
     """An option, a pipeline file or an agent definition is invalid."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigProblem:
+    """One problem in a pipeline: where (``tasks[2].depends_on[0]``, line, column) and what.
+
+    ``kind`` names the check that failed (``syntax``, ``invalid``, ``duplicate``,
+    ``unknown_dependency``, ``unknown_agent``, ``self_dependency``, ``cycle``).
+    """
+
+    path: str
+    message: str
+    kind: str = "invalid"
+    line: int | None = None
+    column: int | None = None
+
+    def format(self, source: str) -> str:
+        """One line: ``SOURCE[:LINE:COL]: PATH: MESSAGE``."""
+        where = source if self.line is None else f"{source}:{self.line}:{self.column or 1}"
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class PipelineConfigError(ConfigError):
+    """A pipeline file or workflow definition is invalid.
+
+    The message has one line per problem, each naming the file, the field path and
+    what was expected; ``problems`` holds them as :class:`ConfigProblem` objects.
+    """
+
+    def __init__(self, source: str, problems: Sequence[ConfigProblem]) -> None:
+        self.source = source
+        self.problems = tuple(problems)
+        super().__init__("\n".join(problem.format(source) for problem in self.problems))
+
+
+class DataError(SwarmError):
+    """A built-in data agent cannot read, process or write its data (bad file, bad table)."""
 
 
 class PayloadError(SwarmError, ValueError):

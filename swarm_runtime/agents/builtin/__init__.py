@@ -1,0 +1,83 @@
+"""Built-in data agents: the work of sources, transforms, analyses and sinks.
+
+Each entry of :data:`BUILTINS` is keyed by the name a pipeline's ``uses:`` gives
+(``builtin.csv_source``) and holds a :class:`Builtin`: ``name``, ``kind``,
+``description``, a pydantic ``params_model`` and a synchronous
+``run(params, inputs)``, where ``inputs`` maps upstream task names to their JSON
+results. Tables travel as ``{"columns": [...], "rows": [[...], ...]}`` (see
+:class:`Table`).
+
+========================  =========  ====================================================
+name                      kind       params
+========================  =========  ====================================================
+builtin.csv_source        source     path, delimiter, encoding, columns, null_values,
+                                     infer_types, limit
+builtin.jsonl_source      source     path, columns, limit
+builtin.sqlite_source     source     path, table | query (+ parameters), limit
+builtin.transform         transform  ops: [clean | normalize | scaling | encoding], input
+builtin.analyze           analysis   metrics: [correlation | distribution], input
+builtin.json_sink         sink       path, input, indent, records
+builtin.csv_sink          sink       path, input, delimiter, header
+========================  =========  ====================================================
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._atomic import atomic_write
+from ._base import Builtin, BuiltinKind, pick_input, pick_table
+from ._table import Table, is_number, numeric_columns
+from .analysis import ANALYZE, METRICS, correlation, distribution
+from .sinks import CSV_SINK, JSON_SINK
+from .sources import CSV_SOURCE, JSONL_SOURCE, SQLITE_SOURCE
+from .transforms import OPS, TRANSFORM, apply_op
+
+__all__ = [
+    "BUILTINS",
+    "BUILTIN_PREFIX",
+    "METRICS",
+    "OPS",
+    "Builtin",
+    "BuiltinKind",
+    "Table",
+    "apply_op",
+    "atomic_write",
+    "correlation",
+    "distribution",
+    "get_builtin",
+    "is_number",
+    "numeric_columns",
+    "pick_input",
+    "pick_table",
+]
+
+#: ``uses:`` values that start with this name a built-in agent.
+BUILTIN_PREFIX = "builtin."
+
+BUILTINS: dict[str, Builtin[Any]] = {
+    b.name: b
+    for b in (
+        CSV_SOURCE,
+        JSONL_SOURCE,
+        SQLITE_SOURCE,
+        TRANSFORM,
+        ANALYZE,
+        JSON_SINK,
+        CSV_SINK,
+    )
+}
+
+
+def get_builtin(name: str) -> Builtin[Any]:
+    """The built-in called ``name``; :class:`ConfigError` listing the known ones otherwise."""
+    from ...errors import ConfigError
+    from ._validation import did_you_mean
+
+    try:
+        return BUILTINS[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown built-in agent {name!r}{did_you_mean(name, BUILTINS)}; "
+            f"known: {', '.join(BUILTINS)}"
+        ) from None

@@ -1,0 +1,265 @@
+"""Sources: read a CSV file, a JSON Lines file or a SQLite table into a table."""
+
+from __future__ import annotations
+
+import csv
+import re
+import sqlite3
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr, model_validator
+
+from ...errors import DataError
+from ._base import Builtin
+from ._params import Columns, FilePath, Params
+from ._table import Table
+
+__all__ = ["CSV_SOURCE", "JSONL_SOURCE", "SQLITE_SOURCE", "infer_column"]
+
+DEFAULT_NULLS = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "None")
+_INT = re.compile(r"[+-]?\d+")
+_FLOAT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_INT64 = 2**63
+
+
+class CsvSourceParams(Params):
+    path: FilePath
+    delimiter: Annotated[str, Field(min_length=1, max_length=1)] = ","
+    encoding: str = "utf-8"
+    columns: Columns = None
+    null_values: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_NULLS),
+        description="cell texts read as null (missing)",
+    )
+    infer_types: StrictBool = Field(
+        default=True, description="read integer and float columns as numbers"
+    )
+    limit: Annotated[StrictInt, Field(ge=0)] | None = Field(
+        default=None, description="read at most this many rows"
+    )
+
+
+class JsonlSourceParams(Params):
+    path: FilePath
+    columns: Columns = None
+    limit: Annotated[StrictInt, Field(ge=0)] | None = None
+
+
+SqlValue = StrictStr | StrictInt | StrictFloat | None
+
+
+class SqliteSourceParams(Params):
+    path: FilePath
+    table: Annotated[str, Field(min_length=1)] | None = Field(
+        default=None, description="read this whole table (or give a query)"
+    )
+    query: Annotated[str, Field(min_length=1)] | None = Field(
+        default=None, description="run this SELECT (or give a table)"
+    )
+    parameters: list[SqlValue] = Field(
+        default_factory=list, description="values for the query's ? placeholders"
+    )
+    limit: Annotated[StrictInt, Field(ge=0)] | None = None
+
+    @model_validator(mode="after")
+    def _table_or_query(self) -> SqliteSourceParams:
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give exactly one of table or query")
+        if self.parameters and self.query is None:
+            raise ValueError("parameters apply to a query, not a table")
+        return self
+
+
+def _existing_file(path: str, what: str) -> Path:
+    file = Path(path)
+    if not file.exists():
+        raise DataError(f"{what}: file not found: {path} (relative to {Path.cwd()})")
+    if not file.is_file():
+        raise DataError(f"{what}: {path} is not a file")
+    return file
+
+
+def infer_column(values: list[str | None]) -> list[Any]:
+    """Ints if every non-null text is an integer, floats if every one is a finite number.
+
+    Otherwise the texts are kept as strings, as pandas does for a mixed column.
+    """
+    present = [v.strip() for v in values if v is not None]
+    if not present:
+        return values
+    if all(_INT.fullmatch(v) for v in present):
+        ints = [None if v is None else int(v) for v in values]
+        if all(i is None or -_INT64 <= i < _INT64 for i in ints):
+            return ints
+    if all(_FLOAT.fullmatch(v) for v in present):
+        floats = [None if v is None else float(v) for v in values]
+        if all(f is None or f - f == 0 for f in floats):  # finite
+            return floats
+    return values
+
+
+def _select(table: Table, columns: list[str] | None, what: str) -> Table:
+    if columns is None:
+        return table
+    indexes = [table.index(name, what=what) for name in columns]
+    return Table(list(columns), [[row[i] for i in indexes] for row in table.rows])
+
+
+def _read_csv(params: CsvSourceParams, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    what = "builtin.csv_source"
+    file = _existing_file(params.path, what)
+    encoding = (
+        "utf-8-sig"
+        if params.encoding.lower().replace("_", "-") in ("utf-8", "utf8")
+        else params.encoding
+    )
+    nulls = frozenset(params.null_values)
+    try:
+        with file.open(newline="", encoding=encoding) as handle:
+            reader = csv.reader(handle, delimiter=params.delimiter, strict=True)
+            header = next(reader, None)
+            if header is None:
+                raise DataError(f"{what}: {params.path} is empty; expected a header line")
+            columns = [name.strip() or f"unnamed_{i}" for i, name in enumerate(header)]
+            duplicates = sorted({c for c in columns if columns.count(c) > 1})
+            if duplicates:
+                raise DataError(
+                    f"{what}: {params.path}: header names {', '.join(map(repr, duplicates))} "
+                    "more than once; column names must be unique"
+                )
+            width = len(columns)
+            rows: list[list[str | None]] = []
+            for record in reader:
+                if params.limit is not None and len(rows) >= params.limit:
+                    break
+                if not record:
+                    continue  # a blank line
+                if len(record) != width:
+                    raise DataError(
+                        f"{what}: {params.path}:{reader.line_num}: expected {width} fields "
+                        f"(as in the header), got {len(record)}"
+                    )
+                rows.append([None if cell in nulls else cell for cell in record])
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{what}: {params.path} is not {params.encoding} text ({exc.reason} at byte "
+            f"{exc.start}); set params.encoding"
+        ) from exc
+    except csv.Error as exc:
+        raise DataError(f"{what}: {params.path}: malformed CSV: {exc}") from exc
+    except LookupError as exc:
+        raise DataError(f"{what}: unknown encoding {params.encoding!r}") from exc
+    except OSError as exc:
+        raise DataError(f"{what}: cannot read {params.path}: {exc.strerror or exc}") from exc
+    if params.infer_types and rows:
+        typed = [infer_column([row[i] for row in rows]) for i in range(width)]
+        rows = [list(values) for values in zip(*typed, strict=True)]
+    return _select(Table(columns, rows), params.columns, what).to_json()
+
+
+def _read_jsonl(params: JsonlSourceParams, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    what = "builtin.jsonl_source"
+    file = _existing_file(params.path, what)
+    records: list[dict[str, Any]] = []
+    columns: dict[str, None] = {}
+    try:
+        with file.open("rb") as handle:
+            for number, line in enumerate(handle, start=1):
+                if params.limit is not None and len(records) >= params.limit:
+                    break
+                if not line.strip():
+                    continue
+                try:
+                    record = orjson.loads(line)
+                except orjson.JSONDecodeError as exc:
+                    raise DataError(f"{what}: {params.path}:{number}: invalid JSON: {exc}") from exc
+                if not isinstance(record, dict):
+                    raise DataError(
+                        f"{what}: {params.path}:{number}: expected a JSON object per line, "
+                        f"got {type(record).__name__}"
+                    )
+                records.append(record)
+                columns.update(dict.fromkeys(record))
+    except OSError as exc:
+        raise DataError(f"{what}: cannot read {params.path}: {exc.strerror or exc}") from exc
+    names = list(columns)
+    rows = [[record.get(name) for name in names] for record in records]
+    return _select(Table(names, rows), params.columns, what).to_json()
+
+
+def _quote_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _read_sqlite(params: SqliteSourceParams, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+    what = "builtin.sqlite_source"
+    file = _existing_file(params.path, what)
+    uri = f"{file.absolute().as_uri()}?mode=ro"
+    try:
+        connection = sqlite3.connect(uri, uri=True)
+    except sqlite3.Error as exc:
+        raise DataError(f"{what}: cannot open {params.path}: {exc}") from exc
+    try:
+        if params.table is not None:
+            known = [
+                row[0]
+                for row in connection.execute(
+                    "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') ORDER BY name"
+                )
+            ]
+            if params.table not in known:
+                raise DataError(
+                    f"{what}: {params.path} has no table {params.table!r}; tables: "
+                    f"{', '.join(known) or 'none'}"
+                )
+            sql = f"SELECT * FROM {_quote_identifier(params.table)}"
+        else:
+            sql = params.query or ""
+        cursor = connection.execute(sql, params.parameters)
+        names = [d[0] for d in cursor.description or ()]
+        fetched = cursor.fetchall() if params.limit is None else cursor.fetchmany(params.limit)
+    except sqlite3.DatabaseError as exc:
+        raise DataError(f"{what}: {params.path}: {exc}") from exc
+    finally:
+        connection.close()
+    if len(set(names)) != len(names):
+        raise DataError(f"{what}: the query returns duplicate column names {names}; use AS")
+    rows = [list(row) for row in fetched]
+    for row in rows:
+        for i, value in enumerate(row):
+            if isinstance(value, bytes):
+                raise DataError(
+                    f"{what}: column {names[i]!r} holds binary (BLOB) values, which JSON cannot "
+                    "carry; select it as hex(...) or leave it out"
+                )
+            if isinstance(value, float) and value - value != 0:
+                row[i] = None  # NaN / infinity cannot travel as JSON
+    return Table(names, rows).to_json()
+
+
+CSV_SOURCE = Builtin(
+    name="builtin.csv_source",
+    kind="source",
+    description="Read a CSV file with a header line; integer and float columns become numbers, "
+    "empty cells null.",
+    params_model=CsvSourceParams,
+    work=_read_csv,
+)
+JSONL_SOURCE = Builtin(
+    name="builtin.jsonl_source",
+    kind="source",
+    description="Read a JSON Lines file (one object per line); keys become columns, "
+    "missing keys null.",
+    params_model=JsonlSourceParams,
+    work=_read_jsonl,
+)
+SQLITE_SOURCE = Builtin(
+    name="builtin.sqlite_source",
+    kind="source",
+    description="Read a SQLite table, or the rows of a query, opened read-only.",
+    params_model=SqliteSourceParams,
+    work=_read_sqlite,
+)
