@@ -1,7 +1,8 @@
 """SelfOptimizer (seed slide 10): tune an agent's concurrency and batch size from measurements.
 
-Each tuned parameter is hill-climbed on measured throughput, one parameter at a time, in steps
-of ``step`` (10%, at least 1):
+Each tuned parameter is hill-climbed on measured throughput, one parameter at a time. Moves
+start at ``step`` (10%, at least 1) and double while they keep paying off (a slow start, so
+the climb is quick); a miss resets the stride, so the final resolution stays fine:
 
 * **concurrency**: an increase is kept only if throughput grows by at least ``min_gain`` of
   the proportional gain (by Little's law, latency then stays flat: the agent had idle
@@ -14,9 +15,11 @@ of ``step`` (10%, at least 1):
   changed only when it moves by more than ``change``.
 
 Every setting is measured over ``dwell`` windows (after ``warmup`` discarded ones) before it
-is judged. Once settled, nothing moves until throughput or latency changes by more than
-``change`` (then tuning restarts), so a steady agent sees a steady setting. Values always stay
-within their bounds.
+is judged, and a move that looks bad is re-measured (``confirm`` times) before the climb
+stops, so a noisy window does not end it early. Once settled, the setting holds: tuning
+restarts only when throughput or latency changes by more than ``change``, and every
+``probe_every`` judgements one small step up is tried and undone unless it pays (the only
+way to see that an agent gained room above its limit). Values always stay within bounds.
 """
 
 from __future__ import annotations
@@ -57,13 +60,15 @@ class OptimizerConfig:
     """How the optimizer moves (see the module docstring)."""
 
     step: float = 0.1
-    dwell: int = 2
+    dwell: int = 3
     warmup: int = 1
     min_gain: float = 0.5
     batch_min_gain: float = 0.02
     change: float = 0.25
     timeout_factor: float = 4.0
     min_utilization: float = 0.7
+    confirm: int = 2
+    probe_every: int | None = 20
 
     def __post_init__(self) -> None:
         if not 0.0 < self.step <= 1.0:
@@ -74,13 +79,17 @@ class OptimizerConfig:
             )
         if not 0.0 < self.min_gain < 1.0:
             raise ConfigError(f"optimizer min_gain must be in (0, 1), got {self.min_gain}")
+        if self.probe_every is not None and self.probe_every < 1:
+            raise ConfigError(f"optimizer probe_every must be >= 1 or None, got {self.probe_every}")
+        if self.confirm < 1:
+            raise ConfigError(f"optimizer confirm must be >= 1, got {self.confirm}")
         if self.change <= 0 or self.timeout_factor <= 0 or self.batch_min_gain < 0:
             raise ConfigError(
                 "optimizer change and timeout_factor must be > 0, batch_min_gain >= 0"
             )
 
 
-Phase = Literal["start", "up", "down", "settled"]
+Phase = Literal["start", "remeasure", "up", "down", "settled"]
 
 
 class _Climber:
@@ -95,21 +104,43 @@ class _Climber:
         self.proportional = name == "concurrency"
         self.phase: Phase = "start"
         self.base: tuple[int, float, float] = (value, 0.0, 0.0)
-        self.climbed = False
+        self.climbed = False  # an up move was kept in this exploration
+        self.descended = False  # a down move was kept in this exploration
+        self.rejections = 0
+        self.stride = config.step  # grows while moves pay off (slow start), reset on a miss
+        self.direction_after_remeasure: Literal["up", "down"] = "up"
         self.reference: tuple[float, float] = (0.0, 0.0)
 
     @property
     def settled(self) -> bool:
         return self.phase == "settled"
 
+    def probe(self, throughput: float, latency: float) -> bool:
+        """From settled, try one small step up (kept only if it pays); False at the bound."""
+        if self.value >= self.high:
+            return False
+        self.base = (self.value, throughput, latency)
+        self.climbed, self.descended = True, False
+        self.rejections = self.config.confirm - 1  # one miss ends the probe
+        self._slow_down()
+        self.value, self.phase = self._up(self.value), "up"
+        return True
+
     def restart(self) -> None:
         self.phase = "start"
+        self.direction_after_remeasure = "up"
 
     def _up(self, value: int) -> int:
-        return min(self.high, max(value + 1, round(value * (1 + self.config.step))))
+        return min(self.high, max(value + 1, round(value * (1 + self.stride))))
 
     def _down(self, value: int) -> int:
-        return max(self.low, min(value - 1, round(value * (1 - self.config.step))))
+        return max(self.low, min(value - 1, round(value * (1 - min(0.5, self.stride)))))
+
+    def _accelerate(self) -> None:
+        self.stride = min(1.0, self.stride * 2)
+
+    def _slow_down(self) -> None:
+        self.stride = self.config.step
 
     def _settle(self, throughput: float, latency: float) -> None:
         self.phase = "settled"
@@ -130,11 +161,19 @@ class _Climber:
         return t1 >= t0 * (1 - self.config.batch_min_gain)
 
     def observe(self, throughput: float, latency: float) -> None:
-        """Judge the current value from its measurement and choose the next one."""
+        """Judge the current value from its measurement and choose the next one.
+
+        A move that looks bad is tried again from a fresh measurement of where it started
+        before it counts (``confirm`` times), so one noisy window cannot stop the climb.
+        """
         if self.phase == "start":
+            self.climbed = self.descended = False
+            self.rejections = 0
+            self._slow_down()
+        if self.phase in ("start", "remeasure"):
             self.base = (self.value, throughput, latency)
-            self.climbed = False
-            if self.value < self.high:
+            going_up = self.direction_after_remeasure != "down"
+            if going_up and self.value < self.high:
                 self.value, self.phase = self._up(self.value), "up"
             elif self.value > self.low:
                 self.value, self.phase = self._down(self.value), "down"
@@ -144,39 +183,63 @@ class _Climber:
         v0, t0, l0 = self.base
         if self.phase == "up":
             if self._better_up(v0, t0, self.value, throughput):
-                self.base, self.climbed = (self.value, throughput, latency), True
+                self.base, self.climbed, self.rejections = (
+                    (self.value, throughput, latency),
+                    True,
+                    0,
+                )
+                self._accelerate()
                 if self.value < self.high:
                     self.value = self._up(self.value)
                 else:
                     self._settle(throughput, latency)
                 return
             self.value = v0
-            if self.climbed or v0 <= self.low:
+            big_step = self.stride > self.config.step  # a miss at a big stride is no verdict
+            self._slow_down()
+            self.rejections += 0 if big_step else 1
+            if big_step or self.rejections < self.config.confirm:
+                self.phase, self.direction_after_remeasure = "remeasure", "up"
+            elif self.climbed or self.descended or v0 <= self.low:
                 self._settle(t0, l0)
             else:
-                self.value, self.phase = self._down(v0), "down"
+                self.rejections = 0
+                self.phase, self.direction_after_remeasure = "remeasure", "down"
             return
         if self.phase == "down":
             if self._fine_down(v0, t0, self.value, throughput):
-                self.base = (self.value, throughput, latency)
+                self.base, self.rejections = (self.value, throughput, latency), 0
+                self.descended = True
+                self._accelerate()
                 if self.value > self.low:
                     self.value = self._down(self.value)
                 else:
                     self._settle(throughput, latency)
                 return
             self.value = v0
-            self._settle(t0, l0)
+            big_step = self.stride > self.config.step  # a miss at a big stride is no verdict
+            self._slow_down()
+            self.rejections += 0 if big_step else 1
+            if big_step or self.rejections < self.config.confirm:
+                self.phase, self.direction_after_remeasure = "remeasure", "down"
+            elif self.descended and not self.climbed and v0 < self.high:
+                # big strides down may have jumped past the best point: check just above
+                self.rejections = 0
+                self.phase, self.direction_after_remeasure = "remeasure", "up"
+            else:
+                self._settle(t0, l0)
 
 
 class _Window:
     """Task outcomes of one agent since the last tick (fed by task events)."""
 
-    __slots__ = ("busy", "failed", "ok")
+    __slots__ = ("busy", "elapsed", "failed", "ok")
 
     def __init__(self) -> None:
         self.ok = 0
         self.failed = 0
         self.busy = 0.0  # sum of durations
+        self.elapsed = 0.0
 
 
 class _AgentTuning:
@@ -198,6 +261,7 @@ class _AgentTuning:
         self.skip = config.warmup
         self.history: deque[dict[str, Any]] = deque(maxlen=history)
         self.reference: tuple[float, float] | None = None
+        self.quiet = 0  # judgements since everything settled
         self.window = _Window()
 
 
@@ -206,8 +270,9 @@ class SelfOptimizer:
 
     Feed it with :meth:`record_performance` (one call per measurement window), or register it
     as a runtime listener and start :meth:`run`, which closes a window every ``interval``
-    seconds. ``on_change(agent, params)`` is called when parameters change, so the owner can
-    apply them (e.g. resize the agent's concurrency).
+    seconds once it holds ``min_tasks`` finished tasks. ``on_change(agent, params)`` is
+    called when parameters change, so the owner can apply them (e.g. resize the agent's
+    concurrency).
     """
 
     def __init__(
@@ -219,6 +284,7 @@ class SelfOptimizer:
         clock: Clock | None = None,
         on_change: ParameterChange | None = None,
         history: int = 500,
+        min_tasks: int = 50,
     ) -> None:
         # ``learning_rate`` is accepted for the seed's signature; the step size is config.step.
         if learning_rate is not None and config is None:
@@ -227,6 +293,7 @@ class SelfOptimizer:
             raise ConfigError(f"optimizer interval must be > 0 seconds, got {interval}")
         self.config = config or OptimizerConfig()
         self.interval = interval
+        self.min_tasks = min_tasks
         self._clock: Clock = clock or SystemClock()
         self._on_change = on_change
         self._history = history
@@ -336,6 +403,14 @@ class SelfOptimizer:
         active = next((c for c in tuning.climbers if not c.settled), None)
         if active is None:
             if tuning.reference is None or not self._changed(tuning.reference, throughput, latency):
+                tuning.quiet += 1
+                every = self.config.probe_every
+                if every is not None and tuning.quiet >= every and tuning.climbers:
+                    # the agent may have room the settled limit cannot show: peek one step up
+                    tuning.quiet = 0
+                    first = tuning.climbers[0]
+                    if first.probe(throughput, latency):
+                        tuning.params[first.name] = first.value
                 return
             _log.info(
                 "agent performance changed; tuning again", throughput=throughput, latency=latency
@@ -351,6 +426,7 @@ class SelfOptimizer:
         tuning.params[active.name] = active.value
         if all(c.settled for c in tuning.climbers):
             tuning.reference = active.reference
+            tuning.quiet = 0
 
     def _changed(self, reference: tuple[float, float], throughput: float, latency: float) -> bool:
         limit = self.config.change
@@ -393,19 +469,25 @@ class SelfOptimizer:
             window.busy += event.duration
 
     def tick(self, elapsed: float) -> None:
-        """Close every agent's window of ``elapsed`` seconds and feed it to the tuner."""
+        """Close every agent's window that has seen ``min_tasks`` tasks and feed it to the tuner.
+
+        A window with fewer tasks stays open (its throughput would be mostly noise); one
+        with no task at all carries no information and changes nothing.
+        """
         for agent_id, tuning in self._agents.items():
-            window, tuning.window = tuning.window, _Window()
+            window = tuning.window
+            window.elapsed += elapsed
             finished = window.ok + window.failed
-            if finished == 0 or elapsed <= 0:
-                continue  # no traffic, no information: keep everything as it is
+            if finished < max(1, self.min_tasks) or window.elapsed <= 0:
+                continue
+            tuning.window = _Window()
             self.record_performance(
                 agent_id,
                 {
-                    "throughput": window.ok / elapsed,
+                    "throughput": window.ok / window.elapsed,
                     "latency": window.busy / finished,
                     "success_rate": window.ok / finished,
-                    "concurrency_in_use": window.busy / elapsed,
+                    "concurrency_in_use": window.busy / window.elapsed,
                 },
             )
 
