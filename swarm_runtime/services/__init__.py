@@ -21,6 +21,7 @@ from .monitoring import (
 )
 from .optimizer import DEFAULT_BOUNDS, OptimizerConfig, SelfOptimizer
 from .prometheus import PrometheusExporter
+from .suite import Services, default_listeners
 
 __all__ = [
     "DEFAULT_BOUNDS",
@@ -48,8 +49,10 @@ __all__ = [
     "Rule",
     "Sample",
     "SelfOptimizer",
+    "Services",
     "Strategy",
     "WindowStats",
+    "default_listeners",
     "loop_lag_probe",
     "queue_depth_probe",
 ]

@@ -1,8 +1,10 @@
-"""A bounded sliding window of numbers kept sorted as it goes, for cheap order statistics.
+"""A bounded sliding window of numbers kept sorted, for cheap order statistics.
 
-Recording is O(log n) search plus one memmove of at most ``size`` floats (``bisect.insort``
-into a plain list), never a full sort; reading median or percentiles is O(1) and mean/stdev
-one O(n) pass, cached until the next record.
+Recording only appends to a pending batch (O(1), it runs on the task-event hot path). The
+batch is folded into the sorted list when the window is read or the batch fills: a small
+batch by ``bisect.insort`` (O(log n) search and one memmove per value), a large one by a
+single sort of the window. Never a sort per record. Median and percentiles are then O(1),
+mean and stdev one O(n) pass, cached until the next record.
 """
 
 from __future__ import annotations
@@ -73,33 +75,51 @@ def summarize(ordered: Sequence[float]) -> WindowStats | None:
 class SlidingWindow:
     """The last ``size`` values, in arrival order and in sorted order."""
 
-    __slots__ = ("_arrivals", "_cache", "_size", "_sorted")
+    __slots__ = ("_arrivals", "_cache", "_pending", "_size", "_sorted")
 
     def __init__(self, size: int) -> None:
         if size < 1:
             raise ValueError(f"window size must be >= 1, got {size}")
         self._size = size
-        self._arrivals: deque[float] = deque()
+        self._arrivals: deque[float] = deque(maxlen=size)
         self._sorted: list[float] = []
+        self._pending: list[float] = []
         self._cache: WindowStats | None = None
 
     def __len__(self) -> int:
-        return len(self._arrivals)
+        return min(self._size, len(self._arrivals) + len(self._pending))
 
     def add(self, value: float) -> None:
-        """Add a value, evicting the oldest when the window is full."""
-        if len(self._arrivals) == self._size:
-            oldest = self._arrivals.popleft()
-            del self._sorted[bisect_left(self._sorted, oldest)]
-        self._arrivals.append(value)
-        insort(self._sorted, value)
+        """Add a value; the oldest leaves once the window is full."""
+        pending = self._pending
+        pending.append(value)
         self._cache = None
+        if len(pending) >= self._size:
+            self._fold()
+
+    def _fold(self) -> None:
+        pending, self._pending = self._pending, []
+        arrivals = self._arrivals
+        if len(pending) * 8 >= self._size:  # a big batch: one sort beats many insorts
+            arrivals.extend(pending)
+            self._sorted = sorted(arrivals)
+            return
+        ordered = self._sorted
+        for value in pending:
+            if len(arrivals) == self._size:
+                del ordered[bisect_left(ordered, arrivals[0])]
+            arrivals.append(value)
+            insort(ordered, value)
 
     def stats(self) -> WindowStats | None:
         """Aggregates of the values in the window (cached until the next ``add``)."""
         if self._cache is None:
+            if self._pending:
+                self._fold()
             self._cache = summarize(self._sorted)
         return self._cache
 
     def sorted_values(self) -> list[float]:
+        if self._pending:
+            self._fold()
         return list(self._sorted)

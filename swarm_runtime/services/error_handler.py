@@ -326,9 +326,10 @@ class ErrorHandler:
         """Feed the breaker (success / failure) and log failures, in O(1)."""
         outcome = event.outcome
         if outcome == "ok":
-            found = self._breakers.get(self._key(event.agent, event.replica))
-            if found is not None:
-                found.record_success()
+            if self._breakers:
+                found = self._breakers.get(self._key(event.agent, event.replica))
+                if found is not None:
+                    found.record_success()
             return
         if outcome in ("error", "timeout"):
             error: BaseException | str = event.error if event.error is not None else outcome

@@ -46,8 +46,31 @@ class _Series:
     __slots__ = ("samples", "window")
 
     def __init__(self, max_samples: int, window: int) -> None:
-        self.samples: deque[Sample] = deque(maxlen=max_samples)
+        self.samples: deque[tuple[float, float]] = deque(maxlen=max_samples)
         self.window = SlidingWindow(window)
+
+
+class _Ledger:
+    """What task events say about one agent, kept in slots (cheap to bump per event)."""
+
+    __slots__ = ("dead", "durations", "in_flight", "outcomes", "retries")
+
+    def __init__(self, durations: _Series) -> None:
+        self.in_flight = 0
+        self.retries = 0
+        self.dead = 0
+        self.outcomes: dict[str, int] = {}
+        self.durations = durations
+
+    def counters(self) -> dict[str, float]:
+        out = {f"messages_{outcome}": float(n) for outcome, n in self.outcomes.items()}
+        if self.outcomes:
+            out[MESSAGES] = float(sum(self.outcomes.values()))
+        if self.retries:
+            out["retries_total"] = float(self.retries)
+        if self.dead:
+            out["dead_letters_total"] = float(self.dead)
+        return out
 
 
 class MetricsCollector:
@@ -84,7 +107,7 @@ class MetricsCollector:
         self._alerts = AlertBook(
             clock=self._clock, callbacks=[on_alert] if on_alert else (), history=alert_history
         )
-        self._in_flight: set[tuple[str, int, str]] = set()
+        self._ledgers: dict[str, _Ledger] = {}
         self._dropped_warned = False
 
     # -- recording ---------------------------------------------------------------------------
@@ -98,6 +121,9 @@ class MetricsCollector:
             raise ValueError(
                 f"metric {name!r} of agent {agent!r}: value must be finite, got {value}"
             )
+        self._record(agent, name, value, self._clock.time() if timestamp is None else timestamp)
+
+    def _record(self, agent: str, name: str, value: float, when: float) -> None:
         key = (agent, name)
         series = self._series.get(key)
         if series is None:
@@ -105,13 +131,14 @@ class MetricsCollector:
                 self._drop(key)
                 return
             series = self._series[key] = _Series(self._max_samples, self._window)
-        series.samples.append(Sample(self._clock.time() if timestamp is None else timestamp, value))
+        series.samples.append((when, value))
         series.window.add(value)
-        rules = self._rules.get(name)
-        if rules:
-            for scope, rule in rules:
-                if scope is None or scope == agent:
-                    self._alerts.evaluate(agent, name, value, rule)
+        if self._rules:
+            rules = self._rules.get(name)
+            if rules:
+                for scope, rule in rules:
+                    if scope is None or scope == agent:
+                        self._alerts.evaluate(agent, name, value, rule)
 
     def increment(self, agent: str, name: str, amount: float = 1.0) -> float:
         """Add ``amount`` (>= 0) to a counter; returns the new total."""
@@ -149,18 +176,33 @@ class MetricsCollector:
     # -- reading -----------------------------------------------------------------------------
 
     def counter(self, agent: str, name: str) -> float:
+        ledger = self._ledgers.get(agent)
+        if ledger is not None:
+            derived = ledger.counters().get(name)
+            if derived is not None:
+                return derived + self._counters.get((agent, name), 0.0)
         return self._counters.get((agent, name), 0.0)
 
     def gauge(self, agent: str, name: str) -> float | None:
+        ledger = self._ledgers.get(agent)
+        if name == IN_FLIGHT and ledger is not None:
+            return float(ledger.in_flight)
         return self._gauges.get((agent, name))
 
     def counters(self) -> dict[tuple[str, str], float]:
-        """Every counter, keyed by (agent, name)."""
-        return dict(self._counters)
+        """Every counter (those recorded plus those kept from task events), by (agent, name)."""
+        out = dict(self._counters)
+        for agent, ledger in self._ledgers.items():
+            for name, value in ledger.counters().items():
+                out[(agent, name)] = out.get((agent, name), 0.0) + value
+        return out
 
     def gauges(self) -> dict[tuple[str, str], float]:
         """Every gauge, keyed by (agent, name)."""
-        return dict(self._gauges)
+        out = dict(self._gauges)
+        for agent, ledger in self._ledgers.items():
+            out[(agent, IN_FLIGHT)] = float(ledger.in_flight)
+        return out
 
     def series(self) -> list[tuple[str, str]]:
         """The (agent, name) of every sample series."""
@@ -169,7 +211,7 @@ class MetricsCollector:
     def agents(self) -> list[str]:
         """Agents that have any metric, sorted."""
         names = {a for a, _ in self._series} | {a for a, _ in self._counters}
-        return sorted(names | {a for a, _ in self._gauges})
+        return sorted(names | {a for a, _ in self._gauges} | set(self._ledgers))
 
     def get_metrics(
         self, agent: str, name: str, time_range: tuple[float, float] | None = None
@@ -179,9 +221,9 @@ class MetricsCollector:
         if series is None:
             return []
         if time_range is None:
-            return list(series.samples)
+            return [Sample(t, v) for t, v in series.samples]
         start, end = time_range
-        return [s for s in series.samples if start <= s.timestamp <= end]
+        return [Sample(t, v) for t, v in series.samples if start <= t <= end]
 
     def aggregate(
         self, agent: str, name: str, time_range: tuple[float, float] | None = None
@@ -241,32 +283,43 @@ class MetricsCollector:
 
     # -- runtime listener --------------------------------------------------------------------
 
+    def _ledger(self, agent: str) -> _Ledger:
+        ledger = self._ledgers.get(agent)
+        if ledger is None:
+            series = self._series.get((agent, DURATION))
+            if series is None:
+                series = _Series(self._max_samples, self._window)
+                if len(self._series) < self._max_series:
+                    self._series[(agent, DURATION)] = series
+                else:
+                    self._drop((agent, DURATION))
+            ledger = self._ledgers[agent] = _Ledger(series)
+        return ledger
+
     def on_task_started(self, event: TaskEvent) -> None:
         """Count the task as in flight (and as a retry when it is not the first attempt)."""
-        key = (event.agent, event.replica, event.message_id)
-        if key not in self._in_flight:
-            self._in_flight.add(key)
-            self._gauges[(event.agent, IN_FLIGHT)] = (
-                self._gauges.get((event.agent, IN_FLIGHT), 0.0) + 1
-            )
+        ledger = self._ledgers.get(event.agent) or self._ledger(event.agent)
+        ledger.in_flight += 1
         if event.attempts > 1:
-            self.increment(event.agent, "retries_total")
+            ledger.retries += 1
 
     def on_task_finished(self, event: TaskEvent) -> None:
         """Count the outcome, record the duration and take the task out of flight."""
-        agent = event.agent
-        key = (agent, event.replica, event.message_id)
-        if key in self._in_flight:
-            self._in_flight.discard(key)
-            self._gauges[(agent, IN_FLIGHT)] = max(
-                0.0, self._gauges.get((agent, IN_FLIGHT), 1.0) - 1
-            )
-        self.increment(agent, MESSAGES)
-        self.increment(agent, f"messages_{event.outcome}")
+        ledger = self._ledgers.get(event.agent) or self._ledger(event.agent)
+        if ledger.in_flight > 0:
+            ledger.in_flight -= 1
+        outcome = event.outcome
+        outcomes = ledger.outcomes
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
         if event.dead_lettered:
-            self.increment(agent, "dead_letters_total")
-        if event.duration is not None and event.outcome != "rejected":
-            self.record_metric(agent, DURATION, event.duration)
+            ledger.dead += 1
+        duration = event.duration
+        if duration is not None and outcome != "rejected":
+            if DURATION in self._rules:
+                self._record(event.agent, DURATION, duration, self._clock.time())
+            else:
+                ledger.durations.samples.append((self._clock.time(), duration))
+                ledger.durations.window.add(duration)
 
     # -- report ------------------------------------------------------------------------------
 
@@ -278,10 +331,10 @@ class MetricsCollector:
         def entry(agent: str) -> dict[str, Any]:
             return out.setdefault(agent, {"counters": {}, "gauges": {}, "series": {}})
 
-        for (agent, name), total in self._counters.items():
+        for (agent, name), total in self.counters().items():
             if wanted is None or agent in wanted:
                 entry(agent)["counters"][name] = total
-        for (agent, name), value in self._gauges.items():
+        for (agent, name), value in self.gauges().items():
             if wanted is None or agent in wanted:
                 entry(agent)["gauges"][name] = value
         for (agent, name), series in self._series.items():

@@ -139,7 +139,6 @@ class MonitoringSystem:
             clock=self._clock, callbacks=[on_alert] if on_alert else (), history=alert_history
         )
         self._agents: dict[str, _AgentStats] = {}
-        self._running: set[tuple[str, int, str]] = set()
         self._latest: dict[tuple[str, str], float] = {}
         self.samples_taken = 0
 
@@ -268,17 +267,12 @@ class MonitoringSystem:
 
     def on_task_started(self, event: TaskEvent) -> None:
         """Count the task in flight."""
-        key = (event.agent, event.replica, event.message_id)
-        if key not in self._running:
-            self._running.add(key)
-            self._stats(event.agent).in_flight += 1
+        self._stats(event.agent).in_flight += 1
 
     def on_task_finished(self, event: TaskEvent) -> None:
         """Take the task out of flight; record its duration and whether it failed."""
         stats = self._stats(event.agent)
-        key = (event.agent, event.replica, event.message_id)
-        if key in self._running:
-            self._running.discard(key)
+        if stats.in_flight > 0:
             stats.in_flight -= 1
         outcome = event.outcome
         if outcome in ("ok", "error", "timeout"):

@@ -1,25 +1,35 @@
 """Prometheus export: task metrics via the official client, served on ``/metrics``.
 
-:class:`PrometheusExporter` is a runtime listener that updates ``swarm_messages_total``,
+:class:`PrometheusExporter` is a runtime listener that counts ``swarm_messages_total``,
 ``swarm_task_duration_seconds``, ``swarm_tasks_in_flight``, ``swarm_task_retries_total`` and
-``swarm_dead_letters_total`` in its own registry, and at scrape time also exports what the
-linked services know (metrics collector, monitoring, circuit breakers, load balancer).
+``swarm_dead_letters_total`` in its own registry (built with the client's metric families
+at scrape time), and also exports what the linked services know (metrics collector,
+monitoring, circuit breakers, load balancer).
 :meth:`PrometheusExporter.run` serves the text format over HTTP on 127.0.0.1 by default; the
 server runs on the event loop (no thread), so scrapes never race the services' state.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
+from bisect import bisect_left
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
 import structlog
 from anyio.abc import SocketAttribute, SocketStream, TaskStatus
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from ..errors import ConfigError
 from ..events import TaskEvent
@@ -43,11 +53,36 @@ _MAX_REQUEST = 16 * 1024
 _READ_TIMEOUT = 10.0
 
 
+class _Tally:
+    """Plain counts for one agent, updated without locks on the event loop."""
+
+    __slots__ = (
+        "buckets",
+        "dead",
+        "duration_count",
+        "duration_sum",
+        "in_flight",
+        "outcomes",
+        "retries",
+    )
+
+    def __init__(self, size: int) -> None:
+        self.outcomes: dict[str, int] = {}
+        self.in_flight = 0
+        self.retries = 0
+        self.dead = 0
+        self.buckets = [0] * size  # per bucket, not cumulative; the last one is +Inf
+        self.duration_sum = 0.0
+        self.duration_count = 0
+
+
 class PrometheusExporter:
     """Prometheus metrics of the runtime and its services, with an HTTP endpoint.
 
     ``port`` 0 picks a free port (the bound one is given to ``task_status.started`` and kept
     in :attr:`port`). Pass the services whose state should be exported at scrape time.
+    Task events only bump plain counters (no locks, O(log buckets)); the families are built
+    from them at scrape time.
     """
 
     def __init__(
@@ -64,72 +99,46 @@ class PrometheusExporter:
     ) -> None:
         if not 0 <= port <= 65535:
             raise ConfigError(f"--metrics-port must be between 0 and 65535, got {port}")
+        bounds = sorted(float(b) for b in buckets if b != math.inf)
+        if not bounds or len(set(bounds)) != len(bounds):
+            raise ConfigError(f"histogram buckets must be distinct numbers, got {list(buckets)}")
         self.host = host
         self.port = port
-        self.registry = registry or CollectorRegistry(auto_describe=True)
-        reg = self.registry
-        self._messages = Counter(
-            "swarm_messages",
-            "Tasks finished by agents, by outcome.",
-            ["agent", "outcome"],
-            registry=reg,
-        )
-        self._duration = Histogram(
-            "swarm_task_duration_seconds",
-            "Time agents took to handle a task.",
-            ["agent"],
-            buckets=list(buckets),
-            registry=reg,
-        )
-        self._in_flight = Gauge(
-            "swarm_tasks_in_flight", "Tasks being handled right now.", ["agent"], registry=reg
-        )
-        self._retries = Counter(
-            "swarm_task_retries",
-            "Deliveries that were retries of a failed task.",
-            ["agent"],
-            registry=reg,
-        )
-        self._dead = Counter(
-            "swarm_dead_letters",
-            "Tasks dead-lettered after their last attempt.",
-            ["agent"],
-            registry=reg,
-        )
-        self._children: dict[tuple[str, ...], Any] = {}
-        self._running: set[tuple[str, int, str]] = set()
-        reg.register(_ServicesCollector(metrics, monitoring, errors, balancer))
+        self.registry = registry or CollectorRegistry()
+        self._bounds = bounds
+        self._tallies: dict[str, _Tally] = {}
+        self.registry.register(_TaskCollector(self._tallies, bounds))
+        self.registry.register(_ServicesCollector(metrics, monitoring, errors, balancer))
 
-    def _child(self, kind: str, metric: Any, *labels: str) -> Any:
-        key = (kind, *labels)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(*labels)
-        return child
+    def _tally(self, agent: str) -> _Tally:
+        tally = self._tallies.get(agent)
+        if tally is None:
+            tally = self._tallies[agent] = _Tally(len(self._bounds) + 1)
+        return tally
 
     # -- runtime listener ----------------------------------------------------------------
 
     def on_task_started(self, event: TaskEvent) -> None:
         """Count the task in flight (and as a retry past its first attempt)."""
-        key = (event.agent, event.replica, event.message_id)
-        if key not in self._running:
-            self._running.add(key)
-            self._child("in_flight", self._in_flight, event.agent).inc()
+        tally = self._tally(event.agent)
+        tally.in_flight += 1
         if event.attempts > 1:
-            self._child("retries", self._retries, event.agent).inc()
+            tally.retries += 1
 
     def on_task_finished(self, event: TaskEvent) -> None:
         """Count the outcome and observe the duration."""
-        agent = event.agent
-        key = (agent, event.replica, event.message_id)
-        if key in self._running:
-            self._running.discard(key)
-            self._child("in_flight", self._in_flight, agent).dec()
-        self._child("messages", self._messages, agent, event.outcome).inc()
-        if event.duration is not None and event.outcome != "rejected":
-            self._child("duration", self._duration, agent).observe(event.duration)
+        tally = self._tally(event.agent)
+        if tally.in_flight > 0:
+            tally.in_flight -= 1
+        outcomes = tally.outcomes
+        outcomes[event.outcome] = outcomes.get(event.outcome, 0) + 1
+        duration = event.duration
+        if duration is not None and event.outcome != "rejected":
+            tally.buckets[bisect_left(self._bounds, duration)] += 1
+            tally.duration_sum += duration
+            tally.duration_count += 1
         if event.dead_lettered:
-            self._child("dead", self._dead, agent).inc()
+            tally.dead += 1
 
     # -- exposition ----------------------------------------------------------------------
 
@@ -205,6 +214,46 @@ def _response(
         f"Content-Length: {len(body)}\r\n{extra}Connection: close\r\n\r\n"
     )
     return header.encode("latin-1") + (b"" if head else body)
+
+
+class _TaskCollector(Collector):
+    """Builds the task families from the exporter's tallies at scrape time."""
+
+    def __init__(self, tallies: dict[str, _Tally], bounds: list[float]) -> None:
+        self._tallies = tallies
+        self._labels = [str(floatToGoString(b)) for b in bounds] + ["+Inf"]  # type: ignore[no-untyped-call]
+
+    def collect(self) -> Iterator[Metric]:
+        tallies = sorted(self._tallies.items())
+        messages = CounterMetricFamily(
+            "swarm_messages", "Tasks finished by agents, by outcome.", labels=["agent", "outcome"]
+        )
+        duration = HistogramMetricFamily(
+            "swarm_task_duration_seconds", "Time agents took to handle a task.", labels=["agent"]
+        )
+        in_flight = GaugeMetricFamily(
+            "swarm_tasks_in_flight", "Tasks being handled right now.", labels=["agent"]
+        )
+        retries = CounterMetricFamily(
+            "swarm_task_retries", "Deliveries that were retries of a failed task.", labels=["agent"]
+        )
+        dead = CounterMetricFamily(
+            "swarm_dead_letters", "Tasks dead-lettered after their last attempt.", labels=["agent"]
+        )
+        for agent, tally in tallies:
+            for outcome, count in sorted(tally.outcomes.items()):
+                messages.add_metric([agent, outcome], float(count))
+            if tally.duration_count:
+                cumulative = list(itertools.accumulate(tally.buckets))
+                duration.add_metric(
+                    [agent],
+                    [(le, float(n)) for le, n in zip(self._labels, cumulative, strict=True)],
+                    tally.duration_sum,
+                )
+            in_flight.add_metric([agent], float(tally.in_flight))
+            retries.add_metric([agent], float(tally.retries))
+            dead.add_metric([agent], float(tally.dead))
+        yield from (messages, duration, in_flight, retries, dead)
 
 
 class _ServicesCollector(Collector):

@@ -1,0 +1,137 @@
+"""Services: every background service, wired together, with one owner-friendly ``run``.
+
+services = Services.create(thresholds=config.monitoring.thresholds, metrics_port=9464)
+runtime = Runtime(..., listeners=services.listeners)
+await task_group.start(services.run)   # sampler, optimizer loop, /metrics endpoint
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from anyio.abc import TaskStatus
+
+from ..clock import Clock
+from ..events import RuntimeListener
+from ..retry import RetryPolicy
+from ._alerts import AlertCallback
+from ._probe import Probe
+from .circuit import BreakerConfig
+from .error_handler import ErrorHandler
+from .load_balancer import LoadBalancer, Strategy
+from .metrics import MetricsCollector
+from .monitoring import MonitoringSystem
+from .optimizer import SelfOptimizer
+from .prometheus import PrometheusExporter
+
+__all__ = ["Services", "default_listeners"]
+
+
+@dataclass(slots=True)
+class Services:
+    """The services of one runtime; ``exporter`` is None unless a metrics port was given."""
+
+    metrics: MetricsCollector
+    monitoring: MonitoringSystem
+    errors: ErrorHandler
+    balancer: LoadBalancer
+    optimizer: SelfOptimizer
+    exporter: PrometheusExporter | None = None
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        thresholds: Mapping[str, float | None] | None = None,
+        probes: Iterable[Probe] = (),
+        on_alert: AlertCallback | None = None,
+        retry: RetryPolicy | None = None,
+        breaker: BreakerConfig | None = None,
+        strategy: Strategy = "least_loaded",
+        metrics_port: int | None = None,
+        metrics_host: str = "127.0.0.1",
+        sample_interval: float = 1.0,
+        optimize_interval: float = 1.0,
+        clock: Clock | None = None,
+    ) -> Services:
+        """Build every service with the runtime's settings, sharing one metrics store."""
+        metrics = MetricsCollector(clock=clock)
+        errors = ErrorHandler(retry=retry, breaker=breaker, clock=clock)
+        balancer = LoadBalancer(strategy, gate=errors, clock=clock)
+        monitoring = MonitoringSystem(
+            thresholds=thresholds,
+            probes=[*probes, balancer.readings],
+            interval=sample_interval,
+            clock=clock,
+            metrics=metrics,
+            on_alert=on_alert,
+        )
+        optimizer = SelfOptimizer(interval=optimize_interval, clock=clock)
+        exporter = None
+        if metrics_port is not None:
+            exporter = PrometheusExporter(
+                host=metrics_host,
+                port=metrics_port,
+                metrics=metrics,
+                monitoring=monitoring,
+                errors=errors,
+                balancer=balancer,
+            )
+        return cls(metrics, monitoring, errors, balancer, optimizer, exporter)
+
+    @property
+    def listeners(self) -> list[RuntimeListener]:
+        """Every service that needs task events, to register with the runtime."""
+        found: list[RuntimeListener] = [
+            self.metrics,
+            self.monitoring,
+            self.errors,
+            self.balancer,
+            self.optimizer,
+        ]
+        if self.exporter is not None:
+            found.append(self.exporter)
+        return found
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Run the sampler, the optimizer loop and the endpoint until cancelled.
+
+        Ready (``task_status.started()``) once the endpoint listens, so a port problem fails
+        the runtime's start instead of surfacing later.
+        """
+        async with anyio.create_task_group() as group:
+            await group.start(self.monitoring.run)
+            await group.start(self.optimizer.run)
+            if self.exporter is not None:
+                await group.start(self.exporter.run)
+            task_status.started()
+
+    def report(self) -> dict[str, Any]:
+        """What the run report shows: metrics, alerts, circuit states and recent errors."""
+        return {
+            "metrics": self.metrics.snapshot(),
+            "monitoring": self.monitoring.report(),
+            "circuits": {name: state.value for name, state in self.errors.circuit_states().items()},
+            "errors": [
+                {
+                    "timestamp": record.timestamp,
+                    "agent": record.agent,
+                    "kind": record.kind,
+                    "error": record.error,
+                    "attempt": record.attempt,
+                    "action": record.action,
+                }
+                for record in self.errors.error_log
+            ],
+            "parameters": {
+                agent: self.optimizer.get_parameters(agent) for agent in self.optimizer.agents
+            },
+        }
+
+
+def default_listeners() -> list[RuntimeListener]:
+    """Every task-event listener, wired together (what ``bench_runtime.py --services`` uses)."""
+    return Services.create().listeners
