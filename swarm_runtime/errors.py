@@ -17,6 +17,8 @@ redis, pydantic) are translated at the boundary, with the original chained as
     ├── NoCapacityError              every replica is busy and the wait bound was hit
     ├── CircuitOpenError             the agent's circuit breaker refuses traffic
     ├── DataError                    a built-in data agent cannot read, process or write its data
+    ├── WorkflowError                a workflow cannot run as asked (unknown, running, changed)
+    ├── TaskTimeoutError (TimeoutError)  a workflow task attempt ran past its timeout
     └── QueueError
         ├── QueueClosedError         the queue was closed (or never opened)
         ├── QueueLockedError         another process owns the queue directory
@@ -53,7 +55,9 @@ __all__ = [
     "RequestTimeoutError",
     "RuntimeStateError",
     "SwarmError",
+    "TaskTimeoutError",
     "UnknownAgentError",
+    "WorkflowError",
 ]
 
 
@@ -100,6 +104,14 @@ class PipelineConfigError(ConfigError):
 
 class DataError(SwarmError):
     """A built-in data agent cannot read, process or write its data (bad file, bad table)."""
+
+
+class WorkflowError(SwarmError):
+    """A workflow (run) cannot be executed, resumed or queried as asked."""
+
+
+class TaskTimeoutError(SwarmError, TimeoutError):
+    """One attempt of a workflow task took longer than the task's ``timeout``."""
 
 
 class PayloadError(SwarmError, ValueError):

@@ -1,0 +1,450 @@
+"""Durable workflow runs: run metadata, task states and results, kept so a run can resume.
+
+A :class:`DirectoryRunStore` keeps one append-only log per run, ``DIR/<run_id>/run.log``
+(for a ``file://`` queue, ``DIR`` is ``<queue dir>/runs``). Each line is one record,
+``<crc32 hex> <json>\\n``: the first is the run's header (its definition); then a
+``session`` record each time it is executed, a ``task`` record each time a task
+finishes, and an ``end`` record when a session ends. Records are written by a writer
+task in batches, one worker-thread hop and one fsync per batch; a torn last line (a
+crash mid-write) is detected by its checksum and cut off when the run is reopened.
+
+A :class:`MemoryRunStore` keeps the same records in memory (``memory://`` queues).
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import os
+import zlib
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import anyio
+import structlog
+from anyio.abc import TaskStatus
+
+from .. import _json
+from ..errors import WorkflowError
+from ._state import WorkflowState
+
+__all__ = [
+    "DirectoryRunStore",
+    "LoadedRun",
+    "MemoryRunStore",
+    "RunLog",
+    "RunStore",
+    "RunSummary",
+]
+
+log = structlog.get_logger("swarm_runtime.orchestrator")
+
+LOG_NAME = "run.log"
+Ack = Callable[[str], Awaitable[Any]]
+
+
+def encode_record(record: dict[str, Any]) -> bytes:
+    """One log line: ``<crc32 of the JSON, 8 hex digits> <JSON>\\n``."""
+    body = _json.dumps(record, what="run record")
+    return b"%08x %s\n" % (zlib.crc32(body), body)
+
+
+def decode_lines(data: bytes) -> tuple[list[dict[str, Any]], int, int]:
+    """Records of a log, the byte length of its valid prefix, and how many bad lines
+    were skipped in the middle (a bad *last* line is a torn write, not counted)."""
+    records: list[dict[str, Any]] = []
+    good_end = 0
+    bad = 0
+    position = 0
+    size = len(data)
+    while position < size:
+        newline = data.find(b"\n", position)
+        if newline < 0:  # no newline: a torn tail
+            break
+        line = data[position:newline]
+        position = newline + 1
+        record = _decode_line(line)
+        if record is None:
+            bad += 1
+            continue
+        records.append(record)
+        good_end = position
+    if bad and good_end < position:
+        bad -= 1  # the last bad line is the torn tail
+    return records, good_end, bad
+
+
+def _decode_line(line: bytes) -> dict[str, Any] | None:
+    if len(line) < 10 or line[8:9] != b" ":
+        return None
+    body = line[9:]
+    try:
+        if int(line[:8], 16) != zlib.crc32(body):
+            return None
+        record = _json.loads(body)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+@dataclass
+class LoadedRun:
+    """A run read back from its records: the header, the completed tasks and the sessions."""
+
+    run_id: str
+    header: dict[str, Any]
+    completed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    finished: dict[str, dict[str, Any]] = field(default_factory=dict)  # last record per task
+    sessions: int = 0
+    state: WorkflowState = WorkflowState.PENDING
+    error: str | None = None
+    updated_at: float = 0.0
+
+    @classmethod
+    def from_records(cls, run_id: str, records: list[dict[str, Any]]) -> LoadedRun:
+        if not records or records[0].get("k") != "run":
+            raise WorkflowError(f"run {run_id!r} has no header record; its log is damaged")
+        header = records[0]
+        run = cls(run_id, header, updated_at=float(header.get("created_at", 0.0)))
+        for record in records[1:]:
+            kind = record.get("k")
+            at = record.get("at")
+            if isinstance(at, (int, float)):
+                run.updated_at = max(run.updated_at, float(at))
+            if kind == "task":
+                name = str(record.get("name"))
+                if name in run.completed:
+                    continue  # a result is recorded once: the first one stands
+                run.finished[name] = record
+                if record.get("state") == "completed":
+                    run.completed[name] = record
+            elif kind == "session":
+                run.sessions += 1
+                run.state = WorkflowState.INTERRUPTED  # until an end record says otherwise
+                run.error = None
+            elif kind == "end":
+                run.state = WorkflowState(record.get("state", "interrupted"))
+                run.error = record.get("error")
+        return run
+
+    def summary(self) -> RunSummary:
+        return RunSummary(
+            run_id=self.run_id,
+            name=str(self.header.get("name", "")),
+            fingerprint=str(self.header.get("fingerprint", "")),
+            created_at=float(self.header.get("created_at", 0.0)),
+            updated_at=self.updated_at,
+            state=self.state,
+            tasks=len(self.header.get("tasks", ())),
+            completed=len(self.completed),
+            sessions=self.sessions,
+            error=self.error,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """One line about a stored run (for listings and for finding a run to resume)."""
+
+    run_id: str
+    name: str
+    fingerprint: str
+    created_at: float
+    updated_at: float
+    state: WorkflowState
+    tasks: int
+    completed: int
+    sessions: int
+    error: str | None = None
+
+    @property
+    def unfinished(self) -> bool:
+        """Never executed to an end (crashed or interrupted): a plain ``run`` resumes it."""
+        return self.state is WorkflowState.INTERRUPTED
+
+
+class RunLog(abc.ABC):
+    """The records of one run: appended by the scheduler, made durable in batches."""
+
+    #: True if records survive the process (then result messages are acked only once
+    #: the record that holds their result is on disk).
+    durable: bool = False
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+
+    @abc.abstractmethod
+    def append(self, record: dict[str, Any], ack: str | None = None) -> None:
+        """Add a record; ``ack`` is a queue message id to acknowledge once it is durable."""
+
+    async def writer(
+        self, ack: Ack, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Background task writing appended records in batches (no-op in memory)."""
+        task_status.started()
+
+    async def flush(self, ack: Ack | None = None) -> None:  # noqa: B027 - optional hook
+        """Make every record appended so far durable."""
+
+    async def close(self, ack: Ack | None = None) -> None:  # noqa: B027 - optional hook
+        """Flush and release the log (shielded from cancellation: final bookkeeping)."""
+
+
+class RunStore(abc.ABC):
+    """Where runs are kept; one :class:`RunLog` per run."""
+
+    durable: bool = False
+
+    @abc.abstractmethod
+    async def create(self, header: dict[str, Any]) -> RunLog:
+        """Start a new run's log with its header (durable when this returns)."""
+
+    @abc.abstractmethod
+    async def load(self, run_id: str) -> tuple[LoadedRun, RunLog]:
+        """Read a run back and reopen its log for appending; :class:`WorkflowError` if unknown."""
+
+    @abc.abstractmethod
+    async def list_runs(self) -> list[RunSummary]:
+        """Every stored run, oldest first."""
+
+    async def find_unfinished(self, name: str, fingerprint: str | None = None) -> RunSummary | None:
+        """The newest run of workflow ``name`` that never reached an end (e.g. it crashed).
+
+        With ``fingerprint``, only a run of the same definition qualifies.
+        """
+        found = [
+            run
+            for run in await self.list_runs()
+            if run.name == name
+            and run.unfinished
+            and (fingerprint is None or run.fingerprint == fingerprint)
+        ]
+        return max(found, key=lambda run: run.updated_at, default=None)
+
+
+# ---------------------------------------------------------------------- memory
+
+
+class _MemoryRunLog(RunLog):
+    def __init__(self, run_id: str, records: list[dict[str, Any]]) -> None:
+        super().__init__(run_id)
+        self.records = records
+
+    def append(self, record: dict[str, Any], ack: str | None = None) -> None:
+        self.records.append(record)
+
+
+class MemoryRunStore(RunStore):
+    """Runs kept in this process only (the default for ``memory://`` queues)."""
+
+    def __init__(self) -> None:
+        self._runs: dict[str, list[dict[str, Any]]] = {}
+
+    async def create(self, header: dict[str, Any]) -> RunLog:
+        run_id = str(header["run_id"])
+        if run_id in self._runs:
+            raise WorkflowError(f"a run with id {run_id!r} already exists")
+        self._runs[run_id] = [header]
+        return _MemoryRunLog(run_id, self._runs[run_id])
+
+    async def load(self, run_id: str) -> tuple[LoadedRun, RunLog]:
+        records = self._runs.get(run_id)
+        if records is None:
+            raise WorkflowError(_unknown_run(run_id, self._runs))
+        return LoadedRun.from_records(run_id, records), _MemoryRunLog(run_id, records)
+
+    async def list_runs(self) -> list[RunSummary]:
+        runs = [
+            LoadedRun.from_records(rid, records).summary() for rid, records in self._runs.items()
+        ]
+        return sorted(runs, key=lambda run: run.created_at)
+
+
+# ---------------------------------------------------------------------- directory
+
+
+class _FileRunLog(RunLog):
+    durable = True
+
+    def __init__(self, run_id: str, path: Path, valid_size: int | None = None) -> None:
+        super().__init__(run_id)
+        self.path = path
+        self._valid_size = valid_size  # cut the file to this many bytes before appending
+        self._file: BinaryIO | None = None
+        self._records: list[dict[str, Any]] = []
+        self._acks: list[str] = []
+        self._wake: anyio.Event | None = None
+        self._lock = anyio.Lock()
+        self._closed = False
+
+    def append(self, record: dict[str, Any], ack: str | None = None) -> None:
+        if self._closed:
+            raise WorkflowError(f"the log of run {self.run_id!r} is closed")
+        self._records.append(record)
+        if ack is not None:
+            self._acks.append(ack)
+        if self._wake is not None:
+            self._wake.set()
+
+    async def writer(
+        self, ack: Ack, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        task_status.started()
+        while True:
+            if not self._records and not self._acks:
+                self._wake = anyio.Event()
+                await self._wake.wait()
+                self._wake = None
+            await self._write_pending(ack)
+
+    async def _write_pending(self, ack: Ack | None) -> None:
+        async with self._lock:
+            records, acks = self._records, self._acks
+            self._records, self._acks = [], []
+            if records:
+                try:
+                    await anyio.to_thread.run_sync(self._write_sync, records)
+                except OSError as exc:
+                    raise WorkflowError(
+                        f"cannot write the log of run {self.run_id!r} at {str(self.path)!r}: "
+                        f"{exc.strerror or exc}"
+                    ) from exc
+            if ack is not None:
+                for message_id in acks:
+                    await ack(message_id)
+
+    def _write_sync(self, records: list[dict[str, Any]]) -> None:
+        data = b"".join(encode_record(record) for record in records)
+        file = self._file
+        if file is None:
+            file = self._file = _open_append(self.path, self._valid_size)
+        file.write(data)
+        file.flush()
+        _datasync(file.fileno())
+
+    async def flush(self, ack: Ack | None = None) -> None:
+        await self._write_pending(ack)
+
+    async def close(self, ack: Ack | None = None) -> None:
+        with anyio.CancelScope(shield=True):
+            try:
+                await self._write_pending(ack)
+            finally:
+                self._closed = True
+                if self._file is not None:
+                    file, self._file = self._file, None
+                    await anyio.to_thread.run_sync(file.close)
+
+
+_datasync = getattr(os, "fdatasync", os.fsync)
+
+
+def _open_append(path: Path, valid_size: int | None) -> BinaryIO:
+    """Open a run log for appending, first cutting off a torn tail."""
+    file = open(path, "r+b" if path.exists() else "w+b")  # noqa: SIM115 - kept open
+    try:
+        if valid_size is not None and os.fstat(file.fileno()).st_size > valid_size:
+            file.truncate(valid_size)
+            _datasync(file.fileno())
+        file.seek(0, os.SEEK_END)
+    except BaseException:
+        file.close()
+        raise
+    return file
+
+
+class DirectoryRunStore(RunStore):
+    """Runs kept on disk under ``directory`` (``<queue dir>/runs`` for a file queue)."""
+
+    durable = True
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = Path(directory)
+
+    def _log_path(self, run_id: str) -> Path:
+        return self.directory / run_id / LOG_NAME
+
+    async def create(self, header: dict[str, Any]) -> RunLog:
+        run_id = str(header["run_id"])
+        path = self._log_path(run_id)
+        data = encode_record(header)
+
+        def write() -> None:
+            path.parent.mkdir(parents=True, exist_ok=False)
+            with open(path, "xb") as file:
+                file.write(data)
+                file.flush()
+                os.fsync(file.fileno())
+            _fsync_dir(path.parent)
+            _fsync_dir(path.parent.parent)
+
+        try:
+            await anyio.to_thread.run_sync(write)
+        except FileExistsError:
+            raise WorkflowError(f"a run with id {run_id!r} already exists") from None
+        except OSError as exc:
+            raise WorkflowError(
+                f"cannot create the run directory {str(path.parent)!r}: {exc.strerror or exc}"
+            ) from exc
+        return _FileRunLog(run_id, path, len(data))
+
+    async def load(self, run_id: str) -> tuple[LoadedRun, RunLog]:
+        path = self._log_path(run_id)
+        if not _safe_id(run_id) or not path.exists():
+            known = [s.run_id for s in await self.list_runs()]
+            raise WorkflowError(_unknown_run(run_id, known, where=str(self.directory)))
+        try:
+            data = await anyio.to_thread.run_sync(path.read_bytes)
+        except OSError as exc:
+            raise WorkflowError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from exc
+        records, valid, bad = decode_lines(data)
+        if bad:
+            log.warning("run log has damaged records; skipped", run_id=run_id, damaged=bad)
+        if valid < len(data):
+            log.info("run log had a torn tail; cut off", run_id=run_id, bytes=len(data) - valid)
+        return LoadedRun.from_records(run_id, records), _FileRunLog(run_id, path, valid)
+
+    async def list_runs(self) -> list[RunSummary]:
+        def scan() -> list[RunSummary]:
+            out: list[RunSummary] = []
+            for path in _run_logs(self.directory):
+                try:
+                    records, _, _ = decode_lines(path.read_bytes())
+                    out.append(LoadedRun.from_records(path.parent.name, records).summary())
+                except (OSError, WorkflowError):
+                    continue
+            return sorted(out, key=lambda run: run.created_at)
+
+        return await anyio.to_thread.run_sync(scan)
+
+
+def _run_logs(directory: Path) -> Iterator[Path]:
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        for entry in os.scandir(directory):
+            if entry.is_dir() and _safe_id(entry.name):
+                path = Path(entry.path) / LOG_NAME
+                if path.is_file():
+                    yield path
+
+
+def _safe_id(run_id: str) -> bool:
+    return bool(run_id) and all(c.isalnum() or c in "_-" for c in run_id)
+
+
+def _fsync_dir(path: Path) -> None:
+    if os.name == "nt":  # pragma: no cover - directories cannot be fsync'd there
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _unknown_run(run_id: str, known: Any, where: str | None = None) -> str:
+    names = sorted(known)
+    place = f" in {where!r}" if where else ""
+    listed = ", ".join(names[-5:]) if names else "none"
+    return f"no run with id {run_id!r}{place}; known runs: {listed}"

@@ -1,0 +1,349 @@
+"""Ready-set scheduling of one session of a workflow run.
+
+Every task is dispatched the moment its last dependency completes (no level barrier),
+best priority first, within the run's concurrency limit and per-agent limits. A task is
+a message on its agent's inbox with ``reply_to`` the run's results topic; a replica
+handles it and the reply comes back through the queue, where one loop consumes results
+in batches. Nothing here runs a handler: there are no direct calls.
+
+Retries are the runtime's: a task message carries the task's ``max_attempts``, a failed
+attempt is nacked with backoff by the replica and delivered again, and only the final
+failure (dead-lettered) comes back as an error reply. The orchestrator therefore never
+re-publishes a failed task, and the attempt counter is the queue's.
+
+Hot path, per task: one ``rt.send`` (by a sender task, so publishes that wait for an
+fsync overlap and share it), one result message taken in a batch, a few dict operations
+and a run-log record. No cancel scope, timer or task is created per task.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import structlog
+
+from ..errors import QueueClosedError, SwarmError
+from ..message import Message
+from ..pipeline.dag import ReadySet
+from ..queue.memory import MemoryQueue
+from ._model import Run, Task, correlation, task_of
+from ._state import TaskState, WorkflowState
+
+if TYPE_CHECKING:
+    from ..runtime.runtime import Runtime
+    from ._runstore import RunLog
+
+__all__ = ["Scheduler"]
+
+log = structlog.get_logger("swarm_runtime.orchestrator")
+
+RESULT_BATCH = 512
+RESULT_LEASE = 300.0
+#: concurrent publishers on backends whose publish waits (fsync, network)
+SENDERS = 64
+_SENDER = "orchestrator"
+
+
+class Scheduler:
+    """Runs one session of ``run`` on ``runtime`` until it completes, fails or is cancelled."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        run: Run,
+        log_: RunLog,
+        *,
+        on_dispatch: Callable[[Task, str], None] | None = None,
+    ) -> None:
+        self.rt = runtime
+        self.queue = runtime.queue
+        self.run = run
+        self.log = log_
+        self.on_dispatch = on_dispatch  # told the message id of tasks of unguarded agents
+        self.token = secrets.token_hex(4)
+        self.counter = 0
+        self.inflight = 0
+        self.agent_inflight: dict[str, int] = dict.fromkeys(run.agent_limits, 0)
+        self.outbox: deque[tuple[Task, str, dict[str, Any]]] = deque()
+        self.idle: deque[anyio.Event] = deque()
+        self.stop = False  # fail_fast tripped
+        self.ready: ReadySet | None = None
+        self._to_ack: list[str] = []  # result messages to ack (memory run logs)
+        self.senders = 1 if isinstance(self.queue, MemoryQueue) else SENDERS
+
+    # ------------------------------------------------------------------ driving
+
+    async def drive(self) -> None:
+        """Drain earlier results, dispatch the ready tasks, consume results until done."""
+        run = self.run
+        queue = self.queue
+        await self._drain_earlier_results()
+        completed = [name for name, task in run.tasks.items() if task.state is TaskState.COMPLETED]
+        self.ready = ready = ReadySet(run.dag, completed)
+        self._dispatch()
+        topic = run.topic
+        on_result = self._on_result
+        while not self.stop and not ready.finished:
+            batch = await queue.subscribe(topic, RESULT_BATCH, RESULT_LEASE, timeout=None)
+            for message in batch:
+                await on_result(message)
+            self._dispatch()
+
+    async def _drain_earlier_results(self) -> None:
+        """Take results that reached the results topic in an earlier session but were not
+        recorded (the process stopped first): the work was done, so it counts."""
+        run = self.run
+        while True:
+            batch = await self.queue.subscribe(run.topic, RESULT_BATCH, RESULT_LEASE, timeout=0)
+            if not batch:
+                return
+            for message in batch:
+                found = task_of(message.correlation_id)
+                body = message.payload if isinstance(message.payload, dict) else {}
+                task = run.tasks.get(found[1]) if found and found[0] == run.id else None
+                if task is None or task.state is TaskState.COMPLETED or not body.get("ok"):
+                    await self.queue.acknowledge(message.id)
+                    continue
+                task.attempts = max(task.attempts, 1)
+                self._record_completed(task, body.get("result"), time.time(), message.id)
+                await self.settle()
+
+    # ------------------------------------------------------------------ dispatching
+
+    def _dispatch(self) -> None:
+        ready = self.ready
+        assert ready is not None
+        if self.stop or not ready.ready_count:
+            return
+        run = self.run
+        limit = None if run.concurrency is None else run.concurrency - self.inflight
+        if limit is not None and limit <= 0:
+            return
+        names = ready.take(limit, self._accept if run.agent_limits else None)
+        if not names:
+            return
+        tasks = run.tasks
+        results = run.results
+        current = run.current
+        run_id = run.id
+        outbox = self.outbox
+        now = time.time()
+        root_inputs = {"input": run.inputs} if run.inputs is not None else {}
+        for name in names:
+            task = tasks[name]
+            self.counter += 1
+            corr = correlation(run_id, f"{self.token}{self.counter:x}", name)
+            task.corr = corr
+            task.state = TaskState.RUNNING
+            task.dispatched_at = now
+            current[corr] = task
+            deps = task.deps
+            inputs = {dep: results[dep] for dep in deps} if deps else root_inputs
+            outbox.append((task, corr, {"params": task.params, "inputs": inputs}))
+        self.inflight += len(names)
+        self._wake(len(names))
+
+    def _accept(self, name: str) -> bool:
+        """Take a ready task only if its agent is under its limit (then count it)."""
+        agent = self.run.tasks[name].agent
+        limit = self.run.agent_limits.get(agent)
+        if limit is None:
+            return True
+        running = self.agent_inflight[agent]
+        if running >= limit:
+            return False
+        self.agent_inflight[agent] = running + 1
+        return True
+
+    def _wake(self, count: int) -> None:
+        idle = self.idle
+        while count > 0 and idle:
+            idle.popleft().set()
+            count -= 1
+
+    async def sender(self) -> None:
+        """Publish dispatched tasks; several run at once so slow publishes overlap."""
+        outbox = self.outbox
+        run = self.run
+        send = self.rt.send
+        while True:
+            if not outbox:
+                event = anyio.Event()
+                self.idle.append(event)
+                await event.wait()
+                continue
+            task, corr, payload = outbox.popleft()
+            if run.current.get(corr) is not task:
+                continue  # cancelled before it was sent
+            headers = {"retry": task.retry} if task.retry else None
+            try:
+                message_id = await send(
+                    task.agent,
+                    payload,
+                    reply_to=run.topic,
+                    correlation_id=corr,
+                    workflow_id=run.id,
+                    priority=task.priority,
+                    max_attempts=task.max_attempts,
+                    sender=_SENDER,
+                    headers=headers,
+                )
+            except QueueClosedError:
+                raise
+            except SwarmError as exc:
+                # e.g. an agent that left the runtime: fail the task through the results
+                # topic, like any failure, so the scheduler loop hears of it.
+                await self.queue.publish(
+                    run.topic,
+                    {
+                        "ok": False,
+                        "error_type": type(exc).__name__,
+                        "error": f"could not dispatch: {exc}",
+                        "attempts": 0,
+                    },
+                    correlation_id=corr,
+                )
+                continue
+            if self.on_dispatch is not None and not task.wrapped:
+                self.on_dispatch(task, message_id)
+
+    # ------------------------------------------------------------------ results
+
+    async def _on_result(self, message: Message) -> None:
+        run = self.run
+        body = message.payload
+        task = run.current.pop(message.correlation_id or "", None)
+        if task is None:
+            task = self._late_success(message)
+            if task is None:
+                await self.queue.acknowledge(message.id)
+                return
+        if type(body) is not dict:
+            body = {"ok": False, "error": f"malformed reply {body!r}"}
+        self.inflight -= 1
+        if run.agent_limits and task.agent in self.agent_inflight:
+            self.agent_inflight[task.agent] -= 1
+        now = time.time()
+        if body.get("ok"):
+            self._record_completed(task, body.get("result"), now, message.id)
+            assert self.ready is not None
+            self.ready.complete(task.name)
+        else:
+            self._record_failed(task, body, now, message.id)
+        await self.settle()
+
+    def _late_success(self, message: Message) -> Task | None:
+        """A reply to an older dispatch of a task that is running again: a success still
+        counts (its work is done); anything else is ignored."""
+        found = task_of(message.correlation_id)
+        body = message.payload
+        if found is None or found[0] != self.run.id or type(body) is not dict:
+            return None
+        task = self.run.tasks.get(found[1])
+        if task is None or task.state is not TaskState.RUNNING or not body.get("ok"):
+            return None
+        if task.corr is not None:
+            self.run.current.pop(task.corr, None)
+        return task
+
+    def _record_completed(self, task: Task, result: Any, now: float, message_id: str) -> None:
+        task.state = TaskState.COMPLETED
+        task.result = result
+        task.finished_at = _last_end(task, now)
+        task.corr = None
+        self.run.results[task.name] = result
+        if task.attempts == 0:
+            task.attempts = 1
+        self._append(task.record(result=result), message_id)
+
+    def _record_failed(self, task: Task, body: dict[str, Any], now: float, message_id: str) -> None:
+        run = self.run
+        error_type = body.get("error_type") or "Error"
+        error = f"{error_type}: {body.get('error', '')}"
+        task.state = TaskState.FAILED
+        task.error = error
+        task.attempts = max(task.attempts, int(body.get("attempts") or 0))
+        task.finished_at = _last_end(task, now)
+        task.corr = None
+        self._append(task.record(), message_id)
+        if run.error is None:
+            run.error = (
+                f"task {task.name!r} failed after {task.attempts} attempt(s): {error}"
+                if task.attempts
+                else f"task {task.name!r} failed: {error}"
+            )
+        log.warning("workflow task failed", workflow_id=run.id, task=task.name, error=error)
+        assert self.ready is not None
+        if run.failure_policy == "fail_fast":
+            self.stop = True
+            return
+        for name in self.ready.fail(task.name):
+            skipped = run.tasks[name]
+            skipped.state = TaskState.SKIPPED
+            skipped.error = f"upstream task {task.name!r} failed"
+            skipped.finished_at = now
+            self._append(skipped.record(), None)
+
+    def _append(self, record: dict[str, Any], message_id: str | None) -> None:
+        if self.log.durable:
+            self.log.append(record, message_id)
+        else:
+            self.log.append(record)
+            if message_id is not None:
+                self._to_ack.append(message_id)
+
+    async def settle(self) -> None:
+        """Acknowledge results whose records need no disk (memory runs)."""
+        if self._to_ack:
+            acks, self._to_ack = self._to_ack, []
+            for message_id in acks:
+                await self.queue.acknowledge(message_id)
+
+    # ------------------------------------------------------------------ ending
+
+    def finish(self, state: WorkflowState) -> None:
+        """Final bookkeeping (sync, so it cannot be interrupted): every task not finished
+        is cancelled (or left pending for a resume when the session was interrupted)."""
+        run = self.run
+        now = time.time()
+        run.current.clear()  # the guard now drops whatever is still queued for this run
+        for task in run.tasks.values():
+            if task.state in (TaskState.PENDING, TaskState.RUNNING):
+                if state is WorkflowState.INTERRUPTED:
+                    task.state = TaskState.PENDING
+                    task.corr = None
+                    continue
+                task.state = TaskState.CANCELLED
+                task.corr = None
+                task.finished_at = now if task.dispatched_at is not None else None
+                if task.history and task.history[-1][4] is None:
+                    task.attempt_finished("cancelled", None, now)
+                self._append(task.record(), None)
+        run.state = state
+        run.finished_at = now
+        if state is WorkflowState.CANCELLED and run.error is None:
+            run.error = "the workflow was cancelled"
+        elif state is WorkflowState.INTERRUPTED and run.error is None:
+            run.error = "the workflow was interrupted before it finished; resume it"
+        self.log.append({"k": "end", "state": state.value, "error": run.error, "at": now})
+
+    async def ack(self, message_id: str) -> None:
+        """Acknowledge a result message (once its record is durable)."""
+        try:
+            await self.queue.acknowledge(message_id)
+        except QueueClosedError:
+            pass  # the queue went away first: the result is redelivered and recorded once
+
+
+def _last_end(task: Task, now: float) -> float:
+    """When the task's last attempt ended, as its replica saw it (else now)."""
+    if task.history:
+        end = task.history[-1][4]
+        if isinstance(end, (int, float)):
+            return float(end)
+    return now

@@ -1,0 +1,196 @@
+"""Workflow and task states: the mutable records the scheduler keeps, and the frozen
+snapshots handed out to callers (``get_workflow_status`` copies out, never exposes).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "Attempt",
+    "TaskState",
+    "TaskStatus",
+    "WorkflowResult",
+    "WorkflowState",
+    "WorkflowStatus",
+]
+
+
+class TaskState(enum.StrEnum):
+    """Where one task of a workflow stands."""
+
+    PENDING = "pending"  # waiting for its dependencies, or ready and not yet dispatched
+    RUNNING = "running"  # dispatched to its agent (queued in the inbox, or being handled)
+    COMPLETED = "completed"
+    FAILED = "failed"  # every attempt failed (or timed out)
+    CANCELLED = "cancelled"  # the workflow was cancelled, or failed fast, before it finished
+    SKIPPED = "skipped"  # an upstream task failed (``continue`` policy)
+
+
+FINISHED_TASK_STATES = frozenset(
+    {TaskState.COMPLETED, TaskState.FAILED, TaskState.CANCELLED, TaskState.SKIPPED}
+)
+
+
+class WorkflowState(enum.StrEnum):
+    """Where a whole workflow run stands."""
+
+    PENDING = "pending"  # created, never executed
+    RUNNING = "running"
+    COMPLETED = "completed"  # every task completed
+    FAILED = "failed"  # some task failed
+    CANCELLED = "cancelled"  # cancel_workflow() was called
+    INTERRUPTED = "interrupted"  # the executing process stopped (Ctrl-C, crash): resumable
+
+
+FINISHED_WORKFLOW_STATES = frozenset(
+    {WorkflowState.COMPLETED, WorkflowState.FAILED, WorkflowState.CANCELLED}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One delivery of a task to an agent replica (what a Gantt chart draws)."""
+
+    number: int
+    agent: str
+    replica: int | None
+    started_at: float
+    finished_at: float | None = None
+    outcome: str = "running"  # running | ok | error | timeout | cancelled
+    error: str | None = None
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.finished_at is None else self.finished_at - self.started_at
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "agent": self.agent,
+            "replica": self.replica,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "outcome": self.outcome,
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Attempt:
+        return cls(
+            number=int(data["number"]),
+            agent=str(data["agent"]),
+            replica=data.get("replica"),
+            started_at=float(data["started_at"]),
+            finished_at=data.get("finished_at"),
+            outcome=str(data.get("outcome", "ok")),
+            error=data.get("error"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TaskStatus:
+    """A snapshot of one task: state, attempts and timings (wall-clock seconds).
+
+    ``dispatched_at`` is when its message was queued, ``started_at`` when a replica
+    first picked it up, ``resumed`` is True if it completed in an earlier session of
+    a resumed run (it was not run again).
+    """
+
+    name: str
+    agent: str
+    state: TaskState
+    depends_on: tuple[str, ...] = ()
+    attempts: int = 0
+    max_attempts: int = 1
+    priority: int = 0
+    dispatched_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    error: str | None = None
+    replica: int | None = None
+    resumed: bool = False
+    history: tuple[Attempt, ...] = ()
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from the first start to the end (None until both are known)."""
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return max(0.0, self.finished_at - self.started_at)
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED_TASK_STATES
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowStatus:
+    """A snapshot of a workflow run and every task in it."""
+
+    workflow_id: str
+    name: str
+    state: WorkflowState
+    created_at: float
+    tasks: Mapping[str, TaskStatus]
+    failure_policy: str = "fail_fast"
+    started_at: float | None = None
+    finished_at: float | None = None
+    error: str | None = None
+    sessions: int = 0  # how many times it was executed (1 + resumes)
+
+    @property
+    def counts(self) -> dict[TaskState, int]:
+        """How many tasks are in each state (every state present, maybe 0)."""
+        out = dict.fromkeys(TaskState, 0)
+        for task in self.tasks.values():
+            out[task.state] += 1
+        return out
+
+    @property
+    def done(self) -> int:
+        """Tasks finished one way or another."""
+        return sum(1 for task in self.tasks.values() if task.finished)
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return max(0.0, self.finished_at - self.started_at)
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED_WORKFLOW_STATES
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowResult:
+    """What ``execute_workflow`` returns: the final status and the tasks' results."""
+
+    status: WorkflowStatus
+    results: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def workflow_id(self) -> str:
+        return self.status.workflow_id
+
+    @property
+    def state(self) -> WorkflowState:
+        return self.status.state
+
+    @property
+    def ok(self) -> bool:
+        """True if every task completed."""
+        return self.status.state is WorkflowState.COMPLETED
+
+    @property
+    def error(self) -> str | None:
+        """One line saying why the run did not complete (None if it did)."""
+        return self.status.error
+
+    @property
+    def tasks(self) -> Mapping[str, TaskStatus]:
+        return self.status.tasks

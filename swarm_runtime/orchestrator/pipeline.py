@@ -1,0 +1,442 @@
+"""DataPipelineOrchestrator (seed slide 11): run a pipeline (YAML or dict) end to end.
+
+``create_pipeline(config)`` validates a pipeline (a file path, YAML text's parsed dict,
+or a :class:`PipelineConfig`; the seed's ``etl_stages`` form is accepted too) and checks
+that every user agent can be imported. ``execute_pipeline(pipeline_id, input_data)``
+builds a :class:`Runtime` on the pipeline's queue with its agents - built-in data agents
+run their synchronous work in a worker thread; user agents come from
+``uses: "module:callable"`` - and runs the DAG with a :class:`WorkflowOrchestrator`.
+
+A pipeline run on a ``file://`` queue is durable: if it is interrupted (Ctrl-C, a crash,
+``kill -9``), executing the same pipeline again resumes the newest unfinished run of it
+(same name, same definition), skipping the tasks that completed.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import structlog
+
+from ..agents.base import Agent, FunctionAgent
+from ..agents.builtin import Builtin
+from ..errors import ConfigError, WorkflowError
+from ..events import RuntimeListener
+from ..message import Message
+from ..pipeline import (
+    AgentSpec,
+    PipelineConfig,
+    TaskSpec,
+    import_callable,
+    load_pipeline,
+    parse_pipeline,
+    validate_pipeline,
+)
+from ..runtime.context import Context
+from ..runtime.runtime import Runtime
+from ._state import TaskState, WorkflowResult, WorkflowStatus
+from .workflow import WorkflowOrchestrator, fingerprint, task_dict
+
+if TYPE_CHECKING:
+    from ..services.suite import Services
+
+__all__ = ["DataPipelineOrchestrator", "PipelineResult", "RunStart"]
+
+log = structlog.get_logger("swarm_runtime.pipeline")
+
+#: lease of a pipeline task's message when the task has no timeout (seconds): long, since
+#: a handler is never interrupted by its lease running out, only duplicated
+_DEFAULT_LEASE = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class RunStart:
+    """What ``execute_pipeline`` tells ``on_start`` before the first task is dispatched."""
+
+    run_id: str
+    pipeline: str
+    resumed: bool
+    completed: int  # tasks completed in earlier sessions (skipped now)
+    total: int
+    queue: str
+    metrics_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineResult:
+    """The outcome of one ``execute_pipeline``: the run's final status, results and extras.
+
+    ``alerts`` are the monitoring alerts raised during the run (when the services ran);
+    ``services`` is the services' report (metrics, circuits, errors) or None.
+    """
+
+    pipeline_id: str
+    config: PipelineConfig
+    result: WorkflowResult
+    resumed: bool
+    queue: str
+    alerts: tuple[dict[str, Any], ...] = ()
+    services: dict[str, Any] | None = field(default=None)
+
+    @property
+    def run_id(self) -> str:
+        return self.result.workflow_id
+
+    @property
+    def ok(self) -> bool:
+        return self.result.ok
+
+    @property
+    def status(self) -> WorkflowStatus:
+        return self.result.status
+
+    @property
+    def results(self) -> Mapping[str, Any]:
+        return self.result.results
+
+    @property
+    def error(self) -> str | None:
+        return self.result.error
+
+
+@dataclass
+class _Pipeline:
+    config: PipelineConfig
+    source: str
+    state: str = "initialized"  # initialized | running | completed | failed | ...
+    orchestrator: WorkflowOrchestrator | None = None
+    run_id: str | None = None
+
+
+PipelineSource = PipelineConfig | Mapping[str, Any] | str | os.PathLike[str]
+
+
+class DataPipelineOrchestrator:
+    """Runs pipelines: ``create_pipeline(config)`` then ``await execute_pipeline(id, input)``.
+
+    ``queue`` overrides the pipelines' own ``queue:``; ``runs_dir`` is where runs are
+    kept (default ``<queue dir>/runs`` for ``file://``, memory otherwise). With
+    ``services=True`` the runtime's background services (monitoring, metrics, error
+    handling) run alongside and their alerts come back in the result; ``metrics_port``
+    also serves Prometheus metrics (implies ``services``).
+    """
+
+    def __init__(
+        self,
+        *,
+        queue: str | None = None,
+        runs_dir: str | os.PathLike[str] | None = None,
+        grace_period: float = 1.0,
+        log_level: str = "warning",
+        listeners: Iterable[RuntimeListener] = (),
+        services: bool = False,
+        metrics_port: int | None = None,
+    ) -> None:
+        self.queue = queue
+        self.runs_dir = runs_dir
+        self.grace_period = grace_period
+        self.log_level = log_level
+        self.listeners = list(listeners)
+        self.services = services or metrics_port is not None
+        self.metrics_port = metrics_port
+        self._pipelines: dict[str, _Pipeline] = {}
+
+    # ------------------------------------------------------------------ creating
+
+    def create_pipeline(self, config: PipelineSource) -> str:
+        """Validate a pipeline and check its agents can be built; returns its id.
+
+        ``config`` is a path to a YAML file, a dict in the general or the seed form, or a
+        :class:`PipelineConfig`. Raises :class:`PipelineConfigError` (file, field path and
+        what was expected) or :class:`ConfigError` (a user agent cannot be imported).
+        """
+        if isinstance(config, PipelineConfig):
+            parsed, source = validate_pipeline(config), config.name
+        elif isinstance(config, Mapping):
+            parsed, source = parse_pipeline(config, source="<config>"), "<config>"
+        elif isinstance(config, (str, os.PathLike)):
+            parsed, source = load_pipeline(config), os.fspath(config)
+        else:
+            raise ConfigError(
+                f"create_pipeline() takes a file path, a dict or a PipelineConfig, "
+                f"got {type(config).__name__}"
+            )
+        for spec in parsed.agents:
+            if spec.builtin is None:
+                _user_target(spec)  # fail now, not once the run has started
+        pipeline_id = uuid.uuid4().hex
+        self._pipelines[pipeline_id] = _Pipeline(parsed, source)
+        return pipeline_id
+
+    def config(self, pipeline_id: str) -> PipelineConfig:
+        """The validated configuration of a created pipeline."""
+        return self._get(pipeline_id).config
+
+    def _get(self, pipeline_id: str) -> _Pipeline:
+        pipeline = self._pipelines.get(pipeline_id)
+        if pipeline is None:
+            raise WorkflowError(
+                f"unknown pipeline {pipeline_id!r}; create it with create_pipeline()"
+            )
+        return pipeline
+
+    # ------------------------------------------------------------------ running
+
+    async def execute_pipeline(
+        self,
+        pipeline_id: str,
+        input_data: Any = None,
+        *,
+        resume: str | bool | None = None,
+        on_start: Callable[[RunStart], Any] | None = None,
+    ) -> PipelineResult:
+        """Run the pipeline and return its :class:`PipelineResult` (it does not raise when a
+        task fails: check ``.ok`` and ``.error``).
+
+        ``input_data`` reaches the root tasks as their input named ``"input"``.
+        ``resume``: ``None`` resumes the newest unfinished run of this pipeline if there is
+        one (else starts a new run), ``False`` always starts a new run, a run id resumes
+        that run. ``on_start`` is called with a :class:`RunStart` once the run is known.
+        """
+        pipeline = self._get(pipeline_id)
+        if pipeline.state == "running":
+            raise WorkflowError(f"pipeline {pipeline.config.name!r} is already running")
+        config = pipeline.config
+        queue = self.queue or config.queue
+        retry = config.retry.to_policy()
+        services = _services(config, self.metrics_port) if self.services else None
+        listeners = [*self.listeners, *(services.listeners if services is not None else ())]
+        runtime = Runtime(
+            queue=queue,
+            retry=retry,
+            grace_period=self.grace_period,
+            log_level=self.log_level,
+            listeners=listeners,
+        )
+        orch = WorkflowOrchestrator(
+            runtime,
+            store=self.runs_dir,
+            failure_policy=config.failure_policy,
+            concurrency=config.concurrency,
+            retry=retry,
+        )
+        for spec in config.agents:
+            orch.register_agent(_build_agent(spec))
+        specs = _task_specs(config)
+        fp = fingerprint([task_dict(s, retry) for s in specs], input_data)
+        pipeline.orchestrator = orch
+        pipeline.state = "running"
+        try:
+            async with runtime:
+                metrics_url = None
+                if services is not None:
+                    await runtime.start_background(services.run)
+                    if services.exporter is not None:
+                        metrics_url = (
+                            f"http://{services.exporter.host}:{services.exporter.port}/metrics"
+                        )
+                run_id, resumed = await self._choose_run(
+                    orch, config, specs, input_data, resume, fp
+                )
+                pipeline.run_id = run_id
+                status = orch.get_workflow_status(run_id)
+                if on_start is not None:
+                    on_start(
+                        RunStart(
+                            run_id=run_id,
+                            pipeline=config.name,
+                            resumed=resumed,
+                            completed=status.counts[TaskState.COMPLETED],
+                            total=len(status.tasks),
+                            queue=queue,
+                            metrics_url=metrics_url,
+                        )
+                    )
+                result = await orch.execute_workflow(run_id)
+                pipeline.state = result.state.value
+                alerts: tuple[dict[str, Any], ...] = ()
+                report = None
+                if services is not None:
+                    alerts = tuple(a.to_dict() for a in services.monitoring.alert_history)
+                    report = services.report()
+        except BaseException:
+            if pipeline.state == "running":
+                pipeline.state = "interrupted"
+            raise
+        return PipelineResult(
+            pipeline_id=pipeline_id,
+            config=config,
+            result=result,
+            resumed=resumed,
+            queue=queue,
+            alerts=alerts,
+            services=report,
+        )
+
+    async def _choose_run(
+        self,
+        orch: WorkflowOrchestrator,
+        config: PipelineConfig,
+        specs: list[TaskSpec],
+        input_data: Any,
+        resume: str | bool | None,
+        fp: str,
+    ) -> tuple[str, bool]:
+        """Resume the run asked for (or the unfinished one), or create a new one."""
+        run_id: str | None = None
+        if isinstance(resume, str):
+            status = await orch.load_workflow(resume)
+            stored = await _stored_fingerprint(orch, resume)
+            if status.name != config.name:
+                raise WorkflowError(
+                    f"run {resume!r} is a run of pipeline {status.name!r}, not {config.name!r}"
+                )
+            if stored != fp:
+                raise WorkflowError(
+                    f"pipeline {config.name!r} changed since run {resume!r} started (its tasks, "
+                    "agents, params or input differ); start a new run instead of resuming"
+                )
+            run_id = resume
+        elif resume is None:
+            found = await orch.find_unfinished(config.name, fp)
+            if found is not None:
+                await orch.load_workflow(found.run_id)
+                run_id = found.run_id
+        if run_id is not None:
+            return run_id, True
+        created = await orch.create_workflow(
+            specs,
+            name=config.name,
+            failure_policy=config.failure_policy,
+            concurrency=config.concurrency,
+            retry=config.retry.to_policy(),
+            inputs=input_data,
+            metadata={"description": config.description},
+        )
+        return created, False
+
+    async def cancel_pipeline(self, pipeline_id: str) -> bool:
+        """Cancel the pipeline's running execution; False if it is not running."""
+        pipeline = self._get(pipeline_id)
+        if pipeline.state != "running" or pipeline.orchestrator is None or not pipeline.run_id:
+            return False
+        return await pipeline.orchestrator.cancel_workflow(pipeline.run_id)
+
+    def get_pipeline_status(self, pipeline_id: str) -> WorkflowStatus | None:
+        """A snapshot of the pipeline's current (or last) run; None before the first run."""
+        pipeline = self._get(pipeline_id)
+        if pipeline.orchestrator is None or pipeline.run_id is None:
+            return None
+        return pipeline.orchestrator.get_workflow_status(pipeline.run_id)
+
+
+def _task_specs(config: PipelineConfig) -> list[TaskSpec]:
+    """The pipeline's tasks with agent defaults applied (params, timeout)."""
+    return [
+        TaskSpec(
+            name=task.name,
+            agent=task.agent,
+            depends_on=list(task.depends_on),
+            params=config.params_for(task),
+            priority=task.priority,
+            timeout=config.timeout_for(task),
+            retry=task.retry,
+        )
+        for task in config.tasks
+    ]
+
+
+async def _stored_fingerprint(orch: WorkflowOrchestrator, run_id: str) -> str | None:
+    for summary in await orch.list_runs():
+        if summary.run_id == run_id:
+            return summary.fingerprint
+    return None
+
+
+def _lease(spec: AgentSpec) -> float:
+    return _DEFAULT_LEASE if spec.timeout is None else max(60.0, 2 * spec.timeout + 30.0)
+
+
+def _build_agent(spec: AgentSpec) -> Agent:
+    """The runtime agent of an agent spec (built-in or user-defined)."""
+    builtin = spec.builtin
+    options: dict[str, Any] = {
+        "replicas": spec.replicas,
+        "concurrency": spec.concurrency,
+        "lease": _lease(spec),
+    }
+    if builtin is not None:
+        return FunctionAgent(
+            spec.name, _builtin_handler(builtin), role=spec.role or builtin.kind, **options
+        )
+    target = _user_target(spec)
+    options["role"] = spec.role or "agent"
+    if isinstance(target, type):
+        try:
+            agent: Agent = target(spec.name, **options)
+        except TypeError as exc:
+            raise ConfigError(
+                f"agent {spec.name!r}: cannot create {spec.uses!r} as {target.__name__}(name, "
+                f"role=..., replicas=..., concurrency=..., lease=...): {exc}"
+            ) from exc
+        return agent
+    return FunctionAgent(spec.name, target, **options)
+
+
+def _user_target(spec: AgentSpec) -> Any:
+    """The class or coroutine function a user agent's ``uses`` names (ConfigError if unfit)."""
+    target = import_callable(spec.uses)
+    if isinstance(target, type):
+        if issubclass(target, Agent):
+            return target
+    elif inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(
+        getattr(target, "__call__", None)  # noqa: B004 - async callable objects
+    ):
+        return target
+    raise ConfigError(
+        f"agent {spec.name!r}: {spec.uses!r} is {_describe(target)}; expected an "
+        "'async def handler(msg, ctx)' or a subclass of swarm_runtime.Agent"
+    )
+
+
+def _describe(target: Any) -> str:
+    if isinstance(target, type):
+        return f"the class {target.__name__}, which is not an Agent subclass"
+    if callable(target):
+        return f"the plain (not async) function {getattr(target, '__name__', target)!r}"
+    return f"a {type(target).__name__}"
+
+
+def _builtin_handler(builtin: Builtin[Any]) -> Callable[[Message, Context], Any]:
+    """A coroutine agent running a built-in's synchronous work in a worker thread."""
+    work = builtin.run
+
+    async def handle(msg: Message, ctx: Context) -> Any:
+        payload = msg.payload if isinstance(msg.payload, dict) else {}
+        params = payload.get("params") or {}
+        inputs = payload.get("inputs") or {}
+        return await anyio.to_thread.run_sync(work, params, inputs)
+
+    handle.__name__ = builtin.name.replace(".", "_")
+    handle.__doc__ = builtin.description
+    return handle
+
+
+def _services(config: PipelineConfig, metrics_port: int | None) -> Services | None:
+    """The runtime's background services, if that package is available (else None)."""
+    try:
+        from ..services.suite import Services
+    except ImportError:  # pragma: no cover - the services ship with the package
+        log.warning("background services are not available; running without them")
+        return None
+    return Services.create(
+        thresholds=dict(config.monitoring.thresholds) or None,
+        retry=config.retry.to_policy(),
+        metrics_port=metrics_port,
+    )
