@@ -1,17 +1,22 @@
 """MetricsCollector (seed slide 13): counters, gauges and sample series per agent.
 
 Each series keeps its recent samples (bounded) for time-range queries and a sliding window
-kept sorted as samples arrive, so mean, median, stdev, min, max, p95 and p99 are read without
-re-sorting. ``configure_alert`` adds min/max rules checked on every record. As a
-:class:`~swarm_runtime.events.RuntimeListener` it counts messages by outcome, tracks in-flight
-tasks and records task durations, in O(log n) per event.
+kept sorted (new samples are folded in by batch), so mean, median, stdev, min, max, p95 and
+p99 are read without re-sorting. ``configure_alert`` adds min/max rules checked on every
+record. As a :class:`~swarm_runtime.events.RuntimeListener` it counts messages by outcome,
+tracks in-flight tasks and records the durations of tasks that reached a verdict (ok, error,
+timeout; not cancelled or rejected ones) in a per-agent ledger, in O(1) per event (plus one bisect
+when a duration histogram is tracked); monitoring and the Prometheus exporter read their task
+figures from that ledger instead of counting the same events again.
 """
 
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import structlog
@@ -22,7 +27,7 @@ from ..events import TaskEvent
 from ._alerts import Alert, AlertBook, AlertCallback, Condition, Rule
 from ._window import SlidingWindow, WindowStats, summarize
 
-__all__ = ["DURATION", "IN_FLIGHT", "MESSAGES", "MetricsCollector", "Sample"]
+__all__ = ["DURATION", "IN_FLIGHT", "MESSAGES", "MetricsCollector", "Sample", "TaskTotals"]
 
 DURATION = "task_duration_seconds"
 """Series of handler durations per agent, recorded from task events."""
@@ -50,17 +55,54 @@ class _Series:
         self.window = SlidingWindow(window)
 
 
+@dataclass(frozen=True, slots=True)
+class TaskTotals:
+    """Running totals of one agent's task events since start (see ``task_totals``).
+
+    ``buckets`` are per-bucket (not cumulative) duration counts for the bounds given to
+    :meth:`MetricsCollector.track_histogram`, the last one for +Inf; empty if none.
+    """
+
+    in_flight: int
+    retries: int
+    dead_letters: int
+    outcomes: dict[str, int]
+    failed: int  # error + timeout
+    duration_sum: float
+    duration_count: int
+    buckets: tuple[int, ...]
+
+    @property
+    def finished(self) -> int:
+        """Tasks that ran to a verdict (ok, error or timeout)."""
+        return self.outcomes.get("ok", 0) + self.failed
+
+
 class _Ledger:
     """What task events say about one agent, kept in slots (cheap to bump per event)."""
 
-    __slots__ = ("dead", "durations", "in_flight", "outcomes", "retries")
+    __slots__ = (
+        "buckets",
+        "dead",
+        "duration_count",
+        "duration_sum",
+        "durations",
+        "failed",
+        "in_flight",
+        "outcomes",
+        "retries",
+    )
 
-    def __init__(self, durations: _Series) -> None:
+    def __init__(self, durations: _Series, buckets: int) -> None:
         self.in_flight = 0
         self.retries = 0
         self.dead = 0
+        self.failed = 0
         self.outcomes: dict[str, int] = {}
         self.durations = durations
+        self.duration_sum = 0.0
+        self.duration_count = 0
+        self.buckets = [0] * buckets
 
     def counters(self) -> dict[str, float]:
         out = {f"messages_{outcome}": float(n) for outcome, n in self.outcomes.items()}
@@ -108,6 +150,7 @@ class MetricsCollector:
             clock=self._clock, callbacks=[on_alert] if on_alert else (), history=alert_history
         )
         self._ledgers: dict[str, _Ledger] = {}
+        self._bounds: list[float] = []
         self._dropped_warned = False
 
     # -- recording ---------------------------------------------------------------------------
@@ -283,6 +326,45 @@ class MetricsCollector:
 
     # -- runtime listener --------------------------------------------------------------------
 
+    def track_histogram(self, bounds: Sequence[float]) -> None:
+        """Also count task durations into buckets with these upper bounds (for exporters)."""
+        wanted = sorted(float(b) for b in bounds if b != math.inf)
+        if not wanted or len(set(wanted)) != len(wanted):
+            raise ConfigError(f"histogram buckets must be distinct numbers, got {list(bounds)}")
+        if self._bounds and self._bounds != wanted:
+            raise ConfigError(
+                f"this collector already counts durations into buckets {self._bounds}; "
+                f"give each exporter with other buckets its own collector"
+            )
+        if not self._bounds:
+            self._bounds = wanted
+            for ledger in self._ledgers.values():
+                ledger.buckets = [0] * (len(wanted) + 1)
+
+    @property
+    def histogram_bounds(self) -> list[float]:
+        return list(self._bounds)
+
+    def task_agents(self) -> list[str]:
+        """Agents that task events were seen for."""
+        return list(self._ledgers)
+
+    def task_totals(self, agent: str) -> TaskTotals | None:
+        """Running totals of an agent's task events (None if none seen)."""
+        ledger = self._ledgers.get(agent)
+        if ledger is None:
+            return None
+        return TaskTotals(
+            in_flight=ledger.in_flight,
+            retries=ledger.retries,
+            dead_letters=ledger.dead,
+            outcomes=dict(ledger.outcomes),
+            failed=ledger.failed,
+            duration_sum=ledger.duration_sum,
+            duration_count=ledger.duration_count,
+            buckets=tuple(ledger.buckets),
+        )
+
     def _ledger(self, agent: str) -> _Ledger:
         ledger = self._ledgers.get(agent)
         if ledger is None:
@@ -293,7 +375,8 @@ class MetricsCollector:
                     self._series[(agent, DURATION)] = series
                 else:
                     self._drop((agent, DURATION))
-            ledger = self._ledgers[agent] = _Ledger(series)
+            size = len(self._bounds) + 1 if self._bounds else 0
+            ledger = self._ledgers[agent] = _Ledger(series, size)
         return ledger
 
     def on_task_started(self, event: TaskEvent) -> None:
@@ -311,15 +394,28 @@ class MetricsCollector:
         outcome = event.outcome
         outcomes = ledger.outcomes
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        if outcome == "ok":
+            timed = True
+        elif outcome == "error" or outcome == "timeout":
+            ledger.failed += 1
+            timed = True
+        else:  # cancelled or rejected: cut short, its duration says nothing
+            timed = False
         if event.dead_lettered:
             ledger.dead += 1
         duration = event.duration
-        if duration is not None and outcome != "rejected":
+        if timed and duration is not None:
+            ledger.duration_sum += duration
+            ledger.duration_count += 1
+            if self._bounds:
+                ledger.buckets[bisect_left(self._bounds, duration)] += 1
+            ended = event.started_at + duration  # the event's own clock: no call per event
             if DURATION in self._rules:
-                self._record(event.agent, DURATION, duration, self._clock.time())
+                self._record(event.agent, DURATION, duration, ended)
             else:
-                ledger.durations.samples.append((self._clock.time(), duration))
-                ledger.durations.window.add(duration)
+                series = ledger.durations
+                series.samples.append((ended, duration))
+                series.window.add(duration)
 
     # -- report ------------------------------------------------------------------------------
 

@@ -1,9 +1,11 @@
 """MonitoringSystem (seed slide 7): a background sampler, thresholds and alerts.
 
 Every ``interval`` the sampler (:meth:`MonitoringSystem.run`, owned by the runtime's task
-group) reads, per agent, the tasks in flight, the mean response time and the error rate over
-the last ``window`` tasks (all three fed by task events, as a runtime listener), the event
-loop's lag, and whatever the registered probes measure (queue depth, replica load, ...).
+group) reads, per agent, the tasks in flight and the mean response time and error rate of the
+tasks finished since the previous sample (all three from the task-event ledger of its
+:class:`MetricsCollector`), the event loop's lag, and whatever the registered probes measure
+(queue depth, replica load, ...). An agent with no task since the last sample keeps its last
+response time and error rate.
 Readings past a threshold raise an alert (``medium``; ``high`` beyond 1.5x), deduplicated while
 active and resolved when the value comes back; alerts go to the log, to user callbacks and to
 the history the run report reads.
@@ -15,7 +17,6 @@ import heapq
 import inspect
 import math
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
@@ -29,7 +30,7 @@ from ..events import TaskEvent
 from ..queue.base import MessageQueue
 from ._alerts import Alert, AlertBook, AlertCallback, Rule
 from ._probe import SYSTEM, Probe, Reading
-from .metrics import MetricsCollector
+from .metrics import MetricsCollector, TaskTotals
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
@@ -58,15 +59,6 @@ class MetricSample(NamedTuple):
     metric: str
     value: float
     timestamp: float
-
-
-class _AgentStats:
-    __slots__ = ("durations", "in_flight", "outcomes")
-
-    def __init__(self, window: int) -> None:
-        self.in_flight = 0
-        self.durations: deque[float] = deque(maxlen=window)
-        self.outcomes: deque[bool] = deque(maxlen=window)  # True = failed
 
 
 async def loop_lag_probe() -> list[Reading]:
@@ -103,8 +95,10 @@ class MonitoringSystem:
 
     ``thresholds``: metric → maximum (merged over :data:`DEFAULT_THRESHOLDS`; a value of
     ``None`` drops a default). ``probes``: extra sources of readings. ``interval``: seconds
-    between samples. ``window``: how many recent tasks per agent the response time and error
-    rate cover. ``metrics``: where readings are stored (a fresh collector by default).
+    between samples. ``metrics``: where readings are stored and task figures come from. By
+    default the monitor makes its own collector and feeds it from its listener methods; given
+    a shared collector, those methods do nothing and that collector must be the one
+    registered with the runtime (so each event is counted once).
     """
 
     def __init__(
@@ -113,7 +107,6 @@ class MonitoringSystem:
         thresholds: Mapping[str, float | None] | None = None,
         probes: Iterable[Probe] = (),
         interval: float = 1.0,
-        window: int = 100,
         clock: Clock | None = None,
         metrics: MetricsCollector | None = None,
         on_alert: AlertCallback | None = None,
@@ -122,8 +115,6 @@ class MonitoringSystem:
     ) -> None:
         if not (math.isfinite(interval) and interval > 0):
             raise ConfigError(f"monitoring.interval must be > 0 seconds, got {interval}")
-        if window < 1:
-            raise ConfigError(f"monitoring.window must be >= 1 task, got {window}")
         self._clock: Clock = clock or SystemClock()
         self._rules: dict[str, Rule] = {}
         merged: dict[str, float | None] = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
@@ -133,12 +124,12 @@ class MonitoringSystem:
         if measure_loop_lag:
             self._probes.insert(0, loop_lag_probe)
         self.interval = interval
-        self._window = window
+        self._owns_metrics = metrics is None
         self.metrics = metrics or MetricsCollector(clock=self._clock)
         self._alerts = AlertBook(
             clock=self._clock, callbacks=[on_alert] if on_alert else (), history=alert_history
         )
-        self._agents: dict[str, _AgentStats] = {}
+        self._previous: dict[str, TaskTotals] = {}
         self._latest: dict[tuple[str, str], float] = {}
         self.samples_taken = 0
 
@@ -238,16 +229,22 @@ class MonitoringSystem:
 
     def _task_readings(self) -> list[Reading]:
         out: list[Reading] = []
-        for agent, stats in self._agents.items():
-            out.append(Reading("in_flight", float(stats.in_flight), agent))
-            if stats.durations:
-                out.append(
-                    Reading(
-                        "response_time", math.fsum(stats.durations) / len(stats.durations), agent
-                    )
-                )
-            if stats.outcomes:
-                out.append(Reading("error_rate", sum(stats.outcomes) / len(stats.outcomes), agent))
+        metrics = self.metrics
+        for agent in metrics.task_agents():
+            now = metrics.task_totals(agent)
+            if now is None:
+                continue
+            before = self._previous.get(agent)
+            self._previous[agent] = now
+            out.append(Reading("in_flight", float(now.in_flight), agent))
+            timed = now.duration_count - (before.duration_count if before else 0)
+            if timed > 0:
+                spent = now.duration_sum - (before.duration_sum if before else 0.0)
+                out.append(Reading("response_time", spent / timed, agent))
+            finished = now.finished - (before.finished if before else 0)
+            if finished > 0:
+                failed = now.failed - (before.failed if before else 0)
+                out.append(Reading("error_rate", failed / finished, agent))
         return out
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -259,23 +256,12 @@ class MonitoringSystem:
 
     # -- runtime listener ----------------------------------------------------------------
 
-    def _stats(self, agent: str) -> _AgentStats:
-        stats = self._agents.get(agent)
-        if stats is None:
-            stats = self._agents[agent] = _AgentStats(self._window)
-        return stats
-
     def on_task_started(self, event: TaskEvent) -> None:
-        """Count the task in flight."""
-        self._stats(event.agent).in_flight += 1
+        """Count the task in flight (in the monitor's own collector, if it owns one)."""
+        if self._owns_metrics:
+            self.metrics.on_task_started(event)
 
     def on_task_finished(self, event: TaskEvent) -> None:
-        """Take the task out of flight; record its duration and whether it failed."""
-        stats = self._stats(event.agent)
-        if stats.in_flight > 0:
-            stats.in_flight -= 1
-        outcome = event.outcome
-        if outcome in ("ok", "error", "timeout"):
-            stats.outcomes.append(outcome != "ok")
-            if event.duration is not None:
-                stats.durations.append(event.duration)
+        """Record the outcome and duration (in the monitor's own collector, if it owns one)."""
+        if self._owns_metrics:
+            self.metrics.on_task_finished(event)

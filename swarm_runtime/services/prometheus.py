@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import math
 from bisect import bisect_left
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import anyio
@@ -34,6 +34,7 @@ from prometheus_client.utils import floatToGoString
 from ..errors import ConfigError
 from ..events import TaskEvent
 from .circuit import CircuitState
+from .metrics import TaskTotals
 
 if TYPE_CHECKING:
     from .error_handler import ErrorHandler
@@ -61,6 +62,7 @@ class _Tally:
         "dead",
         "duration_count",
         "duration_sum",
+        "failed",
         "in_flight",
         "outcomes",
         "retries",
@@ -74,6 +76,19 @@ class _Tally:
         self.buckets = [0] * size  # per bucket, not cumulative; the last one is +Inf
         self.duration_sum = 0.0
         self.duration_count = 0
+        self.failed = 0
+
+    def totals(self) -> TaskTotals:
+        return TaskTotals(
+            in_flight=self.in_flight,
+            retries=self.retries,
+            dead_letters=self.dead,
+            outcomes=dict(self.outcomes),
+            failed=self.failed,
+            duration_sum=self.duration_sum,
+            duration_count=self.duration_count,
+            buckets=tuple(self.buckets),
+        )
 
 
 class PrometheusExporter:
@@ -81,8 +96,10 @@ class PrometheusExporter:
 
     ``port`` 0 picks a free port (the bound one is given to ``task_status.started`` and kept
     in :attr:`port`). Pass the services whose state should be exported at scrape time.
-    Task events only bump plain counters (no locks, O(log buckets)); the families are built
-    from them at scrape time.
+    With ``metrics``, task figures come from that collector's ledger (register the collector
+    with the runtime; the exporter's own listener methods then do nothing, so each event is
+    counted once). Without it, the exporter counts task events itself in plain counters (no
+    locks, O(log buckets) per event). Either way the families are built at scrape time.
     """
 
     def __init__(
@@ -107,8 +124,17 @@ class PrometheusExporter:
         self.registry = registry or CollectorRegistry()
         self._bounds = bounds
         self._tallies: dict[str, _Tally] = {}
-        self.registry.register(_TaskCollector(self._tallies, bounds))
+        self._source = metrics
+        if metrics is not None:
+            metrics.track_histogram(bounds)
+        self.registry.register(_TaskCollector(self._totals, bounds))
         self.registry.register(_ServicesCollector(metrics, monitoring, errors, balancer))
+
+    def _totals(self) -> list[tuple[str, TaskTotals]]:
+        if self._source is not None:
+            found = [(a, self._source.task_totals(a)) for a in self._source.task_agents()]
+            return sorted((a, t) for a, t in found if t is not None)
+        return sorted((agent, tally.totals()) for agent, tally in self._tallies.items())
 
     def _tally(self, agent: str) -> _Tally:
         tally = self._tallies.get(agent)
@@ -120,6 +146,8 @@ class PrometheusExporter:
 
     def on_task_started(self, event: TaskEvent) -> None:
         """Count the task in flight (and as a retry past its first attempt)."""
+        if self._source is not None:
+            return
         tally = self._tally(event.agent)
         tally.in_flight += 1
         if event.attempts > 1:
@@ -127,13 +155,18 @@ class PrometheusExporter:
 
     def on_task_finished(self, event: TaskEvent) -> None:
         """Count the outcome and observe the duration."""
+        if self._source is not None:
+            return
         tally = self._tally(event.agent)
         if tally.in_flight > 0:
             tally.in_flight -= 1
+        outcome = event.outcome
         outcomes = tally.outcomes
-        outcomes[event.outcome] = outcomes.get(event.outcome, 0) + 1
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        if outcome == "error" or outcome == "timeout":
+            tally.failed += 1
         duration = event.duration
-        if duration is not None and event.outcome != "rejected":
+        if duration is not None and (outcome == "ok" or outcome == "error" or outcome == "timeout"):
             tally.buckets[bisect_left(self._bounds, duration)] += 1
             tally.duration_sum += duration
             tally.duration_count += 1
@@ -217,14 +250,15 @@ def _response(
 
 
 class _TaskCollector(Collector):
-    """Builds the task families from the exporter's tallies at scrape time."""
+    """Builds the task families from running totals at scrape time."""
 
-    def __init__(self, tallies: dict[str, _Tally], bounds: list[float]) -> None:
-        self._tallies = tallies
+    def __init__(
+        self, totals: Callable[[], list[tuple[str, TaskTotals]]], bounds: list[float]
+    ) -> None:
+        self._totals = totals
         self._labels = [str(floatToGoString(b)) for b in bounds] + ["+Inf"]  # type: ignore[no-untyped-call]
 
     def collect(self) -> Iterator[Metric]:
-        tallies = sorted(self._tallies.items())
         messages = CounterMetricFamily(
             "swarm_messages", "Tasks finished by agents, by outcome.", labels=["agent", "outcome"]
         )
@@ -240,19 +274,19 @@ class _TaskCollector(Collector):
         dead = CounterMetricFamily(
             "swarm_dead_letters", "Tasks dead-lettered after their last attempt.", labels=["agent"]
         )
-        for agent, tally in tallies:
-            for outcome, count in sorted(tally.outcomes.items()):
+        for agent, totals in self._totals():
+            for outcome, count in sorted(totals.outcomes.items()):
                 messages.add_metric([agent, outcome], float(count))
-            if tally.duration_count:
-                cumulative = list(itertools.accumulate(tally.buckets))
+            if totals.duration_count and len(totals.buckets) == len(self._labels):
+                cumulative = itertools.accumulate(totals.buckets)
                 duration.add_metric(
                     [agent],
                     [(le, float(n)) for le, n in zip(self._labels, cumulative, strict=True)],
-                    tally.duration_sum,
+                    totals.duration_sum,
                 )
-            in_flight.add_metric([agent], float(tally.in_flight))
-            retries.add_metric([agent], float(tally.retries))
-            dead.add_metric([agent], float(tally.dead))
+            in_flight.add_metric([agent], float(totals.in_flight))
+            retries.add_metric([agent], float(totals.retries))
+            dead.add_metric([agent], float(totals.dead_letters))
         yield from (messages, duration, in_flight, retries, dead)
 
 

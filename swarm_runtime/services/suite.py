@@ -15,7 +15,7 @@ import anyio
 from anyio.abc import TaskStatus
 
 from ..clock import Clock
-from ..events import RuntimeListener
+from ..events import RuntimeListener, TaskEvent
 from ..retry import RetryPolicy
 from ._alerts import AlertCallback
 from ._probe import Probe
@@ -84,17 +84,12 @@ class Services:
 
     @property
     def listeners(self) -> list[RuntimeListener]:
-        """Every service that needs task events, to register with the runtime."""
-        found: list[RuntimeListener] = [
-            self.metrics,
-            self.monitoring,
-            self.errors,
-            self.balancer,
-            self.optimizer,
-        ]
-        if self.exporter is not None:
-            found.append(self.exporter)
-        return found
+        """What to register with the runtime: one hub that feeds every service.
+
+        Monitoring and the exporter read task figures from the shared metrics ledger, so
+        every event is counted once; the hub skips the services that ignore task starts.
+        """
+        return [_Hub(self.metrics, self.errors, self.balancer, self.optimizer)]
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Run the sampler, the optimizer loop and the endpoint until cancelled.
@@ -130,6 +125,47 @@ class Services:
                 agent: self.optimizer.get_parameters(agent) for agent in self.optimizer.agents
             },
         }
+
+
+class _Hub:
+    """One runtime listener fanning each event out to the services that have work for it.
+
+    It reads the services' package-private state to skip no-op calls: the error handler
+    when the task succeeded and no breaker exists yet, the balancer when it holds no
+    assignment and does not need latencies (only ``p2c`` does), the optimizer for agents it
+    does not tune.
+    """
+
+    __slots__ = ("_balancer", "_errors", "_metrics", "_optimizer")
+
+    def __init__(
+        self,
+        metrics: MetricsCollector,
+        errors: ErrorHandler,
+        balancer: LoadBalancer,
+        optimizer: SelfOptimizer,
+    ) -> None:
+        self._metrics = metrics
+        self._errors = errors
+        self._balancer = balancer
+        self._optimizer = optimizer
+
+    def on_task_started(self, event: TaskEvent) -> None:
+        self._metrics.on_task_started(event)  # the others ignore task starts
+
+    def on_task_finished(self, event: TaskEvent) -> None:
+        self._metrics.on_task_finished(event)
+        errors = self._errors
+        if event.outcome != "ok" or errors._breakers:
+            errors.on_task_finished(event)
+        balancer = self._balancer
+        if balancer._by_task or balancer.strategy == "p2c":
+            balancer.on_task_finished(event)
+        if event.agent in self._optimizer._agents:
+            self._optimizer.on_task_finished(event)
+
+    def __repr__(self) -> str:
+        return "<services hub: metrics, errors, balancer, optimizer>"
 
 
 def default_listeners() -> list[RuntimeListener]:

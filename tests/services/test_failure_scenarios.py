@@ -52,7 +52,6 @@ class Dispatcher:
         self.monitor = MonitoringSystem(
             clock=clock,
             thresholds={"error_rate": 0.2, "response_time": 1.0},
-            window=10,
             measure_loop_lag=False,
             probes=[self.balancer.readings],
         )

@@ -89,7 +89,7 @@ async def test_always_failing_agent_raises_error_rate_then_recovery_resolves(
     clock: ManualClock,
 ) -> None:
     """Task events of a failing agent give a high error-rate alert; successes resolve it."""
-    monitor = quiet(clock, window=10)
+    monitor = quiet(clock)
     for _ in range(10):
         run_task([monitor], "bad", "error", error=RuntimeError())
     await monitor.sample_once()
