@@ -1,0 +1,512 @@
+"""``RedisQueue``: the scale-out backend (``redis://HOST:PORT/DB``); see the package docstring."""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+from collections.abc import Sequence
+from typing import Any, Self
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import anyio
+import orjson
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import (
+    AuthenticationError,
+    NoScriptError,
+    RedisError,
+    ResponseError,
+)
+from redis.exceptions import (
+    ConnectionError as RedisConnectionError,
+)
+from redis.exceptions import (
+    TimeoutError as RedisTimeoutError,
+)
+
+from ..._logging import get_logger
+from ...clock import Clock
+from ...errors import BackendUnavailableError, ConfigError, QueueClosedError, QueueError
+from ...message import Message
+from ..base import MessageQueue, NackOutcome, QueueOptions, QueueStats, split_options
+from ._batch import Batcher
+from ._lua import SCRIPTS
+
+__all__ = ["RedisQueue"]
+
+log = get_logger("swarm_runtime.queue.redis")
+
+#: Most messages one subscribe call leases (bounds a script's run time and argument list).
+MAX_BATCH = 1000
+#: Priorities must be exact as Redis sorted-set scores (doubles).
+MAX_PRIORITY = 2**53 - 1
+_TRANSIENT = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
+_ENVELOPE_FIELDS = (
+    "id",
+    "topic",
+    "sender",
+    "headers",
+    "max_attempts",
+    "priority",
+    "created_at",
+    "correlation_id",
+    "workflow_id",
+    "reply_to",
+)
+
+
+class _Script:
+    __slots__ = ("name", "sha", "source")
+
+    def __init__(self, name: str, source: str) -> None:
+        self.name = name
+        self.source = source
+        self.sha = ""
+
+
+class RedisQueue(MessageQueue):
+    """A queue shared by any number of processes through Redis Streams.
+
+    Open it with ``MessageQueue.open("redis://HOST:PORT/DB", prefix="swarm")``. Options
+    (keyword arguments, or URL query parameters such as ``redis://h:6379/0?prefix=app``):
+
+    * ``prefix``: first part of every key (default ``swarm``); queues with the same prefix
+      on the same database are the same queue.
+    * ``consumer``: this process's consumer name in the streams' group (default
+      ``HOST:PID:RANDOM``).
+    * ``poll_interval``: longest a waiting ``subscribe`` sleeps between checks, in
+      seconds (default 1.0); wake-ups normally come sooner, from the publisher.
+    * ``retries`` and ``retry_backoff``: how often a lost connection is retried, and the
+      first pause (doubling, at most 2 s), before a :class:`QueueError` (default 6, 0.05).
+    * ``socket_timeout``, ``connect_timeout``: seconds (default 10, 5).
+    """
+
+    scheme = "redis"
+    supports_interrupt = True
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 6379,
+        db: int = 0,
+        username: str | None = None,
+        password: str | None = None,
+        prefix: str = "swarm",
+        consumer: str | None = None,
+        poll_interval: float = 1.0,
+        retries: int = 6,
+        retry_backoff: float = 0.05,
+        socket_timeout: float = 10.0,
+        connect_timeout: float = 5.0,
+        options: QueueOptions | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        super().__init__(options=options, clock=clock)
+        if not isinstance(prefix, str) or not prefix or any(c.isspace() for c in prefix):
+            raise ConfigError(f"prefix must be a non-empty string without spaces, got {prefix!r}")
+        for name, value in (
+            ("poll_interval", poll_interval),
+            ("socket_timeout", socket_timeout),
+            ("connect_timeout", connect_timeout),
+            ("retry_backoff", retry_backoff),
+        ):
+            if not (isinstance(value, (int, float)) and value > 0 and math.isfinite(value)):
+                raise ConfigError(f"{name} must be a positive number of seconds, got {value!r}")
+        if not isinstance(retries, int) or retries < 0:
+            raise ConfigError(f"retries must be an int >= 0, got {retries!r}")
+        if socket_timeout <= poll_interval + 1:
+            raise ConfigError(
+                f"socket_timeout ({socket_timeout}) must exceed poll_interval ({poll_interval}) "
+                "by more than a second: waiting subscribers block that long in Redis"
+            )
+        self.host = host
+        self.port = port
+        self.db = db
+        self.prefix = prefix
+        self.consumer = consumer or f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
+        self.url = f"redis://{host}:{port}/{db}"
+        self.poll_interval = float(poll_interval)
+        self.retries = retries
+        self.retry_backoff = float(retry_backoff)
+        self._client = aioredis.Redis(
+            host=host,
+            port=port,
+            db=db,
+            username=username,
+            password=password,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=connect_timeout,
+            retry=Retry(NoBackoff(), 0),
+            decode_responses=False,
+        )
+        self._scripts = {name: _Script(name, source) for name, source in SCRIPTS.items()}
+        self._publisher: Batcher[list[Any], str] = Batcher(self._send_publishes)
+        self._acker: Batcher[str, bool] = Batcher(self._send_acks, max_items=1000)
+        self._waiters: dict[str, set[anyio.CancelScope]] = {}
+        self._consumed: set[str] = set()
+        self._flag_ms = int(self.poll_interval * 1000) + 2000
+        self._prefix_b = prefix.encode()
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> Self:
+        """An unopened queue for ``redis://[[USER]:PASSWORD@]HOST[:PORT][/DB][?prefix=...]``."""
+        parts = urlsplit(url)
+        if parts.scheme.lower() != "redis":
+            raise ConfigError(f"not a redis:// URL: {url!r}")
+        try:
+            port = parts.port or 6379
+        except ValueError as exc:
+            raise ConfigError(f"bad port in queue URL {url!r}: {exc}") from exc
+        path = parts.path.strip("/")
+        try:
+            db = int(path) if path else 0
+        except ValueError:
+            db = -1
+        if db < 0:
+            raise ConfigError(
+                f"bad database in queue URL {url!r}: expected redis://HOST:PORT/DB with DB a "
+                f"number >= 0, got {path!r}"
+            )
+        query: dict[str, Any] = dict(parse_qsl(parts.query, keep_blank_values=True))
+        for key in ("max_attempts", "retries"):
+            if key in query:
+                query[key] = _number(url, key, query[key], int)
+        for key in (
+            "lease",
+            "dedup_window",
+            "poll_interval",
+            "retry_backoff",
+            "socket_timeout",
+            "connect_timeout",
+        ):
+            if key in query:
+                query[key] = _number(url, key, query[key], float)
+        common, clock, rest = split_options({**query, **options})
+        allowed = {"prefix", "consumer", "poll_interval", "retries", "retry_backoff"}
+        allowed |= {"socket_timeout", "connect_timeout"}
+        unknown = set(rest) - allowed
+        if unknown:
+            raise ConfigError(
+                f"unknown option(s) for the redis:// queue: {', '.join(sorted(unknown))}; "
+                f"known: {', '.join(sorted(allowed | {'max_attempts', 'lease', 'dedup_window'}))}"
+            )
+        return cls(
+            host=parts.hostname or "127.0.0.1",
+            port=port,
+            db=db,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            options=common,
+            clock=clock,
+            **rest,
+        )
+
+    def __repr__(self) -> str:
+        return f"<RedisQueue {self.url} prefix={self.prefix!r} {self._state.value}>"
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def _open(self) -> None:
+        try:
+            await self._client.ping()
+            info = await self._client.info("server")
+            version = str(info.get("redis_version", "0"))
+            if tuple(int(x) for x in version.split(".")[:2]) < (6, 2):
+                raise BackendUnavailableError(
+                    f"the Redis server at {self.url} is version {version}; the redis:// queue "
+                    "needs Redis 6.2 or newer"
+                )
+            for script in self._scripts.values():
+                script.sha = await self._client.script_load(script.source)
+        except AuthenticationError as exc:
+            await self._client.aclose()
+            raise BackendUnavailableError(
+                f"the Redis server at {self.url} refused the credentials: {exc}"
+            ) from exc
+        except (RedisError, OSError) as exc:
+            await self._client.aclose()
+            raise BackendUnavailableError(
+                f"no Redis server answers at {self.url}: {exc}; start one, or point the "
+                "queue URL at a running server"
+            ) from exc
+        except BaseException:
+            await self._client.aclose()
+            raise
+
+    async def _close(self) -> None:
+        for scopes in self._waiters.values():
+            for scope in scopes:
+                scope.cancel()
+        try:
+            with anyio.move_on_after(5):
+                await self._publisher.drain()
+                await self._acker.drain()
+            if self._consumed:
+                with anyio.move_on_after(2):
+                    await self._client.evalsha(
+                        self._scripts["cleanup"].sha,
+                        0,
+                        self._prefix_b,
+                        self.consumer,
+                        *sorted(self._consumed),
+                    )
+        except (RedisError, OSError) as exc:
+            log.info("redis queue closed without tidying its consumer", error=str(exc))
+        finally:
+            await self._client.aclose()
+
+    # ------------------------------------------------------------------ calling Redis
+
+    async def _eval(self, name: str, *args: Any) -> Any:
+        """Run a script, reloading it if Redis forgot it, retrying a lost connection."""
+        script = self._scripts[name]
+        failures = 0
+        while True:
+            try:
+                return await self._client.evalsha(script.sha, 0, self._prefix_b, *args)
+            except NoScriptError:
+                script.sha = await self._retrying(self._client.script_load, script.source)
+            except _TRANSIENT as exc:
+                failures = await self._backoff(failures, exc, name)
+            except ResponseError as exc:
+                raise QueueError(
+                    f"the Redis server at {self.url} refused the queue's {name} script: {exc}"
+                ) from exc
+
+    async def _retrying(self, fn: Any, *args: Any) -> Any:
+        """Call ``fn(*args)`` with the same retry policy as :meth:`_eval`."""
+        failures = 0
+        while True:
+            try:
+                return await fn(*args)
+            except _TRANSIENT as exc:
+                failures = await self._backoff(failures, exc, getattr(fn, "__name__", "call"))
+            except ResponseError as exc:
+                raise QueueError(f"the Redis server at {self.url} refused a call: {exc}") from exc
+
+    async def _backoff(self, failures: int, exc: BaseException, what: str) -> int:
+        if self.is_closed:
+            raise QueueClosedError(
+                "the redis:// queue was closed while a call was in flight"
+            ) from exc
+        if failures >= self.retries:
+            raise QueueError(
+                f"lost the connection to Redis at {self.url} and could not get it back after "
+                f"{failures + 1} attempts ({what}): {exc}"
+            ) from exc
+        delay = min(2.0, self.retry_backoff * 2**failures)
+        log.warning(
+            "redis connection lost; retrying",
+            url=self.url,
+            operation=what,
+            attempt=failures + 1,
+            retries=self.retries,
+            retry_in=round(delay, 3),
+            error=str(exc) or type(exc).__name__,
+        )
+        await anyio.sleep(delay)
+        return failures + 1
+
+    # ------------------------------------------------------------------ publishing
+
+    async def _put(
+        self, message: Message, body: bytes, *, delay: float, dedup_key: str | None
+    ) -> str:
+        priority = message.priority
+        if not -MAX_PRIORITY <= priority <= MAX_PRIORITY:
+            raise ValueError(
+                f"priority must be within +/-{MAX_PRIORITY} on the redis:// queue, got {priority}"
+            )
+        fields = message.__dict__
+        head = orjson.dumps({key: fields[key] for key in _ENVELOPE_FIELDS})
+        envelope = head[:-1] + b',"payload":' + body + b"}"
+        due = repr(self.clock.time() + delay) if delay > 0 else b""
+        item = [
+            message.topic,
+            message.id,
+            priority,
+            envelope,
+            due,
+            dedup_key or b"",
+            message.max_attempts or b"",
+            message.last_error or b"",
+        ]
+        return await self._publisher.submit(item)
+
+    async def _send_publishes(self, items: list[list[Any]]) -> list[str]:
+        now = self.clock.time()
+        window = self.options.dedup_window
+        args: list[Any] = [repr(now), repr(now + window), int(window * 1000)]
+        for item in items:
+            args.extend(item)
+        reply = await self._eval("publish", *args)
+        ids: list[str] = [item[1] for item in items]
+        for i in range(0, len(reply), 2):
+            ids[int(reply[i])] = reply[i + 1].decode()
+        return ids
+
+    # ------------------------------------------------------------------ receiving
+
+    async def _get(
+        self, topic: str, batch_size: int, lease: float, timeout: float | None
+    ) -> list[Message]:
+        give_up = None if timeout is None else anyio.current_time() + timeout
+        generation = self._interrupt_generation(topic)
+        count = min(batch_size, MAX_BATCH)
+        flag_ms = self._flag_ms if timeout != 0 else 0
+        dmax = self.options.max_attempts
+        self._consumed.add(topic)
+        while True:
+            self._check_open()
+            now = self.clock.time()
+            reply = await self._eval(
+                "subscribe",
+                topic,
+                self.consumer,
+                repr(now),
+                repr(now + lease),
+                count,
+                dmax,
+                flag_ms,
+            )
+            if len(reply) > 1:
+                return _decode(reply, 1)
+            if give_up is not None and anyio.current_time() >= give_up:
+                return []
+            if self._interrupt_generation(topic) != generation:
+                return []
+            wait = self.poll_interval
+            if give_up is not None:
+                wait = min(wait, give_up - anyio.current_time())
+            if reply[0]:
+                wait = min(wait, float(reply[0]) - now + 0.001)
+            await self._wait(topic, wait)
+
+    async def _wait(self, topic: str, seconds: float) -> None:
+        """Sleep until a publisher rings the topic's bell, ``seconds`` pass, or we are woken
+        locally (interrupt, close)."""
+        if seconds < 0.002:
+            await anyio.lowlevel.checkpoint()
+            return
+        scope = anyio.CancelScope()
+        scopes = self._waiters.setdefault(topic, set())
+        scopes.add(scope)
+        try:
+            with scope:
+                bell = f"{self.prefix}:q:t:{topic}:bell"
+                await self._retrying(self._client.blpop, [bell], round(seconds, 3))
+        finally:
+            scopes.discard(scope)
+            if not scopes:
+                self._waiters.pop(topic, None)
+
+    def _on_interrupt(self, topic: str) -> None:
+        for scope in self._waiters.get(topic, ()):
+            scope.cancel()
+
+    # ------------------------------------------------------------------ settling
+
+    async def _ack(self, message_id: str) -> bool:
+        return await self._acker.submit(message_id)
+
+    async def _send_acks(self, ids: list[str]) -> list[bool]:
+        reply: bytes = await self._eval("ack", *ids)
+        return [c == 0x31 for c in reply]
+
+    async def _nack(self, message_id: str, delay: float, error: str | None) -> NackOutcome:
+        due = repr(self.clock.time() + delay) if delay > 0 else ""
+        outcome = await self._eval(
+            "nack",
+            message_id,
+            due,
+            "0" if error is None else "1",
+            error or "",
+            self.options.max_attempts,
+        )
+        result: NackOutcome = outcome.decode()
+        return result
+
+    async def _release(self, message_id: str) -> bool:
+        return bool(await self._eval("release", message_id))
+
+    async def _extend(self, message_id: str, lease: float) -> bool:
+        now = self.clock.time()
+        return bool(await self._eval("extend", message_id, repr(now), repr(now + lease)))
+
+    # ------------------------------------------------------------------ inspection
+
+    async def _stats(self, topic: str) -> QueueStats:
+        ready, delayed, leased, dead = await self._eval(
+            "stats", topic, repr(self.clock.time()), self.options.max_attempts
+        )
+        return QueueStats(topic=topic, ready=ready, delayed=delayed, leased=leased, dead=dead)
+
+    async def _topics(self) -> list[str]:
+        return [name.decode() for name in await self._eval("topics")]
+
+    async def _peek(self, topic: str, limit: int) -> list[Message]:
+        reply = await self._eval(
+            "peek", topic, repr(self.clock.time()), self.options.max_attempts, min(limit, MAX_BATCH)
+        )
+        return _decode(reply, 0)
+
+    async def _dead_letters(self, topic: str, limit: int | None) -> list[Message]:
+        key = f"{self.prefix}:q:t:{topic}:dlq"
+        entries = await self._retrying(self._client.xrange, key, "-", "+", limit)
+        out = []
+        for _, fields in entries:
+            data = orjson.loads(fields[b"b"])
+            data["attempts"] = int(fields[b"a"])
+            data["last_error"] = fields[b"x"].decode()
+            out.append(Message.from_dict(data))
+        return out
+
+    async def _replay(self, topic: str, ids: list[str] | None) -> int:
+        total = 0
+        start = "-"
+        while True:
+            count, start = await self._eval(
+                "replay", topic, start, "1" if ids is None else "0", *(ids or ())
+            )
+            total += int(count)
+            if not start:
+                return total
+
+    async def _purge_dead(self, topic: str) -> int:
+        count: int = await self._eval("purge_dead", topic)
+        return count
+
+    async def _purge(self, topic: str) -> int:
+        total = 0
+        while True:
+            count, more = await self._eval("purge", topic)
+            total += int(count)
+            if not more:
+                return total
+
+
+def _decode(reply: Sequence[Any], start: int) -> list[Message]:
+    """Messages from a script's flat ``id, envelope, attempts, last_error`` reply."""
+    out = []
+    loads = orjson.loads
+    build = Message.from_dict
+    for i in range(start, len(reply), 4):
+        data = loads(reply[i + 1])
+        data["attempts"] = int(reply[i + 2])
+        error = reply[i + 3]
+        data["last_error"] = error.decode() if error else None
+        out.append(build(data))
+    return out
+
+
+def _number(url: str, key: str, value: str, kind: type[int] | type[float]) -> int | float:
+    try:
+        return kind(value)
+    except ValueError:
+        raise ConfigError(
+            f"option {key}={value!r} in queue URL {url!r} is not a valid {kind.__name__}"
+        ) from None
