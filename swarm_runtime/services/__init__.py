@@ -11,7 +11,7 @@ from ._window import WindowStats
 from .circuit import BreakerConfig, CircuitBreaker, CircuitState
 from .error_handler import ErrorDecision, ErrorHandler, ErrorKind, ErrorRecord
 from .load_balancer import Assignment, CircuitGate, LoadBalancer, ReplicaLoad, Strategy
-from .metrics import MetricsCollector, Sample
+from .metrics import MetricsCollector, Sample, TaskTotals
 from .monitoring import (
     DEFAULT_THRESHOLDS,
     MetricSample,
@@ -51,6 +51,7 @@ __all__ = [
     "SelfOptimizer",
     "Services",
     "Strategy",
+    "TaskTotals",
     "WindowStats",
     "default_listeners",
     "loop_lag_probe",
