@@ -194,6 +194,7 @@ class Index:
         self.delayed = DelayQueue()
         self.seg_live: dict[int, int] = {}  # segment -> messages whose MSG record is there
         self.seg_bytes: dict[int, int] = {}  # segment -> bytes of those records
+        self.emptied = False  # some segment's last live message went: compaction may help
 
     # ------------------------------------------------------------------ topics
 
@@ -294,6 +295,7 @@ class Index:
         else:
             del self.seg_live[seg]
             del self.seg_bytes[seg]
+            self.emptied = True
 
     def settle(self, slot: int, *, listed: bool) -> None:
         """Forget a message. ``listed``: a ready list or delay bucket still holds the slot."""

@@ -100,6 +100,11 @@ class Journal:
         """Bytes appended but not yet written."""
         return self._open.size
 
+    @property
+    def quiet(self) -> bool:
+        """Nothing waiting to be written and no worker-thread hop under way."""
+        return not self._busy and not self._open.size
+
     def add(self, record: bytes, *, sync: bool = False, lazy: bool = False) -> Batch:
         """Append a framed record to the open batch; returns that batch."""
         batch = self._open
@@ -148,9 +153,13 @@ class Journal:
         """Write everything appended so far (and fsync it if ``sync``)."""
         if sync and (self._open.size or self._unsynced):
             self._open.sync = True
-        elif not self._open.size:
-            return
-        await self.wait(self._open)
+        if self._open.size or self._open.sync:
+            await self.wait(self._open)
+
+    async def drain(self) -> None:
+        """Return once no worker-thread hop is running (before closing the files)."""
+        while self._busy:
+            await self._idle.wait()
 
     # ------------------------------------------------------------------ the worker-thread hop
 

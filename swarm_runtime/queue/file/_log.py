@@ -104,7 +104,7 @@ class Log:
         path = self.path(number)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
-            self._write_all(fd, memoryview(encode_segment_header(number)))
+            self._write_all(fd, memoryview(encode_segment_header(number)), 0)
             os.fsync(fd)
         except BaseException:
             os.close(fd)
@@ -133,7 +133,7 @@ class Log:
         start = self.active_size
         try:
             data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-            self._write_all(fd, memoryview(data))
+            self._write_all(fd, memoryview(data), start)
             if sync:
                 _datasync(fd)
                 self.syncs += 1
@@ -150,14 +150,16 @@ class Log:
             _datasync(self._write_fd)
             self.syncs += 1
 
-    def _write_all(self, fd: int, view: memoryview) -> None:
+    def _write_all(self, fd: int, view: memoryview, offset: int) -> None:
         while view:
-            written = self._write(fd, view)
+            written = self._write(fd, view, offset)
             view = view[written:]
+            offset += written
 
     @staticmethod
-    def _write(fd: int, view: memoryview) -> int:
-        return os.write(fd, view)
+    def _write(fd: int, view: memoryview, offset: int) -> int:
+        """One positioned write (``pwrite``): appends never depend on a file position."""
+        return os.pwrite(fd, view, offset)
 
     # ------------------------------------------------------------------ reading
 

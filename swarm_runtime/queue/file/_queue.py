@@ -355,6 +355,7 @@ class FileQueue(MessageQueue):
                 clean = True
         finally:
             with anyio.CancelScope(shield=True):
+                await self._journal.drain()
                 if clean:
                     self._settle_leases_for_close()
                 await anyio.to_thread.run_sync(self._close_sync, clean)
@@ -421,6 +422,11 @@ class FileQueue(MessageQueue):
         await self._journal.flush(sync=True)
 
     # ------------------------------------------------------------------ write-path helpers
+
+    @property
+    def unwritten(self) -> bool:
+        """True while some record (an ack, a lease...) has not reached the log yet."""
+        return bool(self._acks) or not self._journal.quiet
 
     def _frame_acks(self) -> None:
         if self._acks:
@@ -581,7 +587,7 @@ class FileQueue(MessageQueue):
             self._dedup[dedup[0]] = (message_id, dedup[1], -1)
             heapq.heappush(self._dedup_order, (dedup[1], dedup[0]))
         await self._journal.wait(batch)
-        if self._compact_due and not self._compacting:
+        if (self._compact_due or self._index.emptied) and not self._compacting:
             await self._compact()
         return message_id
 
@@ -609,9 +615,12 @@ class FileQueue(MessageQueue):
             slots = self._take(topic, batch_size)
             if slots:
                 return await self._deliver(topic, slots, lease, now)
-            if self._journal.pending:
+            if self._journal.pending or self._acks:
                 self._frame_acks()
                 await self._journal.flush()
+                continue
+            if (self._compact_due or self._index.emptied) and not self._compacting:
+                await self._compact()
                 continue
             if give_up is not None and anyio.current_time() >= give_up:
                 return []
@@ -906,8 +915,8 @@ class FileQueue(MessageQueue):
 
     async def maintain(
         self,
-        *,
         interval: float = 0.05,
+        *,
         task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
         """Background upkeep, for a task group to run while the queue is open.
@@ -1204,6 +1213,7 @@ class FileQueue(MessageQueue):
             return
         self._compacting = True
         self._compact_due = False
+        self._index.emptied = False
         try:
             index = self._index
             active = self._active_segment
@@ -1218,11 +1228,13 @@ class FileQueue(MessageQueue):
                 self._frame_acks()
                 await self._journal.io(lambda: self._log.delete(doomed))
                 return
-            if not sealed:
+            # A few long-lived messages (dead letters, far-off delays) must not pin a long
+            # log: once three segments are sealed and the oldest is mostly settled, move
+            # its survivors to the end so it can go.
+            if len(sealed) < 3:
                 return
             head = sealed[0]
-            live_bytes = index.seg_bytes.get(head, 0)
-            if live_bytes * 4 > self.segment_size:
+            if index.seg_bytes.get(head, 0) * 8 > self.segment_size:
                 return
             await self._relocate(head)
         finally:
@@ -1243,11 +1255,17 @@ class FileQueue(MessageQueue):
         index = self._index
 
         def candidates() -> list[tuple[int, bytes]]:
+            # Runs in the worker thread while the loop keeps changing the index: the check
+            # here only thins the list out; every survivor is checked again on the loop.
             data = self._log.read_all(number)
             out = []
-            for offset, rtype, _, end in scan(data):
-                if rtype == RecordType.MSG:
-                    out.append(((number << 32) | offset, data[offset:end]))
+            for offset, rtype, start, end in scan(data):
+                if rtype != RecordType.MSG:
+                    continue
+                loc = (number << 32) | offset
+                slot = index.find(data[start : start + KEY_SIZE])
+                if slot >= 0 and index.loc[slot] == loc:
+                    out.append((loc, data[offset:end]))
             return out
 
         found = await self._journal.io(candidates)
@@ -1295,9 +1313,9 @@ class FileQueue(MessageQueue):
             )
             if self._acks:
                 self._frame_acks()
-            offset = journal.open_batch.size
-            batch = journal.add(copy)
-            batch.posts.append(_Move(slot, key, loc, offset, len(copy)))
+            # fsync'd whatever the policy: the segment holding the original is deleted next
+            batch = journal.add(copy, sync=True)
+            batch.posts.append(_Move(slot, key, loc, batch.size - len(copy), len(copy)))
         if batch is not None:
             await journal.wait(batch)
 
