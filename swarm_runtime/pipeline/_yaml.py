@@ -76,9 +76,25 @@ def _walk(root: yaml.Node, doc: YamlDocument) -> None:
                 stack.append((item, (*parts, index), _mark_of(item.start_mark)))
 
 
+def _reader_problem(text: str, exc: yaml.reader.ReaderError) -> ConfigProblem:
+    before = text[: exc.position]
+    line = before.count("\n") + 1
+    column = exc.position - (before.rfind("\n") + 1) + 1
+    return ConfigProblem(
+        "",
+        f"YAML syntax error: character {exc.character!r} is not allowed in YAML text",
+        "syntax",
+        line,
+        column,
+    )
+
+
 def parse_yaml(text: str) -> YamlDocument:
     """Parse one YAML document safely; :class:`YamlSyntaxError` gives line and column."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.reader.ReaderError as exc:
+        raise YamlSyntaxError(_reader_problem(text, exc)) from None
     try:
         root = loader.get_single_node()
         if root is None:
@@ -96,6 +112,8 @@ def parse_yaml(text: str) -> YamlDocument:
         raise YamlSyntaxError(
             ConfigProblem("", f"YAML syntax error: {what}", "syntax", line, column)
         ) from None
+    except yaml.reader.ReaderError as exc:
+        raise YamlSyntaxError(_reader_problem(text, exc)) from None
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(ConfigProblem("", f"YAML error: {exc}", "syntax")) from None
     except RecursionError:

@@ -234,5 +234,9 @@ class PipelineConfig(_Model):
         return self.model_dump(mode="json", exclude_defaults=True)
 
     def to_yaml(self) -> str:
-        """:meth:`to_dict` as YAML text."""
-        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+        """:meth:`to_dict` as YAML text (non-ASCII kept readable when PyYAML can do so safely)."""
+        data = self.to_dict()
+        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+        if yaml.safe_load(text) != data:  # e.g. U+0085, which YAML reads as a line break
+            text = yaml.safe_dump(data, sort_keys=False)
+        return text
