@@ -1,0 +1,118 @@
+"""Kill a real queue-owning process with SIGKILL, over and over, and check what survived.
+
+Used by the crash test (a few rounds) and by ``benchmarks/queue_crash.py`` (many rounds).
+Each round starts ``crash_worker.py`` (producers and consumers on one file queue), lets it
+run for a random moment and kills it with SIGKILL. A final clean process drains the queue.
+Then:
+
+* every id whose ``publish`` returned (in any round) was delivered, in that round or later;
+* an id whose ``acknowledge`` returned in round ``r`` is delivered again after the kill
+  only within the documented at-least-once window: acks are written with the consumer's
+  next queue call (or by the upkeep task within 50 ms), so at most
+  ``CONSUMERS * BATCH`` acknowledged messages per kill may come back.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .crash_worker import BATCH, CONSUMERS
+
+WORKER = Path(__file__).with_name("crash_worker.py")
+ACK_WINDOW = CONSUMERS * BATCH
+
+
+@dataclass
+class CrashReport:
+    rounds: int = 0
+    published: int = 0
+    delivered: int = 0
+    acked: int = 0
+    lost: list[str] = field(default_factory=list)
+    redelivered_after_ack: list[int] = field(default_factory=list)  # per round
+    kill_times: list[float] = field(default_factory=list)
+    drain_output: str = ""
+
+    @property
+    def worst_window(self) -> int:
+        return max(self.redelivered_after_ack, default=0)
+
+    @property
+    def ok(self) -> bool:
+        return not self.lost and self.worst_window <= ACK_WINDOW
+
+
+def _read(path: Path) -> list[str]:
+    if not path.exists():
+        return []
+    return [line for line in path.read_text().splitlines() if line]
+
+
+def _start(queue: Path, records: Path, round_: int, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, str(WORKER), str(queue), str(records), str(round_), *extra],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def run_crash_rounds(
+    root: Path,
+    rounds: int,
+    *,
+    seed: int = 0,
+    min_run: float = 0.05,
+    max_run: float = 0.6,
+) -> CrashReport:
+    """Run ``rounds`` kill -9 rounds in ``root`` and check the records."""
+    rng = random.Random(seed)
+    queue = root / "queue"
+    records = root / "records"
+    records.mkdir(parents=True, exist_ok=True)
+    report = CrashReport(rounds=rounds)
+    for round_ in range(rounds):
+        with _start(queue, records, round_) as proc:
+            assert proc.stdout is not None
+            seen = []
+            while (line := proc.stdout.readline()) and line.strip() != "ready":
+                seen.append(line)  # log lines (recovery reports) come first
+            if not line:
+                proc.kill()
+                raise RuntimeError(f"crash worker round {round_} did not start: {seen[-3:]!r}")
+            run = rng.uniform(min_run, max_run)
+            time.sleep(run)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=60)
+            report.kill_times.append(run)
+    with _start(queue, records, rounds, "--drain") as proc:
+        out, _ = proc.communicate(timeout=300)
+        report.drain_output = out.strip()
+        if proc.returncode != 0:
+            raise RuntimeError(f"drain process failed ({proc.returncode}): {out}")
+    _verify(records, rounds, report)
+    return report
+
+
+def _verify(records: Path, rounds: int, report: CrashReport) -> None:
+    delivered_in = [set(_read(records / f"delivered.{r}")) for r in range(rounds + 1)]
+    ever_delivered = set().union(*delivered_in)
+    published: set[str] = set()
+    for r in range(rounds):
+        published.update(_read(records / f"published.{r}"))
+    report.published = len(published)
+    report.delivered = len(ever_delivered)
+    report.lost = sorted(published - ever_delivered)
+    acked_total = 0
+    for r in range(rounds):
+        acked = set(_read(records / f"acked.{r}"))
+        acked_total += len(acked)
+        later = Counter(i for later in delivered_in[r + 1 :] for i in later if i in acked)
+        report.redelivered_after_ack.append(len(later))
+    report.acked = acked_total

@@ -1,0 +1,82 @@
+"""A process that publishes and consumes on a file queue until it is killed (crash tests).
+
+Usage: ``python crash_worker.py QUEUE_DIR RECORD_DIR ROUND [--drain]``
+
+Producers write each id to ``published.ROUND`` once ``publish`` has returned; consumers
+write each id to ``delivered.ROUND`` when it arrives and to ``acked.ROUND`` once
+``acknowledge`` has returned. Records are appended with unbuffered ``os.write`` calls, so a
+``kill -9`` loses none of them. ``--drain`` publishes nothing, consumes until the queue is
+empty, closes cleanly and exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import anyio
+
+import swarm_runtime as sr
+from swarm_runtime.queue.file import FileQueue
+
+PRODUCERS = 8
+CONSUMERS = 2
+BATCH = 16
+
+
+class Recorder:
+    def __init__(self, directory: Path, name: str) -> None:
+        self._fd = os.open(directory / name, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+    def add(self, message_id: str) -> None:
+        os.write(self._fd, f"{message_id}\n".encode())
+
+
+async def main(queue_dir: str, record_dir: str, round_: int, drain: bool) -> None:
+    records = Path(record_dir)
+    published = Recorder(records, f"published.{round_}")
+    delivered = Recorder(records, f"delivered.{round_}")
+    acked = Recorder(records, f"acked.{round_}")
+    queue = await sr.MessageQueue.open(f"file://{queue_dir}", max_attempts=1000)
+    assert isinstance(queue, FileQueue)
+
+    async def produce(k: int) -> None:
+        n = 0
+        while True:
+            message_id = await queue.publish("jobs", {"round": round_, "producer": k, "n": n})
+            published.add(message_id)
+            n += 1
+
+    async def consume(done: anyio.Event | None) -> None:
+        while True:
+            batch = await queue.subscribe("jobs", batch_size=BATCH, timeout=0.5 if drain else None)
+            if not batch and done is not None:
+                done.set()
+                return
+            for message in batch:
+                delivered.add(message.id)
+                await queue.acknowledge(message.id)
+                acked.add(message.id)
+
+    if drain:
+        done = anyio.Event()
+        await consume(done)
+        stats = await queue.stats("jobs")
+        await queue.close()
+        print(f"drained depth={stats.depth}", flush=True)
+        return
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(queue.maintain)
+        for k in range(PRODUCERS):
+            tg.start_soon(produce, k)
+        for _ in range(CONSUMERS):
+            tg.start_soon(consume, None)
+        print("ready", flush=True)
+
+
+if __name__ == "__main__":
+    directory, record_dir, round_text = sys.argv[1:4]
+    asyncio.run(main(directory, record_dir, int(round_text), "--drain" in sys.argv[4:]))

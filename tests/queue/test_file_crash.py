@@ -1,0 +1,22 @@
+"""Crash test: real processes owning a file queue are killed with SIGKILL at random moments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .crash_harness import ACK_WINDOW, run_crash_rounds
+
+
+@pytest.mark.slow
+def test_kill_9_loses_no_published_message_and_redelivers_only_unwritten_acks(
+    tmp_path: Path,
+) -> None:
+    """Over several kill -9 rounds every returned publish is delivered and acks hold."""
+    report = run_crash_rounds(tmp_path, rounds=5, seed=1234)
+    assert report.published > 0
+    assert report.acked > 0
+    assert report.lost == [], f"published but never delivered: {report.lost[:5]}"
+    assert report.worst_window <= ACK_WINDOW, report.redelivered_after_ack
+    assert "depth=0" in report.drain_output
