@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,10 +80,10 @@ def _describe(path: Path) -> Template:
 
 
 @pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Template]:
+def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
     root = tmp_path_factory.mktemp("corruption")
     anyio.run(_build, root / "q")
-    yield _describe(root / "template")
+    return _describe(root / "template")
 
 
 def _drain(path: Path) -> dict[str, object]:
