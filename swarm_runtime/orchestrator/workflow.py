@@ -32,7 +32,7 @@ from pydantic import ValidationError
 
 from .. import _json
 from ..agents.base import Agent, AgentHandler, FunctionAgent
-from ..agents.builtin._validation import format_path, translate_errors
+from ..agents.builtin._validation import join_path, translate_errors
 from ..errors import ConfigError, ConfigProblem, PipelineConfigError, WorkflowError
 from ..events import TaskEvent
 from ..pipeline.config import FailurePolicy, RetryOverride, TaskSpec, check_name
@@ -549,7 +549,7 @@ def _task_specs(
             specs.append(TaskSpec.model_validate(data))
         except ValidationError as exc:
             for loc, message in translate_errors(exc, model=TaskSpec):
-                problems.append(ConfigProblem(format_path((where, *loc)), message))
+                problems.append(ConfigProblem(join_path(where, *loc), message))
     for name in extra:
         problems.append(
             ConfigProblem(f"dependencies.{name}", f"not a task of this workflow: {name!r}")

@@ -1,0 +1,360 @@
+"""``run``, ``validate`` and ``graph``: pipelines from the command line.
+
+Thin by design: loading, validating and running live in :mod:`swarm_runtime.pipeline`
+and :mod:`swarm_runtime.orchestrator`; this module parses options, draws progress with
+rich, prints the summary and maps outcomes to exit codes (:mod:`._exit`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any, NoReturn
+
+import anyio
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from ..errors import ConfigError, PipelineConfigError, QueueError, SwarmError, WorkflowError
+from ..orchestrator import (
+    DataPipelineOrchestrator,
+    PipelineResult,
+    RunStart,
+    TaskState,
+    TaskStatus,
+    WorkflowStatus,
+)
+from ..pipeline import GRAPH_FORMATS, Dag, load_pipeline, render_graph
+from ._exit import ExitCode
+
+__all__ = ["register"]
+
+_REFRESH = 0.1  # seconds between progress redraws
+_STYLES = {
+    TaskState.COMPLETED: "green",
+    TaskState.FAILED: "bold red",
+    TaskState.CANCELLED: "yellow",
+    TaskState.SKIPPED: "dim",
+    TaskState.RUNNING: "cyan",
+    TaskState.PENDING: "dim",
+}
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(run_command)
+    cli.add_command(validate_command)
+    cli.add_command(graph_command)
+
+
+def _fail(code: ExitCode, message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    raise SystemExit(int(code))
+
+
+def _config_error(exc: ConfigError) -> NoReturn:
+    """Every problem on its own line (file, field path, what was expected); no traceback."""
+    if isinstance(exc, PipelineConfigError):
+        for problem in exc.problems:
+            click.echo(problem.format(exc.source), err=True)
+        count = len(exc.problems)
+        click.echo(f"{count} problem{'s' if count != 1 else ''} found", err=True)
+        raise SystemExit(int(ExitCode.USAGE))
+    _fail(ExitCode.USAGE, str(exc))
+
+
+# ---------------------------------------------------------------------- validate / graph
+
+
+@click.command("validate")
+@click.argument("pipeline", metavar="PIPELINE.yaml")
+def validate_command(pipeline: str) -> None:
+    """Check a pipeline file: prints OK and a summary, or every problem (exit code 2)."""
+    try:
+        orch = DataPipelineOrchestrator()
+        config = orch.config(orch.create_pipeline(pipeline))
+    except ConfigError as exc:
+        _config_error(exc)
+    dag = Dag.from_config(config)
+    levels = max(dag.levels().values(), default=-1) + 1
+    builtin = sum(1 for a in config.agents if a.builtin is not None)
+    click.echo(f"OK: {pipeline}")
+    click.echo(
+        f"  pipeline {config.name!r}: {len(config.tasks)} tasks in {levels} levels, "
+        f"{len(config.agents)} agents ({builtin} built-in, {len(config.agents) - builtin} user)"
+    )
+    click.echo(f"  roots: {', '.join(dag.roots())}; leaves: {', '.join(dag.leaves())}")
+    click.echo(
+        f"  queue {config.queue}, failure policy {config.failure_policy}, "
+        f"concurrency {config.concurrency or 'unlimited'}, "
+        f"retry up to {config.retry.max_attempts} attempts"
+    )
+
+
+@click.command("graph")
+@click.argument("pipeline", metavar="PIPELINE.yaml")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(GRAPH_FORMATS),
+    default="mermaid",
+    show_default=True,
+    help="Mermaid flowchart or Graphviz DOT.",
+)
+def graph_command(pipeline: str, fmt: str) -> None:
+    """Print the pipeline's DAG as a Mermaid flowchart or a Graphviz DOT graph."""
+    try:
+        config = load_pipeline(pipeline)
+    except ConfigError as exc:
+        _config_error(exc)
+    click.echo(render_graph(config, fmt), nl=False)
+
+
+# ---------------------------------------------------------------------- run
+
+
+@click.command("run")
+@click.argument("pipeline", metavar="PIPELINE.yaml")
+@click.option("--queue", "queue_url", metavar="URL", help="Queue URL (overrides the file's).")
+@click.option(
+    "--resume",
+    "resume_id",
+    metavar="RUN_ID",
+    help="Resume this run. Without it, an unfinished run of the same pipeline is resumed.",
+)
+@click.option("--new", "new_run", is_flag=True, help="Start a new run even if one is unfinished.")
+@click.option(
+    "--report",
+    "report_path",
+    metavar="FILE",
+    help="Write a report: FILE.html (self-contained page) or FILE.json.",
+)
+@click.option("--metrics-port", type=click.IntRange(0, 65535), help="Serve Prometheus metrics.")
+@click.option("-v", "--verbose", is_flag=True, help="Log what the runtime does (to stderr).")
+def run_command(
+    pipeline: str,
+    queue_url: str | None,
+    resume_id: str | None,
+    new_run: bool,
+    report_path: str | None,
+    metrics_port: int | None,
+    verbose: bool,
+) -> None:
+    """Run a pipeline with live progress and a summary; exit code 1 if a task failed.
+
+    The run id is printed first: after a crash or Ctrl-C, run the same command again
+    (or pass --resume RUN_ID) and the run resumes, skipping the tasks that completed.
+    """
+    if resume_id and new_run:
+        _fail(ExitCode.USAGE, "--resume and --new cannot be used together")
+    report = Path(report_path) if report_path else None
+    if report is not None and report.suffix.lower() not in (".html", ".htm", ".json"):
+        _fail(ExitCode.USAGE, f"--report {report_path}: the file name must end in .html or .json")
+    orch = DataPipelineOrchestrator(
+        queue=queue_url,
+        log_level="info" if verbose else "error",
+        services=report is not None,
+        metrics_port=metrics_port,
+    )
+    try:
+        pipeline_id = orch.create_pipeline(pipeline)
+    except ConfigError as exc:
+        _config_error(exc)
+    console = Console(stderr=False, highlight=False)
+    started: list[RunStart] = []
+    resume: str | bool | None = resume_id if resume_id else (False if new_run else None)
+    try:
+        result = anyio.run(_run, orch, pipeline_id, resume, console, started)
+    except KeyboardInterrupt:
+        where = f" --resume {started[0].run_id}" if started else ""
+        click.echo(f"\ninterrupted; run the same command again to resume (or add{where})", err=True)
+        raise SystemExit(int(ExitCode.INTERRUPTED)) from None
+    except PipelineConfigError as exc:
+        _config_error(exc)
+    except (ConfigError, WorkflowError) as exc:
+        _fail(ExitCode.USAGE, str(exc))
+    except QueueError as exc:
+        _fail(ExitCode.QUEUE, str(exc))
+    except SwarmError as exc:
+        _fail(ExitCode.FAILED, str(exc))
+    _print_summary(console, result)
+    if report is not None:
+        _write_report(console, result, report)
+    if not result.ok:
+        click.echo(f"error: {result.error}", err=True)
+        raise SystemExit(int(ExitCode.FAILED))
+
+
+async def _run(
+    orch: DataPipelineOrchestrator,
+    pipeline_id: str,
+    resume: str | bool | None,
+    console: Console,
+    started: list[RunStart],
+) -> PipelineResult:
+    """Execute the pipeline while a second task draws its progress."""
+    ready = anyio.Event()
+
+    def on_start(info: RunStart) -> None:
+        started.append(info)
+        if info.resumed:
+            console.print(
+                f"resuming run [bold]{info.run_id}[/] of {info.pipeline}: "
+                f"{info.completed} of {info.total} tasks already completed"
+            )
+        else:
+            console.print(
+                f"run [bold]{info.run_id}[/] of {info.pipeline} ({info.total} tasks) "
+                f"on {info.queue}"
+            )
+        if info.metrics_url:
+            console.print(f"Prometheus metrics at {info.metrics_url}")
+        ready.set()
+
+    async with anyio.create_task_group() as tg:
+        if console.is_terminal:
+            tg.start_soon(_show_progress, orch, pipeline_id, console, ready)
+        result = await orch.execute_pipeline(pipeline_id, resume=resume, on_start=on_start)
+        tg.cancel_scope.cancel()
+    return result
+
+
+async def _show_progress(
+    orch: DataPipelineOrchestrator, pipeline_id: str, console: Console, ready: anyio.Event
+) -> None:
+    """An overall bar and a spinner per running task, redrawn from status snapshots."""
+    await ready.wait()
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+    rows: dict[str, TaskID] = {}
+    with progress:
+        overall = progress.add_task("[bold]all tasks", total=None)
+        while True:
+            status = orch.get_pipeline_status(pipeline_id)
+            if status is not None:
+                _update_progress(progress, overall, rows, status)
+            await anyio.sleep(_REFRESH)
+
+
+def _update_progress(
+    progress: Progress, overall: TaskID, rows: dict[str, TaskID], status: WorkflowStatus
+) -> None:
+    progress.update(overall, total=len(status.tasks), completed=status.done)
+    for name, task in status.tasks.items():
+        row = rows.get(name)
+        if task.state is TaskState.RUNNING and task.started_at is not None:
+            label = f"{name} [dim]({task.agent})[/]"
+            if task.attempts > 1:
+                label += f" [yellow]attempt {task.attempts}/{task.max_attempts}[/]"
+            if row is None:
+                rows[name] = progress.add_task(label, total=None)
+            else:
+                progress.update(row, description=label)
+        elif row is not None:
+            progress.remove_task(row)
+            del rows[name]
+
+
+def _print_summary(console: Console, result: PipelineResult) -> None:
+    status = result.status
+    table = Table(title=f"{status.name} · run {status.workflow_id}", title_justify="left")
+    for column in ("task", "agent", "status", "attempts", "duration"):
+        table.add_column(column, justify="right" if column in ("attempts", "duration") else "left")
+    for task in status.tasks.values():
+        state = task.state.value + (" (earlier run)" if task.resumed else "")
+        table.add_row(
+            task.name,
+            task.agent,
+            f"[{_STYLES[task.state]}]{state}[/]",
+            str(task.attempts) if task.attempts else "-",
+            _seconds(task.duration),
+        )
+    console.print(table)
+    counts = status.counts
+    done = counts[TaskState.COMPLETED]
+    parts = [f"{done}/{len(status.tasks)} tasks completed"]
+    for state in (TaskState.FAILED, TaskState.SKIPPED, TaskState.CANCELLED):
+        if counts[state]:
+            parts.append(f"{counts[state]} {state.value}")
+    verdict = "[green]completed[/]" if result.ok else f"[bold red]{status.state.value}[/]"
+    console.print(f"{verdict}: {', '.join(parts)} in {_seconds(status.duration)}")
+
+
+def _seconds(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "-"
+    if value < 1:
+        return f"{value * 1000:.0f} ms"
+    if value < 120:
+        return f"{value:.2f} s"
+    return time.strftime("%H:%M:%S", time.gmtime(value))
+
+
+# ---------------------------------------------------------------------- report
+
+
+def _write_report(console: Console, result: PipelineResult, path: Path) -> None:
+    """Write the run report (HTML or JSON, by extension) with the report package."""
+    as_json = path.suffix.lower() == ".json"
+    try:  # the report package is being built; until it lands, JSON only
+        package = importlib.import_module("swarm_runtime.report")
+        write = getattr(package, "write_json_report" if as_json else "write_html_report")
+        build = importlib.import_module("swarm_runtime.orchestrator._report").build_report
+    except (ImportError, AttributeError):
+        if not as_json:
+            console.print(f"[yellow]the HTML report is not available yet; {path} not written[/]")
+            return
+        _write_basic_json(result, path)
+    else:
+        write(build(result), path)
+    console.print(f"report written to {path}")
+
+
+def _write_basic_json(result: PipelineResult, path: Path) -> None:
+    status = result.status
+    data: dict[str, Any] = {
+        "pipeline": status.name,
+        "run_id": status.workflow_id,
+        "state": status.state.value,
+        "error": status.error,
+        "tasks": [_task_json(task) for task in status.tasks.values()],
+        "results": dict(result.results),
+        "alerts": list(result.alerts),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+def _task_json(task: TaskStatus) -> dict[str, Any]:
+    return {
+        "name": task.name,
+        "agent": task.agent,
+        "state": task.state.value,
+        "attempts": task.attempts,
+        "started_at": task.started_at,
+        "finished_at": task.finished_at,
+        "duration": task.duration,
+        "error": task.error,
+    }
