@@ -409,7 +409,7 @@ async def test_kill_releases_the_lock(tmp_path: Path) -> None:
 
 async def test_read_only_needs_an_existing_queue(tmp_path: Path) -> None:
     """Inspecting a directory that holds no queue says so."""
-    with pytest.raises(sr.ConfigError, match="no queue"):
+    with pytest.raises(sr.QueueError, match="no queue"):
         await open_file_queue(tmp_path / "nothing", read_only=True)
 
 

@@ -236,7 +236,10 @@ class FileQueue(MessageQueue):
             raise ConfigError(f"queue path {str(directory)!r} exists and is not a directory")
         if self.read_only:
             if not (directory / FORMAT_FILE).exists() and not (directory / LOG_DIR).is_dir():
-                raise ConfigError(f"no queue at {str(directory)!r} (no {FORMAT_FILE} file, no log)")
+                raise QueueError(
+                    f"no queue at {str(directory)!r} (no {FORMAT_FILE} file, no log): check "
+                    "the path"
+                )
             self._check_format()
         else:
             try:
@@ -1045,8 +1048,7 @@ class FileQueue(MessageQueue):
 
     async def _stats(self, topic_name: str) -> QueueStats:
         topic = self._index.topic_index(topic_name)
-        if not self.read_only:
-            self._promote(self.clock.time())
+        self._promote(self.clock.time())
         return QueueStats(
             topic=topic_name,
             ready=topic.n_ready,
@@ -1082,8 +1084,7 @@ class FileQueue(MessageQueue):
 
     async def _peek(self, topic_name: str, limit: int) -> list[Message]:
         topic = self._index.topic_index(topic_name)
-        if not self.read_only:
-            self._promote(self.clock.time())
+        self._promote(self.clock.time())
         state = self._index.state
         slots: list[int] = []
         for priority in topic.order:
