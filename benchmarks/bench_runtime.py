@@ -1,10 +1,13 @@
 """Request/response round trips through the runtime (memory backend) vs a bare asyncio.Queue.
 
-The floor is the cheapest possible in-process ping-pong: a client coroutine puts on one
-asyncio.Queue and awaits the echo on another. The runtime does the same trip through a
-durable-queue interface (publish, lease, handler, reply, ack). Goal: within 4x of the floor.
+Measured with the background services off (the core path) and on (metrics, monitoring,
+error handling, balancer and optimizer listening to every task). The floor is the cheapest
+possible in-process ping-pong: a client coroutine puts on one asyncio.Queue and awaits the
+echo on another. The runtime does the same trip through a durable-queue interface
+(publish, lease, handler, reply, ack). Goals: within 4x of the floor; services on lose at
+most 15% of the throughput.
 
-    python benchmarks/bench_runtime.py [--n 20000] [--repeat 3] [--services]
+    python benchmarks/bench_runtime.py [--n 20000] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -41,8 +44,8 @@ async def bare_floor(n: int) -> float:
     return n / elapsed
 
 
-async def runtime_round_trips(n: int, listeners: list[Any]) -> float:
-    async with sr.Runtime(queue="memory://", listeners=listeners) as rt:
+async def runtime_round_trips(n: int, services: bool) -> float:
+    async with sr.Runtime(queue="memory://", services=services) as rt:
 
         @rt.agent("echo")
         async def echo(msg: sr.Message, ctx: sr.Context) -> Any:
@@ -56,15 +59,6 @@ async def runtime_round_trips(n: int, listeners: list[Any]) -> float:
         return n / (time.perf_counter() - start)
 
 
-def service_listeners() -> list[Any]:
-    """Every background service that listens to task events, if the services exist."""
-    try:
-        from swarm_runtime import services  # type: ignore[attr-defined]
-    except ImportError:
-        return []
-    return list(services.default_listeners()) if hasattr(services, "default_listeners") else []
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=20_000)
@@ -73,10 +67,10 @@ def main() -> None:
     sr.configure_logging("warning")
 
     floor = max(asyncio.run(bare_floor(args.n)) for _ in range(args.repeat))
-    runtime = max(asyncio.run(runtime_round_trips(args.n, [])) for _ in range(args.repeat))
+    runtime = max(asyncio.run(runtime_round_trips(args.n, False)) for _ in range(args.repeat))
     rows = [
         ["bare asyncio.Queue ping-pong", floor, 1e6 / floor, 1.0],
-        ["Runtime.request (memory://)", runtime, 1e6 / runtime, floor / runtime],
+        ["Runtime.request, services off", runtime, 1e6 / runtime, floor / runtime],
     ]
     result: dict[str, Any] = {
         "n": args.n,
@@ -85,22 +79,12 @@ def main() -> None:
         "ratio_floor_over_runtime": floor / runtime,
         "goal": "ratio <= 4",
     }
-    listeners = service_listeners()
-    if listeners:
-        with_services = max(
-            asyncio.run(runtime_round_trips(args.n, service_listeners()))
-            for _ in range(args.repeat)
-        )
-        rows.append(
-            [
-                "Runtime.request + services",
-                with_services,
-                1e6 / with_services,
-                floor / with_services,
-            ]
-        )
-        result["runtime_with_services_rps"] = with_services
-        result["services_throughput_loss"] = 1 - with_services / runtime
+    with_services = max(asyncio.run(runtime_round_trips(args.n, True)) for _ in range(args.repeat))
+    rows.append(
+        ["Runtime.request, services on", with_services, 1e6 / with_services, floor / with_services]
+    )
+    result["runtime_with_services_rps"] = with_services
+    result["services_throughput_loss"] = 1 - with_services / runtime
     print_table(
         f"request/response round trips, n={args.n}, best of {args.repeat}",
         ["path", "round trips/s", "µs/trip", "x floor"],

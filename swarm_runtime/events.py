@@ -16,9 +16,13 @@ Outcome = Literal["started", "ok", "error", "timeout", "cancelled", "rejected"]
 """``rejected``: the runtime refused to run the message (e.g. the agent's circuit is open)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TaskEvent:
-    """One message handled (or being handled) by one replica of an agent."""
+    """One message handled (or being handled) by one replica of an agent.
+
+    Not frozen: it is made twice per message on the hot path, and a frozen dataclass costs
+    several times more to build. Listeners must treat it as read-only.
+    """
 
     agent: str
     replica: int

@@ -25,7 +25,8 @@ class Agent(abc.ABC):
     """Subclass and implement ``async def handle(self, msg, ctx)``; its return value is the reply.
 
     ``replicas`` coroutine workers compete for the agent's inbox, each handling up to
-    ``concurrency`` messages at once; ``timeout`` bounds one message's handling;
+    ``concurrency`` messages at once (with ``max_concurrency`` set, the runtime's
+    self-optimizer tunes it between 1 and that bound); ``timeout`` bounds one message's handling;
     ``history`` keeps the last ``history_size`` messages received.
     """
 
@@ -33,6 +34,7 @@ class Agent(abc.ABC):
     role: str = "agent"
     replicas: int = 1
     concurrency: int = 1
+    max_concurrency: int | None = None
     timeout: float | None = None
     history_size: int = 100
     lease: float | None = None
@@ -46,6 +48,7 @@ class Agent(abc.ABC):
         role: str | None = None,
         replicas: int | None = None,
         concurrency: int | None = None,
+        max_concurrency: int | None = None,
         timeout: float | None = None,
         history_size: int | None = None,
         lease: float | None = None,
@@ -59,6 +62,8 @@ class Agent(abc.ABC):
             self.replicas = replicas
         if concurrency is not None:
             self.concurrency = concurrency
+        if max_concurrency is not None:
+            self.max_concurrency = max_concurrency
         if timeout is not None:
             self.timeout = timeout
         if history_size is not None:
@@ -83,6 +88,13 @@ class Agent(abc.ABC):
             value = getattr(self, field)
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{where}: {field} must be an int >= 1, got {value!r}")
+        if self.max_concurrency is not None and (
+            not isinstance(self.max_concurrency, int) or self.max_concurrency < self.concurrency
+        ):
+            raise ConfigError(
+                f"{where}: max_concurrency must be an int >= concurrency ({self.concurrency}), "
+                f"got {self.max_concurrency!r}"
+            )
         if self.history_size < 0:
             raise ConfigError(f"{where}: history_size must be >= 0, got {self.history_size}")
         for field in ("timeout", "lease"):

@@ -298,16 +298,24 @@ class MessageQueue(abc.ABC):
         return await self._ack(message_id)
 
     async def nack(
-        self, message_id: str, *, delay: float | None = None, error: str | None = None
+        self,
+        message_id: str,
+        *,
+        delay: float | None = None,
+        error: str | None = None,
+        dead_letter: bool = False,
     ) -> NackOutcome:
         """Give a delivered message back after a failure.
 
         It is delivered again after ``delay`` seconds, unless it has used its
-        ``max_attempts``: then it goes to the dead-letter queue with ``error``.
+        ``max_attempts`` (or ``dead_letter`` is set, for errors not worth retrying):
+        then it goes to the dead-letter queue with ``error``.
         """
         self._check_open()
         if delay is not None and (not math.isfinite(delay) or delay < 0):
             raise ValueError(f"delay must be a finite number of seconds >= 0, got {delay!r}")
+        if dead_letter:
+            return await self._nack_dead(message_id, error)
         return await self._nack(message_id, delay or 0.0, error)
 
     async def release(self, message_id: str) -> bool:
@@ -392,6 +400,19 @@ class MessageQueue(abc.ABC):
 
     @abc.abstractmethod
     async def _nack(self, message_id: str, delay: float, error: str | None) -> NackOutcome: ...
+
+    async def _nack_dead(self, message_id: str, error: str | None) -> NackOutcome:
+        """Backend hook: dead-letter a leased message now, whatever its attempts.
+
+        The default, for backends without it, requeues like a plain nack (the message then
+        dies after its remaining attempts) and says so in the log.
+        """
+        import structlog
+
+        structlog.get_logger("swarm_runtime.queue").warning(
+            "backend cannot dead-letter early; message requeued", backend=self.scheme
+        )
+        return await self._nack(message_id, 0.0, error)
 
     @abc.abstractmethod
     async def _release(self, message_id: str) -> bool: ...

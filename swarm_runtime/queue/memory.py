@@ -305,6 +305,15 @@ class MemoryQueue(MessageQueue):
             self._make_ready(topic, entry, message_id)
         return "requeued"
 
+    async def _nack_dead(self, message_id: str, error: str | None) -> NackOutcome:
+        entry = self._leased_entry(message_id)
+        if entry is None:
+            return "unknown"
+        topic = self._topic(entry.message.topic)
+        topic.leased -= 1
+        self._kill(topic, message_id, error or entry.message.last_error or "dead-lettered")
+        return "dead_lettered"
+
     async def _release(self, message_id: str) -> bool:
         entry = self._leased_entry(message_id)
         if entry is None:

@@ -16,10 +16,16 @@ from ..errors import HandoffError, QueueClosedError, QueueError
 from ..events import Outcome, TaskEvent
 from ..handoff import Handoff
 from ..message import Message
+from ._slots import Slots
 from .context import Context
 
 if TYPE_CHECKING:
+    from anyio.abc import TaskGroup
+    from anyio.streams.memory import MemoryObjectReceiveStream
+
     from ..agents.base import Agent
+    from ..services.error_handler import ErrorHandler
+    from ..services.load_balancer import Assignment, LoadBalancer
     from .runtime import Runtime
 
 __all__ = ["Replica"]
@@ -34,6 +40,8 @@ class Replica:
 
     Receiving stops at shutdown (``stop_receiving``) while handlers in flight finish;
     the runtime cancels them after its grace period, handing their messages back.
+    With a dispatcher (load balancing over several replicas) messages arrive on a channel
+    instead, each with the balancer's assignment, released when the message settles.
     """
 
     def __init__(self, runtime: Runtime, agent: Agent, index: int) -> None:
@@ -45,55 +53,120 @@ class Replica:
         self._stopping = False
         # call a function agent's handler directly: one coroutine layer less per message
         self._call = agent._handler if isinstance(agent, FunctionAgent) else agent.handle
+        tunable = agent.max_concurrency is not None
+        self.slots = Slots(agent.concurrency) if agent.concurrency > 1 or tunable else None
+        self.channel: MemoryObjectReceiveStream[tuple[Message, Assignment | None]] | None = None
+        self.balancer: LoadBalancer | None = None
 
     def stop_receiving(self) -> None:
         self._stopping = True
         if self._receive_scope is not None:
             self._receive_scope.cancel()
         queue = self.runtime.queue
-        if queue.supports_interrupt and queue.is_open:
+        if self.channel is None and queue.supports_interrupt and queue.is_open:
             queue.interrupt(self.topic)
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        try:
+            async with anyio.create_task_group() as work:
+                if self.channel is not None:
+                    await self._run_from_channel(work, self.channel)
+                else:
+                    await self._run_from_queue(work)
+        finally:
+            if self.balancer is not None:
+                self.balancer.release_replica(self.agent.name, self.index)
+
+    async def _run_from_queue(self, work: TaskGroup) -> None:
         queue = self.runtime.queue
         agent = self.agent
-        limit = agent.concurrency
-        slots = anyio.Semaphore(limit) if limit > 1 else None
-        task_status.started()
+        slots = self.slots
+        errors = self.runtime.services.errors if self.runtime.services is not None else None
         interruptible = queue.supports_interrupt
-        async with anyio.create_task_group() as work:
-            while not self._stopping:
+        while not self._stopping:
+            if slots is not None:
+                await slots.acquire()
+                if self._stopping:
+                    slots.release()
+                    break
+            if errors is not None and errors._breakers and not errors.allows(agent.name):
+                await self._wait_for_circuit(errors)
                 if slots is not None:
-                    await slots.acquire()
-                    if self._stopping:
-                        slots.release()
-                        break
-                batch: list[Message] = []
-                try:
-                    if interruptible:
-                        # cheap path: stop_receiving() interrupts the wait
+                    slots.release()
+                continue
+            batch: list[Message] = []
+            try:
+                if interruptible:
+                    # cheap path: stop_receiving() interrupts the wait
+                    batch = await queue.subscribe(self.topic, 1, agent.lease, timeout=None)
+                else:
+                    with anyio.CancelScope() as scope:
+                        self._receive_scope = scope
                         batch = await queue.subscribe(self.topic, 1, agent.lease, timeout=None)
-                    else:
-                        with anyio.CancelScope() as scope:
-                            self._receive_scope = scope
-                            batch = await queue.subscribe(self.topic, 1, agent.lease, timeout=None)
-                        self._receive_scope = None
-                except QueueClosedError:
-                    self._stopping = True
-                finally:
-                    if slots is not None and not batch:
+                    self._receive_scope = None
+            except QueueClosedError:
+                self._stopping = True
+            finally:
+                if slots is not None and not batch:
+                    slots.release()
+            for message in batch:
+                if errors is not None and errors._breakers and not errors.try_acquire(agent.name):
+                    await self._reject(message, errors)
+                    if slots is not None:
                         slots.release()
-                for message in batch:
-                    if slots is None:
-                        await self.handle(message)
-                    else:
-                        work.start_soon(self._handle_then_release, message, slots)
+                elif slots is None:
+                    await self.handle(message)
+                else:
+                    work.start_soon(self._handle_then_release, message, None)
 
-    async def _handle_then_release(self, message: Message, slots: anyio.Semaphore) -> None:
+    async def _run_from_channel(
+        self,
+        work: TaskGroup,
+        channel: MemoryObjectReceiveStream[tuple[Message, Assignment | None]],
+    ) -> None:
+        async with channel:
+            async for message, assignment in channel:
+                if self.slots is not None:
+                    await self.slots.acquire()
+                    work.start_soon(self._handle_then_release, message, assignment)
+                else:
+                    try:
+                        await self.handle(message)
+                    finally:
+                        if assignment is not None and self.balancer is not None:
+                            self.balancer.release(assignment)
+
+    async def _handle_then_release(self, message: Message, assignment: Assignment | None) -> None:
         try:
             await self.handle(message)
         finally:
-            slots.release()
+            if self.slots is not None:
+                self.slots.release()
+            if assignment is not None and self.balancer is not None:
+                self.balancer.release(assignment)
+
+    async def _wait_for_circuit(self, errors: ErrorHandler) -> None:
+        """The agent's circuit is open: take nothing until it lets a probe through."""
+        delay = max(0.01, errors.retry_after(self.agent.name))
+        with anyio.CancelScope() as scope:
+            self._receive_scope = scope
+            await anyio.sleep(delay)
+        self._receive_scope = None
+
+    async def _reject(self, msg: Message, errors: ErrorHandler) -> None:
+        """Hand a message back untouched because the circuit refused it, then wait."""
+        started_at = self.runtime.clock.time()
+        self.runtime._task_started()
+        if self.runtime.listeners:
+            self._emit(True, msg, "started", started_at, None, None, False)
+        try:
+            await self._settle(self.runtime.queue.release(msg.id))
+        finally:
+            self.runtime._task_finished()
+            if self.runtime.listeners:
+                self._emit(False, msg, "rejected", started_at, 0.0, None, False)
+        await self._wait_for_circuit(errors)
 
     async def handle(self, msg: Message) -> None:
         """Run the handler on one leased message and settle it (ack, nack or release)."""
@@ -213,10 +286,18 @@ class Replica:
         rt = self.runtime
         for pending in ctx._pending_handoffs:
             await rt.handoffs.complete_handoff(pending.id, False, error=f"source failed: {text}")
-        policy = rt.policy_for(self.agent)
-        delay = policy.delay(msg.attempts)
+        services = rt.services
+        force_dead = False
+        if services is not None:
+            decision = services.errors.decide(
+                self.agent.name, exc, attempt=msg.attempts, max_attempts=msg.max_attempts
+            )
+            delay = decision.delay
+            force_dead = decision.action == "dead_letter"
+        else:
+            delay = rt.policy_for(self.agent).delay(msg.attempts)
         try:
-            outcome = await rt.queue.nack(msg.id, delay=delay, error=text)
+            outcome = await rt.queue.nack(msg.id, delay=delay, error=text, dead_letter=force_dead)
         except QueueError as error:
             log.error("could not nack message", error=str(error))
             return False
@@ -266,23 +347,20 @@ class Replica:
         dead: bool,
     ) -> None:
         event = TaskEvent(
-            agent=self.agent.name,
-            replica=self.index,
-            message_id=msg.id,
-            topic=msg.topic,
-            attempts=msg.attempts,
-            outcome=outcome,
-            started_at=started_at,
-            duration=duration,
-            workflow_id=msg.workflow_id,
-            error=error,
-            dead_lettered=dead,
+            self.agent.name,
+            self.index,
+            msg.id,
+            msg.topic,
+            msg.attempts,
+            outcome,
+            started_at,
+            duration,
+            msg.workflow_id,
+            error,
+            dead,
         )
         for listener in self.runtime.listeners:
             try:
-                if start:
-                    listener.on_task_started(event)
-                else:
-                    listener.on_task_finished(event)
+                (listener.on_task_started if start else listener.on_task_finished)(event)
             except Exception as exc:  # a broken listener must not break message handling
                 log.error("runtime listener failed", listener=repr(listener), error=repr(exc))

@@ -29,11 +29,16 @@ from ..errors import (
 )
 from ..events import RuntimeListener
 from ..handoff import HandoffProtocol
-from ..message import new_id
+from ..message import Message, new_id
 from ..queue.base import MessageQueue
 from ..retry import RetryPolicy
+from ..services import Services
+from ..services._alerts import AlertCallback
+from ..services._probe import Reading
+from ..services.load_balancer import Assignment, Strategy
 from ..state import StateManager
 from ._deadlines import Deadlines, Waiter
+from ._dispatch import Dispatcher
 from ._replica import Replica
 
 __all__ = ["Runtime"]
@@ -51,6 +56,12 @@ class _State(enum.Enum):
 
 class Runtime:
     """Hosts agents and every background task in one anyio task group.
+
+    Background services (``services=True``, the default) run in the same task group:
+    metrics and monitoring with alerts on ``thresholds``, error classification with a
+    circuit breaker per agent, a load balancer over each agent's replicas (strategy
+    ``balancer``), the self-optimizer for agents with ``max_concurrency``, and a
+    Prometheus endpoint on 127.0.0.1 when ``metrics_port`` is given.
 
     ``async with Runtime(queue="file://queue") as rt:`` opens the queue (a URL, or a
     :class:`MessageQueue` you opened yourself and keep ownership of), starts every
@@ -78,6 +89,11 @@ class Runtime:
         clock: Clock | None = None,
         queue_options: Mapping[str, Any] | None = None,
         log_level: str = "info",
+        services: bool | Services = True,
+        thresholds: Mapping[str, float | None] | None = None,
+        on_alert: AlertCallback | None = None,
+        metrics_port: int | None = None,
+        balancer: Strategy = "least_loaded",
     ) -> None:
         if not (grace_period >= 0 and math.isfinite(grace_period)):
             raise ConfigError(f"grace_period must be >= 0 seconds, got {grace_period!r}")
@@ -106,7 +122,29 @@ class Runtime:
         self._inboxes: dict[str, str] = {}
         self._subscriptions: list[tuple[str, str]] = []
         self._replicas: list[Replica] = []
+        self._dispatchers: list[Dispatcher] = []
         self._listeners: list[RuntimeListener] = list(listeners)
+        if services is True:
+            services = Services.create(
+                thresholds=thresholds,
+                on_alert=on_alert,
+                retry=self.retry,
+                strategy=balancer,
+                metrics_port=metrics_port,
+                clock=self.clock,
+            )
+        elif services is False and (thresholds or on_alert or metrics_port is not None):
+            raise ConfigError("thresholds, on_alert and metrics_port need services=True")
+        elif isinstance(services, Services) and (thresholds or on_alert or metrics_port):
+            raise ConfigError(
+                "pass thresholds, on_alert and metrics_port to Services.create() "
+                "when you give Runtime(services=...) a Services bundle"
+            )
+        if isinstance(services, Services):
+            services.attach(probe=self._probe, on_parameters=self._on_parameters)
+        self.services: Services | None = services or None
+        if self.services is not None:
+            self._listeners[:0] = self.services.listeners
         self._pending = Deadlines()
         self._reply_topic = f"reply.{self.id}"
         self._tg: TaskGroup | None = None
@@ -156,6 +194,7 @@ class Runtime:
         role: str = "agent",
         replicas: int = 1,
         concurrency: int = 1,
+        max_concurrency: int | None = None,
         timeout: float | None = None,
         history_size: int = 100,
         lease: float | None = None,
@@ -172,6 +211,7 @@ class Runtime:
                     role=role,
                     replicas=replicas,
                     concurrency=concurrency,
+                    max_concurrency=max_concurrency,
                     timeout=timeout,
                     history_size=history_size,
                     lease=lease,
@@ -193,6 +233,16 @@ class Runtime:
             raise RuntimeStateError("the runtime is shutting down; no new agents")
         self._agents[agent.name] = agent
         self._inboxes[agent.name] = CommunicationSystem.inbox(agent.name)
+        if self.services is not None:
+            self.services.balancer.register_agent(
+                agent.name, capacity=agent.concurrency, replicas=agent.replicas
+            )
+            if agent.max_concurrency is not None:
+                self.services.optimizer.register_parameters(
+                    agent.name,
+                    {"concurrency": float(agent.concurrency)},
+                    bounds={"concurrency": (1.0, float(agent.max_concurrency))},
+                )
         for topic in agent.topics:
             self._subscriptions.append((topic, agent.name))
         if self._status is _State.RUNNING:
@@ -358,6 +408,8 @@ class Runtime:
         self._tg = tg
         self._status = _State.RUNNING
         try:
+            if self.services is not None:
+                await tg.start(self.services.run)
             await tg.start(self._reply_loop)
             if self.state_snapshot is not None:
                 await tg.start(self._snapshot_loop)
@@ -388,6 +440,8 @@ class Runtime:
         self._status = _State.STOPPING
         tg = self._tg
         try:
+            for dispatcher in self._dispatchers:
+                dispatcher.stop_receiving()
             for replica in self._replicas:
                 replica.stop_receiving()
             if exc_type is None and self._inflight:
@@ -420,10 +474,59 @@ class Runtime:
     async def _start_agent(self, agent: Agent) -> None:
         assert self._tg is not None
         await agent.on_start(self)
-        for index in range(agent.replicas):
-            replica = Replica(self, agent, index)
+        replicas = [Replica(self, agent, index) for index in range(agent.replicas)]
+        services = self.services
+        dispatcher: Dispatcher | None = None
+        if services is not None:
+            balancer = services.balancer
+            if agent.replicas > 1:
+                channels = []
+                for replica in replicas:
+                    send, receive = anyio.create_memory_object_stream[
+                        tuple[Message, Assignment | None]
+                    ](agent.max_concurrency or agent.concurrency)
+                    replica.channel = receive
+                    replica.balancer = balancer
+                    channels.append(send)
+                dispatcher = Dispatcher(self, agent, balancer, channels)
+        for replica in replicas:
             self._replicas.append(replica)
             await self._tg.start(replica.run)
+        if dispatcher is not None:
+            self._dispatchers.append(dispatcher)
+            await self._tg.start(dispatcher.run)
+
+    def _on_parameters(self, agent_name: str, params: dict[str, float]) -> None:
+        """The self-optimizer changed an agent's parameters: resize its replicas."""
+        agent = self._agents.get(agent_name)
+        concurrency = params.get("concurrency")
+        if agent is None or concurrency is None:
+            return
+        limit = max(1, round(concurrency))
+        if agent.max_concurrency is not None:
+            limit = min(limit, agent.max_concurrency)
+        agent.concurrency = limit
+        for replica in self._replicas:
+            if replica.agent is agent and replica.slots is not None:
+                replica.slots.resize(limit)
+        if self.services is not None:
+            self.services.balancer.register_agent(
+                agent_name, capacity=limit, replicas=agent.replicas
+            )
+        log.info("concurrency tuned", agent=agent_name, concurrency=limit)
+
+    async def _probe(self) -> list[Reading]:
+        """Readings for the monitoring sampler: each inbox's unsettled messages."""
+        if self._status is not _State.RUNNING or self._queue is None:
+            return []
+        readings: list[Reading] = []
+        for name, inbox in list(self._inboxes.items()):
+            try:
+                depth = await self._queue.depth(inbox)
+            except QueueClosedError:
+                return readings
+            readings.append(Reading("queue_size", float(depth), name))
+        return readings
 
     async def _snapshot_loop(
         self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED

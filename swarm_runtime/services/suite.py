@@ -24,7 +24,7 @@ from .error_handler import ErrorHandler
 from .load_balancer import LoadBalancer, Strategy
 from .metrics import MetricsCollector
 from .monitoring import MonitoringSystem
-from .optimizer import SelfOptimizer
+from .optimizer import ParameterChange, SelfOptimizer
 from .prometheus import PrometheusExporter
 
 __all__ = ["Services", "default_listeners"]
@@ -56,10 +56,12 @@ class Services:
         sample_interval: float = 1.0,
         optimize_interval: float = 1.0,
         clock: Clock | None = None,
+        on_parameters: ParameterChange | None = None,
+        classify: Mapping[type[BaseException], str] | None = None,
     ) -> Services:
         """Build every service with the runtime's settings, sharing one metrics store."""
         metrics = MetricsCollector(clock=clock)
-        errors = ErrorHandler(retry=retry, breaker=breaker, clock=clock)
+        errors = ErrorHandler(classify=classify, retry=retry, breaker=breaker, clock=clock)
         balancer = LoadBalancer(strategy, gate=errors, clock=clock)
         monitoring = MonitoringSystem(
             thresholds=thresholds,
@@ -69,7 +71,7 @@ class Services:
             metrics=metrics,
             on_alert=on_alert,
         )
-        optimizer = SelfOptimizer(interval=optimize_interval, clock=clock)
+        optimizer = SelfOptimizer(interval=optimize_interval, clock=clock, on_change=on_parameters)
         exporter = None
         if metrics_port is not None:
             exporter = PrometheusExporter(
@@ -81,6 +83,11 @@ class Services:
                 balancer=balancer,
             )
         return cls(metrics, monitoring, errors, balancer, optimizer, exporter)
+
+    def attach(self, *, probe: Probe, on_parameters: ParameterChange) -> None:
+        """Connect a runtime: its probe feeds monitoring, parameter changes resize its agents."""
+        self.monitoring.add_probe(probe)
+        self.optimizer._on_change = on_parameters
 
     @property
     def listeners(self) -> list[RuntimeListener]:
