@@ -224,11 +224,16 @@ async def _run(
             console.print(f"Prometheus metrics at {info.metrics_url}")
         ready.set()
 
-    async with anyio.create_task_group() as tg:
-        if console.is_terminal:
-            tg.start_soon(_show_progress, orch, pipeline_id, console, ready)
-        result = await orch.execute_pipeline(pipeline_id, resume=resume, on_start=on_start)
-        tg.cancel_scope.cancel()
+    try:
+        async with anyio.create_task_group() as tg:
+            if console.is_terminal:
+                tg.start_soon(_show_progress, orch, pipeline_id, console, ready)
+            result = await orch.execute_pipeline(pipeline_id, resume=resume, on_start=on_start)
+            tg.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from None
+        raise
     return result
 
 

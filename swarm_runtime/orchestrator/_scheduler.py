@@ -78,11 +78,16 @@ class Scheduler:
 
     # ------------------------------------------------------------------ driving
 
-    async def drive(self) -> None:
-        """Drain earlier results, dispatch the ready tasks, consume results until done."""
+    async def drive(self, on_start: Callable[[], Any] | None = None) -> None:
+        """Drain earlier results, dispatch the ready tasks, consume results until done.
+
+        ``on_start`` is called once the earlier results are in, before the first dispatch.
+        """
         run = self.run
         queue = self.queue
         await self._drain_earlier_results()
+        if on_start is not None:
+            on_start()
         completed = [name for name, task in run.tasks.items() if task.state is TaskState.COMPLETED]
         self.ready = ready = ReadySet(run.dag, completed)
         self._dispatch()

@@ -245,20 +245,22 @@ class DataPipelineOrchestrator:
                     orch, config, specs, input_data, resume, fp
                 )
                 pipeline.run_id = run_id
-                status = orch.get_workflow_status(run_id)
-                if on_start is not None:
-                    on_start(
-                        RunStart(
-                            run_id=run_id,
-                            pipeline=config.name,
-                            resumed=resumed,
-                            completed=status.counts[TaskState.COMPLETED],
-                            total=len(status.tasks),
-                            queue=queue,
-                            metrics_url=metrics_url,
+
+                def started(status: WorkflowStatus) -> None:
+                    if on_start is not None:
+                        on_start(
+                            RunStart(
+                                run_id=run_id,
+                                pipeline=config.name,
+                                resumed=resumed,
+                                completed=status.counts[TaskState.COMPLETED],
+                                total=len(status.tasks),
+                                queue=queue,
+                                metrics_url=metrics_url,
+                            )
                         )
-                    )
-                result = await orch.execute_workflow(run_id)
+
+                result = await orch.execute_workflow(run_id, on_start=started)
                 pipeline.state = result.state.value
                 alerts: tuple[dict[str, Any], ...] = ()
                 report = None

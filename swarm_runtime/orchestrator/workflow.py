@@ -303,13 +303,20 @@ class WorkflowOrchestrator:
 
     # ------------------------------------------------------------------ running
 
-    async def execute_workflow(self, workflow_id: str) -> WorkflowResult:
+    async def execute_workflow(
+        self,
+        workflow_id: str,
+        *,
+        on_start: Callable[[WorkflowStatus], Any] | None = None,
+    ) -> WorkflowResult:
         """Run the workflow until every task has finished (or it fails fast, or is cancelled).
 
         Executing a run again (after a failure, a cancellation or an interruption) runs
         only the tasks that have not completed. Returns a :class:`WorkflowResult`; a
         failed task does not raise (check ``result.ok``). If the caller is cancelled the
         run is marked ``interrupted`` (resumable) and the cancellation propagates.
+        ``on_start`` gets a status snapshot just before the first task is dispatched
+        (results an interrupted session left in the queue are counted by then).
         """
         run = self._runs.get(workflow_id)
         if run is None:
@@ -320,6 +327,8 @@ class WorkflowOrchestrator:
         if run.state is WorkflowState.RUNNING:
             raise WorkflowError(f"workflow {workflow_id!r} is already running")
         if run.state is WorkflowState.COMPLETED:
+            if on_start is not None:
+                on_start(run.snapshot())
             return WorkflowResult(run.snapshot(), dict(run.results))
         rt = self.runtime
         agents = rt.agents
@@ -369,7 +378,9 @@ class WorkflowOrchestrator:
                         await tg.start(run_log.writer, scheduler.ack)
                         for _ in range(scheduler.senders):
                             tg.start_soon(scheduler.sender)
-                        await scheduler.drive()
+                        await scheduler.drive(
+                            None if on_start is None else lambda: on_start(run.snapshot())
+                        )
                         tg.cancel_scope.cancel()
                 except BaseExceptionGroup as group:
                     raise _single(group) from None
@@ -396,11 +407,16 @@ class WorkflowOrchestrator:
                     )
         return WorkflowResult(run.snapshot(), dict(run.results))
 
-    async def resume_workflow(self, workflow_id: str) -> WorkflowResult:
+    async def resume_workflow(
+        self,
+        workflow_id: str,
+        *,
+        on_start: Callable[[WorkflowStatus], Any] | None = None,
+    ) -> WorkflowResult:
         """Load a stored run if needed and execute what it has not completed."""
         if workflow_id not in self._runs:
             await self.load_workflow(workflow_id)
-        return await self.execute_workflow(workflow_id)
+        return await self.execute_workflow(workflow_id, on_start=on_start)
 
     async def cancel_workflow(self, workflow_id: str) -> bool:
         """Cancel a workflow: tasks not finished become ``cancelled``; returns False if it
