@@ -44,7 +44,7 @@ class Batcher(Generic[T, R]):
         send: Callable[[list[T]], Awaitable[Sequence[R]]],
         *,
         max_items: int = 512,
-        max_inflight: int = 2,
+        max_inflight: int = 1,
     ) -> None:
         self._send = send
         self._max_items = max_items

@@ -1,9 +1,14 @@
 """The Lua scripts of the Redis backend: every multi-step state change runs atomically in Redis.
 
 Each script is the shared prelude (key names and helpers) plus its own body. Keys are built
-inside the scripts from the prefix (``ARGV[1]``) because most scripts find the topic of a
-message only by reading its hash; see the package docstring for the layout. Times (``now``,
+inside the scripts from the prefix (``ARGV[1]``) because most scripts learn a message's topic
+only from the id index; see the package docstring for the layout. Times (``now``,
 deadlines, due times) always come from the queue's clock, never from Redis's ``TIME``.
+
+The hot paths touch as few keys per message as possible: a publish is XADD + HSETNX on the
+index, a first delivery costs nothing per message beyond the batch's XREADGROUP and one
+ZADD of all the leases, and an ack is one HMGET and one HDEL for the whole batch plus
+XACK / XTRIM per stream.
 """
 
 from __future__ import annotations
@@ -13,10 +18,15 @@ __all__ = ["SCRIPTS"]
 PRELUDE = r"""
 local P = ARGV[1]
 local G = 'swarm'
+local IX = P .. ':q:ix'
+local TOPICS = P .. ':q:topics'
 local function mkey(id) return P .. ':q:m:' .. id end
 local function tkey(t, s) return P .. ':q:t:' .. t .. ':' .. s end
 local function skey(t, p) return P .. ':q:t:' .. t .. ':s:' .. p end
-local TOPICS = P .. ':q:topics'
+
+-- the id index: message id -> "ENTRY|PRIORITY|TOPIC" (ENTRY '' until first enqueued)
+local function ixval(eid, p, t) return eid .. '|' .. p .. '|' .. t end
+local function ixparse(v) return string.match(v, '^([^|]*)|([^|]*)|(.*)$') end
 
 -- an entry id as a string that sorts like the id ("ms-seq", both parts zero-padded)
 local function sortable(eid)
@@ -24,17 +34,43 @@ local function sortable(eid)
   return string.rep('0', 16 - #ms) .. ms .. '-' .. string.rep('0', 20 - #seq) .. seq
 end
 
+-- members of the ready-again set: "SORTABLE-ENTRY|ID"
 local function rq_member(eid, id) return sortable(eid) .. '|' .. id end
+local function rq_parse(member)
+  local ms, seq, id = string.match(member, '^0*(%d+)-0*(%d+)|(.*)$')
+  return ms .. '-' .. seq, id
+end
 
--- append a fresh entry for message `id` to the stream of priority `p`; returns its entry id
+-- a message as JSON: its envelope plus attempts and last error
+local function as_json(body, a, x)
+  local err = 'null'
+  if x then err = cjson.encode(x) end
+  return string.sub(body, 1, -2) .. ',"attempts":' .. a .. ',"last_error":' .. err .. '}'
+end
+
+-- fields of a stream entry (a flat list) as a table
+local function fields(raw)
+  local f = {}
+  for i = 1, #raw, 2 do f[raw[i]] = raw[i + 1] end
+  return f
+end
+
+local function entry_fields(s, eid)
+  local r = redis.call('XRANGE', s, eid, eid)
+  if #r == 0 then return nil end
+  return fields(r[1][2])
+end
+
+-- append an entry for message `id` to the stream of priority `p`; returns its entry id
 local known = {}
-local function enqueue(t, p, id)
+local function add_entry(t, p, id, body, k, x)
   local s = skey(t, p)
-  if known[s] then
-    return redis.call('XADD', s, '*', 'i', id)
-  end
+  local args = {'XADD', s, '*', 'i', id, 'b', body}
+  if k and k ~= '' then args[#args + 1] = 'k'; args[#args + 1] = k end
+  if x then args[#args + 1] = 'x'; args[#args + 1] = x end
+  if known[s] then return redis.call(unpack(args)) end
   local new = redis.call('EXISTS', s) == 0
-  local eid = redis.call('XADD', s, '*', 'i', id)
+  local eid = redis.call(unpack(args))
   if new then
     redis.call('XGROUP', 'CREATE', s, G, '0')
     redis.call('ZADD', tkey(t, 'lv'), p, p)
@@ -51,11 +87,7 @@ local function gc_topic(t)
   end
 end
 
--- settle stream entry `eid`: out of the group's PEL, out of the stream, stream gone when empty
-local function drop_entry(t, p, eid)
-  local s = skey(t, p)
-  redis.call('XACK', s, G, eid)
-  redis.call('XDEL', s, eid)
+local function drop_stream_if_empty(t, p, s)
   if redis.call('XLEN', s) == 0 then
     redis.call('DEL', s)
     redis.call('ZREM', tkey(t, 'lv'), p)
@@ -64,19 +96,84 @@ local function drop_entry(t, p, eid)
   end
 end
 
+-- settle one stream entry: out of the group's PEL and out of the stream
+local function drop_entry(t, p, eid)
+  local s = skey(t, p)
+  redis.call('XACK', s, G, eid)
+  redis.call('XDEL', s, eid)
+  drop_stream_if_empty(t, p, s)
+end
+
+-- the group's last-delivered-id and lag (nil when Redis cannot tell) on stream s
+local function group_info(s)
+  for _, g in ipairs(redis.call('XINFO', 'GROUPS', s)) do
+    local name, ld, lag
+    for i = 1, #g, 2 do
+      local key = g[i]
+      if key == 'name' then
+        name = g[i + 1]
+      elseif key == 'last-delivered-id' then
+        ld = g[i + 1]
+      elseif key == 'lag' then
+        lag = g[i + 1]
+      end
+    end
+    if name == G then return ld, lag end
+  end
+  return '0-0', nil
+end
+
+-- how many entries of stream s the group has not delivered yet
+local function fresh_count(s)
+  local ld, lag = group_info(s)
+  if lag then return lag end
+  return #redis.call('XRANGE', s, '(' .. ld, '+')
+end
+
+-- settle acked entries of one stream. Everything older than the oldest pending entry is
+-- settled and goes with one XTRIM; acked entries the trim cannot reach yet are deleted one
+-- by one only once such garbage passes 4096 entries, and never-delivered entries at once.
+-- The stream goes when empty.
+local function settle(t, p, eids)
+  local s = skey(t, p)
+  local acked = redis.call('XACK', s, G, unpack(eids))
+  local pending = redis.call('XPENDING', s, G)
+  local ld, lag = group_info(s)
+  local floor
+  if pending[1] > 0 then
+    floor = pending[2]
+  else
+    local ms, seq = string.match(ld, '^(%d+)-(%d+)$')
+    floor = ms .. '-' .. string.format('%d', tonumber(seq) + 1)
+  end
+  local late = redis.call('XLEN', s) - pending[1] - (lag or 0) > 4096
+  if late or acked < #eids then
+    local low, top = sortable(floor), sortable(ld)
+    local del = {}
+    for _, eid in ipairs(eids) do
+      local key = sortable(eid)
+      if key > top or (late and key >= low) then del[#del + 1] = eid end
+    end
+    if #del > 0 then redis.call('XDEL', s, unpack(del)) end
+  end
+  redis.call('XTRIM', s, 'MINID', floor)
+  drop_stream_if_empty(t, p, s)
+end
+
 -- move a message to the topic's dead-letter stream, carrying its last error
-local function kill(t, id, p, eid, a, err, body, k)
-  if eid and eid ~= '' then drop_entry(t, p, eid) end
-  redis.call('XADD', tkey(t, 'dlq'), '*', 'i', id, 'b', body, 'a', a, 'x', err, 'p', p,
-             'k', k or '')
+local function kill(t, id, p, eid, a, err, f)
+  if eid ~= '' then drop_entry(t, p, eid) end
+  f = f or {}
+  redis.call('XADD', tkey(t, 'dlq'), '*', 'i', id, 'b', f['b'] or '{}', 'a', a, 'x', err,
+             'p', p, 'k', f['k'] or '')
+  redis.call('HDEL', IX, id)
   redis.call('DEL', mkey(id))
 end
 
 -- wake up to `n` subscribers waiting on the topic (any process), if any is waiting
 local function notify(t, n)
   if n <= 0 then return end
-  local w = tkey(t, 'w')
-  local ttl = redis.call('PTTL', w)
+  local ttl = redis.call('PTTL', tkey(t, 'w'))
   if ttl > 0 then
     local bell = tkey(t, 'bell')
     local tokens = {}
@@ -87,10 +184,14 @@ local function notify(t, n)
   end
 end
 
--- make a leased/delayed message whose entry is still pending ready again, in its old place
+-- make a message whose entry is still pending ready again, in its old place
 local function requeue(t, id, p, eid)
   redis.call('ZADD', tkey(t, 'rq'), -tonumber(p), rq_member(eid, id))
-  redis.call('HSET', mkey(id), 's', 'q')
+end
+
+-- attempts of a message that has been delivered (1 unless it was delivered again)
+local function attempts(id)
+  return tonumber(redis.call('HGET', mkey(id), 'a')) or 1
 end
 
 -- due delayed messages become ready; expired leases become ready again, or dead
@@ -101,13 +202,17 @@ local function promote(t, now, dmax)
   if #due > 0 then
     redis.call('ZREM', dl, unpack(due))
     for _, id in ipairs(due) do
-      local m = mkey(id)
-      local f = redis.call('HMGET', m, 'p', 'e')
-      if f[1] then
-        if f[2] and f[2] ~= '' then
-          requeue(t, id, f[1], f[2])
+      local v = redis.call('HGET', IX, id)
+      if v then
+        local eid, p = ixparse(v)
+        if eid ~= '' then
+          requeue(t, id, p, eid)
         else
-          redis.call('HSET', m, 'e', enqueue(t, f[1], id), 's', 'r')
+          local m = mkey(id)
+          local ex = redis.call('HMGET', m, 'b', 'k', 'x')
+          local new = add_entry(t, p, id, ex[1] or '{}', ex[2], ex[3] or nil)
+          redis.call('HSET', IX, id, ixval(new, p, t))
+          redis.call('DEL', m)
         end
         made = made + 1
       end
@@ -118,15 +223,16 @@ local function promote(t, now, dmax)
   if #expired > 0 then
     redis.call('ZREM', ls, unpack(expired))
     for _, id in ipairs(expired) do
-      local f = redis.call('HMGET', mkey(id), 'p', 'e', 'a', 'k', 'b')
-      if f[1] then
-        local a = tonumber(f[3]) or 0
-        local mx = tonumber(f[4]) or dmax
+      local v = redis.call('HGET', IX, id)
+      if v then
+        local eid, p = ixparse(v)
+        local a = attempts(id)
+        local f = entry_fields(skey(t, p), eid)
+        local mx = tonumber(f and f['k']) or dmax
         if a >= mx then
-          kill(t, id, f[1], f[2], a,
-               'lease expired without ack on attempt ' .. a .. ' of ' .. mx, f[5], f[4])
+          kill(t, id, p, eid, a, 'lease expired without ack on attempt ' .. a .. ' of ' .. mx, f)
         else
-          requeue(t, id, f[1], f[2])
+          requeue(t, id, p, eid)
           made = made + 1
         end
       end
@@ -134,41 +240,23 @@ local function promote(t, now, dmax)
   end
   return made
 end
-
--- the group's last-delivered-id on stream s
-local function last_delivered(s)
-  local groups = redis.call('XINFO', 'GROUPS', s)
-  for _, g in ipairs(groups) do
-    local name, ld
-    for i = 1, #g, 2 do
-      if g[i] == 'name' then
-        name = g[i + 1]
-      elseif g[i] == 'last-delivered-id' then
-        ld = g[i + 1]
-      end
-    end
-    if name == G then return ld end
-  end
-  return '0-0'
-end
 """
 
-# ARGV: prefix, now, dedup_until, dedup_ms, then 8 per message:
-#   topic, id, priority, envelope, due ('' = ready now), dedup key (''), max_attempts (''),
-#   last_error ('')
+# ARGV: prefix, now, dedup_until, dedup_ms, meta, envelope...
+#   meta: JSON [[topic, id, priority, due ('' = ready now), dedup key, max_attempts,
+#   last_error], ...] (strings; '' for none, last_error null for none), one per envelope.
 # Returns {index, id, ...} for the messages whose dedup key was already taken.
 PUBLISH = r"""
 local now = tonumber(ARGV[2])
 local until_ = ARGV[3]
 local dedup_ms = tonumber(ARGV[4])
+local meta = cjson.decode(ARGV[5])
 local out = {}
 local ready = {}
 local topics = {}
-local i = 5
-local n = 0
-while i <= #ARGV do
-  local t, id, p, body, due, dk, k, x = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3],
-    ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7]
+for n, r in ipairs(meta) do
+  local t, id, p, due, dk, k, x = r[1], r[2], r[3], r[4], r[5], r[6], r[7]
+  if x == cjson.null then x = nil end
   local skip = false
   local ukey
   if dk ~= '' then
@@ -177,37 +265,43 @@ while i <= #ARGV do
     if v then
       local sep = string.find(v, '|', 1, true)
       if sep and tonumber(string.sub(v, 1, sep - 1)) > now then
-        out[#out + 1] = n
+        out[#out + 1] = n - 1
         out[#out + 1] = string.sub(v, sep + 1)
         skip = true
       end
     end
   end
   if not skip then
-    local m = mkey(id)
-    if redis.call('EXISTS', m) == 0 then
+    local body = ARGV[5 + n]
+    local stored = false
+    if due ~= '' then
+      if redis.call('HSETNX', IX, id, ixval('', p, t)) == 1 then
+        local ex = {'b', body}
+        if k ~= '' then ex[#ex + 1] = 'k'; ex[#ex + 1] = k end
+        if x then ex[#ex + 1] = 'x'; ex[#ex + 1] = x end
+        redis.call('HSET', mkey(id), unpack(ex))
+        redis.call('ZADD', tkey(t, 'dl'), due, id)
+        stored = true
+      end
+    else
+      local eid = add_entry(t, p, id, body, k, x)
+      if redis.call('HSETNX', IX, id, ixval(eid, p, t)) == 1 then
+        ready[t] = (ready[t] or 0) + 1
+        stored = true
+      else
+        drop_entry(t, p, eid)  -- the id is already queued: publishing it again is a no-op
+      end
+    end
+    if stored then
       if ukey and dedup_ms > 0 then
         redis.call('SET', ukey, until_ .. '|' .. id, 'PX', dedup_ms)
       end
-      local fields
-      if due ~= '' then
-        fields = {'t', t, 'p', p, 'b', body, 'e', '', 's', 'd'}
-        redis.call('ZADD', tkey(t, 'dl'), due, id)
-      else
-        fields = {'t', t, 'p', p, 'b', body, 'e', enqueue(t, p, id), 's', 'r'}
-        ready[t] = (ready[t] or 0) + 1
-      end
-      if k ~= '' then fields[#fields + 1] = 'k'; fields[#fields + 1] = k end
-      if x ~= '' then fields[#fields + 1] = 'x'; fields[#fields + 1] = x end
-      redis.call('HSET', m, unpack(fields))
       if not topics[t] then
         topics[t] = true
         redis.call('SADD', TOPICS, t)
       end
     end
   end
-  i = i + 8
-  n = n + 1
 end
 for t, count in pairs(ready) do notify(t, count) end
 return out
@@ -215,7 +309,8 @@ return out
 
 # ARGV: prefix, topic, consumer, now, lease deadline, batch size, default max_attempts,
 #       waiter flag ms (0: the caller will not wait)
-# Returns {next_due or '', id, envelope, attempts, last_error, ...}.
+# Returns {next_due or '', the leased messages' envelopes joined by ',', JSON [[index,
+# attempts, last_error], ...] for those not on their first attempt or carrying an error}.
 SUBSCRIBE = r"""
 local t, consumer, now, deadline = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local need = tonumber(ARGV[6])
@@ -223,18 +318,28 @@ local dmax = tonumber(ARGV[7])
 local wait_ms = tonumber(ARGV[8])
 local wanted = need
 promote(t, now, dmax)
-local taken = {}
+local bodies, leases, unusual = {}, {}, {}
+-- most deliveries are first deliveries without an error: only the others are described
+local function emit(id, body, a, x)
+  bodies[#bodies + 1] = body
+  leases[#leases + 1] = deadline
+  leases[#leases + 1] = id
+  if a ~= 1 or x then unusual[#unusual + 1] = {#bodies - 1, a, x or cjson.null} end
+end
 local levels = redis.call('ZREVRANGE', tkey(t, 'lv'), 0, -1)
 if #levels > 0 then
   local rqk = tkey(t, 'rq')
-  local rq = redis.call('ZRANGE', rqk, 0, need - 1, 'WITHSCORES')
+  local rq = {}
+  if redis.call('EXISTS', rqk) == 1 then
+    rq = redis.call('ZRANGE', rqk, 0, need - 1, 'WITHSCORES')
+  end
   local ri = 1
   local done = {}
   for _, p in ipairs(levels) do
     if need <= 0 then break end
     local s = skey(t, p)
     local np = -tonumber(p)
-    local claim = {}
+    local claim, claim_ids = {}, {}
     while need > 0 and ri < #rq do
       local sc = tonumber(rq[ri + 1])
       if sc > np then break end
@@ -242,23 +347,37 @@ if #levels > 0 then
       done[#done + 1] = member
       ri = ri + 2
       if sc == np then
-        local id = string.match(member, '|(.*)$')
-        local eid = redis.call('HGET', mkey(id), 'e')
-        if eid and eid ~= '' then
-          claim[#claim + 1] = eid
-          taken[#taken + 1] = id
-          need = need - 1
-        end
+        local eid, id = rq_parse(member)
+        claim[#claim + 1] = eid
+        claim_ids[#claim_ids + 1] = id
+        need = need - 1
       end
     end
     if #claim > 0 then
-      redis.call('XCLAIM', s, G, consumer, 0, unpack(claim))
+      local byeid = {}
+      for _, e in ipairs(redis.call('XCLAIM', s, G, consumer, 0, unpack(claim))) do
+        if e[2] then byeid[e[1]] = e[2] end
+      end
+      for j, eid in ipairs(claim) do
+        local raw = byeid[eid]
+        if raw then
+          local id = claim_ids[j]
+          local m = mkey(id)
+          local ex = redis.call('HMGET', m, 'a', 'x')
+          local a = (tonumber(ex[1]) or 1) + 1
+          redis.call('HSET', m, 'a', a)
+          emit(id, raw[4], a, ex[2] or fields(raw)['x'])
+        end
+      end
     end
     if need > 0 then
       local r = redis.call('XREADGROUP', 'GROUP', G, consumer, 'COUNT', need, 'STREAMS', s, '>')
       if r then
         for _, e in ipairs(r[1][2]) do
-          taken[#taken + 1] = e[2][2]
+          local raw = e[2]
+          local x
+          if #raw > 4 then x = fields(raw)['x'] end
+          emit(raw[2], raw[4], 1, x)
           need = need - 1
         end
       end
@@ -266,59 +385,75 @@ if #levels > 0 then
   end
   if #done > 0 then redis.call('ZREM', rqk, unpack(done)) end
 end
-local out = {''}
-if #taken > 0 then
-  local leases = {}
-  for _, id in ipairs(taken) do
-    local m = mkey(id)
-    local f = redis.call('HMGET', m, 'b', 'x', 'a')
-    if f[1] then
-      local a = (tonumber(f[3]) or 0) + 1
-      redis.call('HSET', m, 'a', a, 's', 'l')
-      out[#out + 1] = id
-      out[#out + 1] = f[1]
-      out[#out + 1] = a
-      out[#out + 1] = f[2] or ''
-      leases[#leases + 1] = deadline
-      leases[#leases + 1] = id
-    end
-  end
-  if #leases > 0 then redis.call('ZADD', tkey(t, 'ls'), unpack(leases)) end
-  if #taken >= wanted then notify(t, 1) end
-else
-  local next_due
-  local d = redis.call('ZRANGE', tkey(t, 'dl'), 0, 0, 'WITHSCORES')
-  if d[2] then next_due = d[2] end
-  local l = redis.call('ZRANGE', tkey(t, 'ls'), 0, 0, 'WITHSCORES')
-  if l[2] and (not next_due or tonumber(l[2]) < tonumber(next_due)) then next_due = l[2] end
-  out[1] = next_due or ''
-  if wait_ms > 0 then redis.call('SET', tkey(t, 'w'), '1', 'PX', wait_ms) end
+if #bodies > 0 then
+  redis.call('ZADD', tkey(t, 'ls'), unpack(leases))
+  if #bodies >= wanted then notify(t, 1) end
+  local extra = ''
+  if #unusual > 0 then extra = cjson.encode(unusual) end
+  return {'', table.concat(bodies, ','), extra}
 end
-return out
+local next_due = ''
+local d = redis.call('ZRANGE', tkey(t, 'dl'), 0, 0, 'WITHSCORES')
+if d[2] then next_due = d[2] end
+local l = redis.call('ZRANGE', tkey(t, 'ls'), 0, 0, 'WITHSCORES')
+if l[2] and (next_due == '' or tonumber(l[2]) < tonumber(next_due)) then next_due = l[2] end
+if wait_ms > 0 then redis.call('SET', tkey(t, 'w'), '1', 'PX', wait_ms) end
+return {next_due, '', ''}
 """
 
-# ARGV: prefix, id, ...  Returns a string of '1' (settled now) / '0' (unknown) per id.
+# ARGV: prefix, JSON array of ids.  Returns a string of '1' (settled now) / '0' (unknown)
+# per id.
 ACK = r"""
+local ids = cjson.decode(ARGV[2])
+local vals = redis.call('HMGET', IX, unpack(ids))
 local out = {}
-for i = 2, #ARGV do
-  local id = ARGV[i]
-  local m = mkey(id)
-  local f = redis.call('HMGET', m, 't', 'p', 'e', 's')
-  if f[1] then
-    local t, p, eid, s = f[1], f[2], f[3], f[4]
-    if s == 'l' then
-      redis.call('ZREM', tkey(t, 'ls'), id)
-    elseif s == 'q' then
-      redis.call('ZREM', tkey(t, 'rq'), rq_member(eid, id))
-    elseif s == 'd' then
-      redis.call('ZREM', tkey(t, 'dl'), id)
+local seen, found, extras = {}, {}, {}
+local topics, streams = {}, {}
+for i, id in ipairs(ids) do
+  local v = vals[i]
+  if v and not seen[id] then
+    seen[id] = true
+    local eid, p, t = ixparse(v)
+    found[#found + 1] = id
+    extras[#extras + 1] = mkey(id)
+    local g = topics[t]
+    if not g then
+      g = {ids = {}, eids = {}, eid_ids = {}}
+      topics[t] = g
     end
-    redis.call('DEL', m)
-    if eid and eid ~= '' then drop_entry(t, p, eid) else gc_topic(t) end
-    out[#out + 1] = '1'
+    g.ids[#g.ids + 1] = id
+    if eid ~= '' then
+      g.eids[#g.eids + 1] = eid
+      g.eid_ids[#g.eid_ids + 1] = id
+      local key = skey(t, p)
+      local sg = streams[key]
+      if not sg then
+        sg = {t, p, {}}
+        streams[key] = sg
+      end
+      sg[3][#sg[3] + 1] = eid
+    end
+    out[i] = '1'
   else
-    out[#out + 1] = '0'
+    out[i] = '0'
   end
+end
+if #found > 0 then
+  redis.call('HDEL', IX, unpack(found))
+  redis.call('DEL', unpack(extras))
+  for t, g in pairs(topics) do
+    redis.call('ZREM', tkey(t, 'ls'), unpack(g.ids))
+    local dl = tkey(t, 'dl')
+    if redis.call('EXISTS', dl) == 1 then redis.call('ZREM', dl, unpack(g.ids)) end
+    local rqk = tkey(t, 'rq')
+    if #g.eids > 0 and redis.call('EXISTS', rqk) == 1 then
+      local members = {}
+      for j, eid in ipairs(g.eids) do members[j] = rq_member(eid, g.eid_ids[j]) end
+      redis.call('ZREM', rqk, unpack(members))
+    end
+  end
+  for _, sg in pairs(streams) do settle(sg[1], sg[2], sg[3]) end
+  for t in pairs(topics) do gc_topic(t) end
 end
 return table.concat(out)
 """
@@ -326,25 +461,27 @@ return table.concat(out)
 # ARGV: prefix, id, due ('' = ready now), has_error ('0'/'1'), error, default max_attempts
 NACK = r"""
 local id, due, has_err, err, dmax = ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
+local v = redis.call('HGET', IX, id)
+if not v then return 'unknown' end
+local eid, p, t = ixparse(v)
+if redis.call('ZREM', tkey(t, 'ls'), id) == 0 then return 'unknown' end
 local m = mkey(id)
-local f = redis.call('HMGET', m, 't', 'p', 'e', 's', 'a', 'k', 'x', 'b')
-if not f[1] or f[4] ~= 'l' then return 'unknown' end
-local t, p, eid = f[1], f[2], f[3]
-redis.call('ZREM', tkey(t, 'ls'), id)
-local x = f[7]
+local ex = redis.call('HMGET', m, 'a', 'x')
+local a = tonumber(ex[1]) or 1
+local x = ex[2]
 if has_err == '1' then
   x = err
   redis.call('HSET', m, 'x', err)
 end
-local a = tonumber(f[5]) or 0
-local mx = tonumber(f[6]) or dmax
+local f = entry_fields(skey(t, p), eid)
+if not x and f then x = f['x'] end
+local mx = tonumber(f and f['k']) or dmax
 if a >= mx then
-  kill(t, id, p, eid, a, x or 'nacked', f[8], f[6])
+  kill(t, id, p, eid, a, x or 'nacked', f)
   return 'dead_lettered'
 end
 if due ~= '' then
   redis.call('ZADD', tkey(t, 'dl'), due, id)
-  redis.call('HSET', m, 's', 'd')
 else
   requeue(t, id, p, eid)
   notify(t, 1)
@@ -355,22 +492,23 @@ return 'requeued'
 # ARGV: prefix, id.  Returns 1 if the message was leased and is ready again.
 RELEASE = r"""
 local id = ARGV[2]
-local m = mkey(id)
-local f = redis.call('HMGET', m, 't', 'p', 'e', 's', 'a')
-if not f[1] or f[4] ~= 'l' then return 0 end
-redis.call('ZREM', tkey(f[1], 'ls'), id)
-redis.call('HSET', m, 'a', math.max(0, (tonumber(f[5]) or 0) - 1))
-requeue(f[1], id, f[2], f[3])
-notify(f[1], 1)
+local v = redis.call('HGET', IX, id)
+if not v then return 0 end
+local eid, p, t = ixparse(v)
+if redis.call('ZREM', tkey(t, 'ls'), id) == 0 then return 0 end
+redis.call('HSET', mkey(id), 'a', math.max(0, attempts(id) - 1))
+requeue(t, id, p, eid)
+notify(t, 1)
 return 1
 """
 
 # ARGV: prefix, id, now, new deadline.  Returns 1 if the lease was live and is extended.
 EXTEND = r"""
 local id, now, deadline = ARGV[2], tonumber(ARGV[3]), ARGV[4]
-local f = redis.call('HMGET', mkey(id), 't', 's')
-if not f[1] or f[2] ~= 'l' then return 0 end
-local ls = tkey(f[1], 'ls')
+local v = redis.call('HGET', IX, id)
+if not v then return 0 end
+local _, _, t = ixparse(v)
+local ls = tkey(t, 'ls')
 local cur = redis.call('ZSCORE', ls, id)
 if not cur or tonumber(cur) <= now then return 0 end
 redis.call('ZADD', ls, 'XX', deadline, id)
@@ -383,8 +521,7 @@ local t = ARGV[2]
 notify(t, promote(t, ARGV[3], tonumber(ARGV[4])))
 local ready = redis.call('ZCARD', tkey(t, 'rq'))
 for _, p in ipairs(redis.call('ZRANGE', tkey(t, 'lv'), 0, -1)) do
-  local s = skey(t, p)
-  ready = ready + redis.call('XLEN', s) - redis.call('XPENDING', s, G)[1]
+  ready = ready + fresh_count(skey(t, p))
 end
 return {ready, redis.call('ZCARD', tkey(t, 'dl')), redis.call('ZCARD', tkey(t, 'ls')),
         redis.call('XLEN', tkey(t, 'dlq'))}
@@ -401,45 +538,42 @@ return out
 """
 
 # ARGV: prefix, topic, now, default max_attempts, limit.
-# Returns {id, envelope, attempts, last_error, ...} of ready messages in delivery order.
+# Returns a JSON array of the ready messages in delivery order.
 PEEK = r"""
 local t, limit = ARGV[2], tonumber(ARGV[5])
 notify(t, promote(t, ARGV[3], tonumber(ARGV[4])))
-local ids = {}
+local msgs = {}
 local need = limit
 local rq = redis.call('ZRANGE', tkey(t, 'rq'), 0, need - 1, 'WITHSCORES')
 local ri = 1
 for _, p in ipairs(redis.call('ZREVRANGE', tkey(t, 'lv'), 0, -1)) do
   if need <= 0 then break end
+  local s = skey(t, p)
   local np = -tonumber(p)
   while need > 0 and ri < #rq do
     local sc = tonumber(rq[ri + 1])
     if sc > np then break end
     if sc == np then
-      ids[#ids + 1] = string.match(rq[ri], '|(.*)$')
-      need = need - 1
+      local eid, id = rq_parse(rq[ri])
+      local f = entry_fields(s, eid)
+      if f then
+        local ex = redis.call('HMGET', mkey(id), 'a', 'x')
+        msgs[#msgs + 1] = as_json(f['b'], tonumber(ex[1]) or 1, ex[2] or f['x'])
+        need = need - 1
+      end
     end
     ri = ri + 2
   end
   if need > 0 then
-    local s = skey(t, p)
-    for _, e in ipairs(redis.call('XRANGE', s, '(' .. last_delivered(s), '+', 'COUNT', need)) do
-      ids[#ids + 1] = e[2][2]
+    local ld = group_info(s)
+    for _, e in ipairs(redis.call('XRANGE', s, '(' .. ld, '+', 'COUNT', need)) do
+      local f = fields(e[2])
+      msgs[#msgs + 1] = as_json(f['b'], 0, f['x'])
       need = need - 1
     end
   end
 end
-local out = {}
-for _, id in ipairs(ids) do
-  local f = redis.call('HMGET', mkey(id), 'b', 'a', 'x')
-  if f[1] then
-    out[#out + 1] = id
-    out[#out + 1] = f[1]
-    out[#out + 1] = tonumber(f[2]) or 0
-    out[#out + 1] = f[3] or ''
-  end
-end
-return out
+return '[' .. table.concat(msgs, ',') .. ']'
 """
 
 # ARGV: prefix, topic, start (exclusive entry id or '-'), all ('1'/'0'), ids...
@@ -454,14 +588,13 @@ if start ~= '-' then from = '(' .. start end
 local entries = redis.call('XRANGE', dlq, from, '+', 'COUNT', 1000)
 local count = 0
 for _, e in ipairs(entries) do
-  local f = {}
-  for i = 1, #e[2], 2 do f[e[2][i]] = e[2][i + 1] end
+  local f = fields(e[2])
   local id = f['i']
-  if (all or wanted[id]) and redis.call('EXISTS', mkey(id)) == 0 then
-    local fields = {'t', t, 'p', f['p'], 'b', f['b'], 'e', enqueue(t, f['p'], id), 's', 'r'}
-    if f['k'] and f['k'] ~= '' then fields[#fields + 1] = 'k'; fields[#fields + 1] = f['k'] end
-    if f['x'] and f['x'] ~= '' then fields[#fields + 1] = 'x'; fields[#fields + 1] = f['x'] end
-    redis.call('HSET', mkey(id), unpack(fields))
+  if (all or wanted[id]) and redis.call('HEXISTS', IX, id) == 0 then
+    local x = f['x']
+    if x == '' then x = nil end
+    local eid = add_entry(t, f['p'], id, f['b'], f['k'], x)
+    redis.call('HSET', IX, id, ixval(eid, f['p'], t))
     redis.call('XDEL', dlq, e[1])
     count = count + 1
   end
@@ -470,6 +603,7 @@ if count > 0 then
   redis.call('SADD', TOPICS, t)
   notify(t, count)
 end
+gc_topic(t)
 local nxt = ''
 if #entries == 1000 then nxt = entries[#entries][1] end
 return {count, nxt}
@@ -485,24 +619,31 @@ gc_topic(t)
 return n
 """
 
-# ARGV: prefix, topic.  Deletes up to ~1000 ready and delayed messages per kind;
+# ARGV: prefix, topic.  Deletes up to ~1000 ready and delayed messages of each kind;
 # returns {deleted, more (1/0)}.
 PURGE = r"""
 local t = ARGV[2]
 local budget = 1000
 local n = 0
 local more = 0
+local function forget(id)
+  local v = redis.call('HGET', IX, id)
+  redis.call('HDEL', IX, id)
+  redis.call('DEL', mkey(id))
+  n = n + 1
+  if v then
+    local eid, p = ixparse(v)
+    if eid ~= '' then drop_entry(t, p, eid) end
+  end
+end
 local rqk = tkey(t, 'rq')
 local items = redis.call('ZRANGE', rqk, 0, budget - 1)
 if #items > 0 then
   redis.call('ZREM', rqk, unpack(items))
   if #items == budget then more = 1 end
   for _, member in ipairs(items) do
-    local id = string.match(member, '|(.*)$')
-    local f = redis.call('HMGET', mkey(id), 'p', 'e')
-    redis.call('DEL', mkey(id))
-    if f[1] and f[2] and f[2] ~= '' then drop_entry(t, f[1], f[2]) end
-    n = n + 1
+    local _, id = rq_parse(member)
+    forget(id)
   end
 end
 local dl = tkey(t, 'dl')
@@ -510,25 +651,24 @@ items = redis.call('ZRANGE', dl, 0, budget - 1)
 if #items > 0 then
   redis.call('ZREM', dl, unpack(items))
   if #items == budget then more = 1 end
-  for _, id in ipairs(items) do
-    local f = redis.call('HMGET', mkey(id), 'p', 'e')
-    redis.call('DEL', mkey(id))
-    if f[1] and f[2] and f[2] ~= '' then drop_entry(t, f[1], f[2]) end
-    n = n + 1
-  end
+  for _, id in ipairs(items) do forget(id) end
 end
 for _, p in ipairs(redis.call('ZRANGE', tkey(t, 'lv'), 0, -1)) do
   local s = skey(t, p)
-  local entries = redis.call('XRANGE', s, '(' .. last_delivered(s), '+', 'COUNT', budget)
+  local entries = redis.call('XRANGE', s, '(' .. group_info(s), '+', 'COUNT', budget)
   if #entries == budget then more = 1 end
-  for _, e in ipairs(entries) do
-    redis.call('DEL', mkey(e[2][2]))
-    redis.call('XDEL', s, e[1])
-    n = n + 1
-  end
-  if #entries > 0 and redis.call('XLEN', s) == 0 then
-    redis.call('DEL', s)
-    redis.call('ZREM', tkey(t, 'lv'), p)
+  if #entries > 0 then
+    local ids, eids, keys = {}, {}, {}
+    for j, e in ipairs(entries) do
+      eids[j] = e[1]
+      ids[j] = e[2][2]
+      keys[j] = mkey(e[2][2])
+    end
+    redis.call('HDEL', IX, unpack(ids))
+    redis.call('DEL', unpack(keys))
+    redis.call('XDEL', s, unpack(eids))
+    n = n + #entries
+    drop_stream_if_empty(t, p, s)
   end
 end
 gc_topic(t)
@@ -546,9 +686,13 @@ for i = 3, #ARGV do
     for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', s, G)) do
       local name, pending, idle
       for j = 1, #c, 2 do
-        if c[j] == 'name' then name = c[j + 1]
-        elseif c[j] == 'pending' then pending = c[j + 1]
-        elseif c[j] == 'idle' then idle = c[j + 1] end
+        if c[j] == 'name' then
+          name = c[j + 1]
+        elseif c[j] == 'pending' then
+          pending = c[j + 1]
+        elseif c[j] == 'idle' then
+          idle = c[j + 1]
+        end
       end
       if pending == 0 and (name == me or (idle or 0) > 3600000) then
         redis.call('XGROUP', 'DELCONSUMER', s, G, name)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import os
 import socket
-from collections.abc import Sequence
 from typing import Any, Self
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -56,6 +55,11 @@ _ENVELOPE_FIELDS = (
     "workflow_id",
     "reply_to",
 )
+
+
+#: What a publish hands to the batch: (topic, id, priority, due, dedup key, max_attempts,
+#: last_error) and the envelope.
+_Publish = tuple[tuple[str | None, ...], bytes]
 
 
 class _Script:
@@ -144,7 +148,7 @@ class RedisQueue(MessageQueue):
             decode_responses=False,
         )
         self._scripts = {name: _Script(name, source) for name, source in SCRIPTS.items()}
-        self._publisher: Batcher[list[Any], str] = Batcher(self._send_publishes)
+        self._publisher: Batcher[_Publish, str] = Batcher(self._send_publishes)
         self._acker: Batcher[str, bool] = Batcher(self._send_acks, max_items=1000)
         self._waiters: dict[str, set[anyio.CancelScope]] = {}
         self._consumed: set[str] = set()
@@ -324,27 +328,31 @@ class RedisQueue(MessageQueue):
         fields = message.__dict__
         head = orjson.dumps({key: fields[key] for key in _ENVELOPE_FIELDS})
         envelope = head[:-1] + b',"payload":' + body + b"}"
-        due = repr(self.clock.time() + delay) if delay > 0 else b""
-        item = [
+        due = repr(self.clock.time() + delay) if delay > 0 else ""
+        max_attempts = message.max_attempts
+        meta = (
             message.topic,
             message.id,
-            priority,
-            envelope,
+            str(priority),
             due,
-            dedup_key or b"",
-            message.max_attempts or b"",
-            message.last_error or b"",
-        ]
-        return await self._publisher.submit(item)
+            dedup_key or "",
+            str(max_attempts) if max_attempts else "",
+            message.last_error,
+        )
+        return await self._publisher.submit((meta, envelope))
 
-    async def _send_publishes(self, items: list[list[Any]]) -> list[str]:
+    async def _send_publishes(self, items: list[_Publish]) -> list[str]:
         now = self.clock.time()
         window = self.options.dedup_window
-        args: list[Any] = [repr(now), repr(now + window), int(window * 1000)]
-        for item in items:
-            args.extend(item)
-        reply = await self._eval("publish", *args)
-        ids: list[str] = [item[1] for item in items]
+        reply = await self._eval(
+            "publish",
+            repr(now),
+            repr(now + window),
+            int(window * 1000),
+            orjson.dumps([meta for meta, _ in items]),
+            *[envelope for _, envelope in items],
+        )
+        ids = [str(meta[1]) for meta, _ in items]
         for i in range(0, len(reply), 2):
             ids[int(reply[i])] = reply[i + 1].decode()
         return ids
@@ -373,8 +381,8 @@ class RedisQueue(MessageQueue):
                 dmax,
                 flag_ms,
             )
-            if len(reply) > 1:
-                return _decode(reply, 1)
+            if reply[1]:
+                return _decode_batch(reply[1], reply[2])
             if give_up is not None and anyio.current_time() >= give_up:
                 return []
             if self._interrupt_generation(topic) != generation:
@@ -414,7 +422,7 @@ class RedisQueue(MessageQueue):
         return await self._acker.submit(message_id)
 
     async def _send_acks(self, ids: list[str]) -> list[bool]:
-        reply: bytes = await self._eval("ack", *ids)
+        reply: bytes = await self._eval("ack", orjson.dumps(ids))
         return [c == 0x31 for c in reply]
 
     async def _nack(self, message_id: str, delay: float, error: str | None) -> NackOutcome:
@@ -452,7 +460,7 @@ class RedisQueue(MessageQueue):
         reply = await self._eval(
             "peek", topic, repr(self.clock.time()), self.options.max_attempts, min(limit, MAX_BATCH)
         )
-        return _decode(reply, 0)
+        return _decode(reply)
 
     async def _dead_letters(self, topic: str, limit: int | None) -> list[Message]:
         key = f"{self.prefix}:q:t:{topic}:dlq"
@@ -489,18 +497,26 @@ class RedisQueue(MessageQueue):
                 return total
 
 
-def _decode(reply: Sequence[Any], start: int) -> list[Message]:
-    """Messages from a script's flat ``id, envelope, attempts, last_error`` reply."""
-    out = []
-    loads = orjson.loads
+def _decode_batch(bodies: bytes, unusual: bytes) -> list[Message]:
+    """Messages from a subscribe reply: envelopes joined by commas, plus the attempts and
+    last errors of those not on a plain first delivery."""
+    batch = orjson.loads(b"[" + bodies + b"]")
+    for data in batch:
+        data["attempts"] = 1
+        data["last_error"] = None
+    if unusual:
+        for index, attempts, error in orjson.loads(unusual):
+            data = batch[index]
+            data["attempts"] = attempts
+            data["last_error"] = error
     build = Message.from_dict
-    for i in range(start, len(reply), 4):
-        data = loads(reply[i + 1])
-        data["attempts"] = int(reply[i + 2])
-        error = reply[i + 3]
-        data["last_error"] = error.decode() if error else None
-        out.append(build(data))
-    return out
+    return [build(data) for data in batch]
+
+
+def _decode(reply: bytes) -> list[Message]:
+    """Messages from a script's JSON array of envelopes (with attempts and last_error)."""
+    build = Message.from_dict
+    return [build(data) for data in orjson.loads(reply)]
 
 
 def _number(url: str, key: str, value: str, kind: type[int] | type[float]) -> int | float:
