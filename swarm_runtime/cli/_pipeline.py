@@ -20,7 +20,6 @@ import click
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
     SpinnerColumn,
     TaskID,
@@ -166,7 +165,6 @@ def run_command(
     orch = DataPipelineOrchestrator(
         queue=queue_url,
         log_level="info" if verbose else "error",
-        services=report is not None,
         metrics_port=metrics_port,
     )
     try:
@@ -246,14 +244,14 @@ async def _show_progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
+        TextColumn("{task.fields[note]}"),
         TimeElapsedColumn(),
         console=console,
         transient=True,
     )
     rows: dict[str, TaskID] = {}
     with progress:
-        overall = progress.add_task("[bold]all tasks", total=None)
+        overall = progress.add_task("[bold]all tasks", total=None, note="")
         while True:
             status = orch.get_pipeline_status(pipeline_id)
             if status is not None:
@@ -264,17 +262,17 @@ async def _show_progress(
 def _update_progress(
     progress: Progress, overall: TaskID, rows: dict[str, TaskID], status: WorkflowStatus
 ) -> None:
-    progress.update(overall, total=len(status.tasks), completed=status.done)
+    total = len(status.tasks)
+    progress.update(overall, total=total, completed=status.done, note=f"{status.done}/{total}")
     for name, task in status.tasks.items():
         row = rows.get(name)
         if task.state is TaskState.RUNNING and task.started_at is not None:
             label = f"{name} [dim]({task.agent})[/]"
-            if task.attempts > 1:
-                label += f" [yellow]attempt {task.attempts}/{task.max_attempts}[/]"
+            note = f"attempt {task.attempts}/{task.max_attempts}" if task.attempts > 1 else ""
             if row is None:
-                rows[name] = progress.add_task(label, total=None)
+                rows[name] = progress.add_task(label, total=None, note=note)
             else:
-                progress.update(row, description=label)
+                progress.update(row, description=label, note=note)
         elif row is not None:
             progress.remove_task(row)
             del rows[name]

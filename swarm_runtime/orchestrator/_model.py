@@ -129,7 +129,7 @@ class Task:
             "replica": self.replica,
             "error": self.error,
             "history": self.history,
-            "at": time.time(),
+            "at": self.finished_at or time.time(),
             **extra,
         }
 
@@ -148,32 +148,24 @@ class Task:
 
     def snapshot(self) -> TaskStatus:
         return TaskStatus(
-            name=self.name,
-            agent=self.agent,
-            state=self.state,
-            depends_on=self.deps,
-            attempts=self.attempts,
-            max_attempts=self.max_attempts,
-            priority=self.priority,
-            dispatched_at=self.dispatched_at,
-            started_at=self.started_at,
-            finished_at=self.finished_at,
-            error=self.error,
-            replica=self.replica,
-            resumed=self.resumed,
-            history=tuple(
-                Attempt(
-                    number=h[0],
-                    agent=h[1],
-                    replica=h[2],
-                    started_at=h[3],
-                    finished_at=h[4],
-                    outcome=h[5],
-                    error=h[6],
-                )
-                for h in self.history
-            ),
+            self.name,
+            self.agent,
+            self.state,
+            self.deps,
+            self.attempts,
+            self.max_attempts,
+            self.priority,
+            self.dispatched_at,
+            self.started_at,
+            self.finished_at,
+            self.error,
+            self.replica,
+            self.resumed,
+            tuple(map(_attempt, self.history)),
         )
+
+
+_attempt = Attempt._make
 
 
 class Run:

@@ -65,7 +65,8 @@ class Scheduler:
         self.run = run
         self.log = log_
         self.on_dispatch = on_dispatch  # told the message id of tasks of unguarded agents
-        self.token = secrets.token_hex(4)
+        # correlation ids of this session's dispatches: wf|<run id>|<token><n>|<task>
+        self.prefix = correlation(run.id, secrets.token_hex(4), "")[:-1]
         self.counter = 0
         self.inflight = 0
         self.agent_inflight: dict[str, int] = dict.fromkeys(run.agent_limits, 0)
@@ -96,8 +97,10 @@ class Scheduler:
         while not self.stop and not ready.finished:
             batch = await queue.subscribe(topic, RESULT_BATCH, RESULT_LEASE, timeout=None)
             for message in batch:
-                await on_result(message)
+                on_result(message)
             self._dispatch()
+            if self._to_ack:
+                await self.settle()
 
     async def _drain_earlier_results(self) -> None:
         """Take results that reached the results topic in an earlier session but were not
@@ -112,11 +115,11 @@ class Scheduler:
                 body = message.payload if isinstance(message.payload, dict) else {}
                 task = run.tasks.get(found[1]) if found and found[0] == run.id else None
                 if task is None or task.state is TaskState.COMPLETED or not body.get("ok"):
-                    await self.queue.acknowledge(message.id)
+                    self._to_ack.append(message.id)
                     continue
                 task.attempts = max(task.attempts, 1)
                 self._record_completed(task, body.get("result"), time.time(), message.id)
-                await self.settle()
+            await self.settle()
 
     # ------------------------------------------------------------------ dispatching
 
@@ -135,14 +138,15 @@ class Scheduler:
         tasks = run.tasks
         results = run.results
         current = run.current
-        run_id = run.id
         outbox = self.outbox
         now = time.time()
         root_inputs = {"input": run.inputs} if run.inputs is not None else {}
+        prefix = self.prefix
+        counter = self.counter
         for name in names:
             task = tasks[name]
-            self.counter += 1
-            corr = correlation(run_id, f"{self.token}{self.counter:x}", name)
+            counter += 1
+            corr = f"{prefix}{counter:x}|{name}"
             task.corr = corr
             task.state = TaskState.RUNNING
             task.dispatched_at = now
@@ -150,6 +154,7 @@ class Scheduler:
             deps = task.deps
             inputs = {dep: results[dep] for dep in deps} if deps else root_inputs
             outbox.append((task, corr, {"params": task.params, "inputs": inputs}))
+        self.counter = counter
         self.inflight += len(names)
         self._wake(len(names))
 
@@ -219,14 +224,14 @@ class Scheduler:
 
     # ------------------------------------------------------------------ results
 
-    async def _on_result(self, message: Message) -> None:
+    def _on_result(self, message: Message) -> None:
         run = self.run
         body = message.payload
         task = run.current.pop(message.correlation_id or "", None)
         if task is None:
             task = self._late_success(message)
             if task is None:
-                await self.queue.acknowledge(message.id)
+                self._to_ack.append(message.id)
                 return
         if type(body) is not dict:
             body = {"ok": False, "error": f"malformed reply {body!r}"}
@@ -240,7 +245,6 @@ class Scheduler:
             self.ready.complete(task.name)
         else:
             self._record_failed(task, body, now, message.id)
-        await self.settle()
 
     def _late_success(self, message: Message) -> Task | None:
         """A reply to an older dispatch of a task that is running again: a success still
@@ -259,7 +263,8 @@ class Scheduler:
     def _record_completed(self, task: Task, result: Any, now: float, message_id: str) -> None:
         task.state = TaskState.COMPLETED
         task.result = result
-        task.finished_at = _last_end(task, now)
+        history = task.history
+        task.finished_at = history[-1][4] or now if history else now
         task.corr = None
         self.run.results[task.name] = result
         if task.attempts == 0:
@@ -273,7 +278,8 @@ class Scheduler:
         task.state = TaskState.FAILED
         task.error = error
         task.attempts = max(task.attempts, int(body.get("attempts") or 0))
-        task.finished_at = _last_end(task, now)
+        history = task.history
+        task.finished_at = history[-1][4] or now if history else now
         task.corr = None
         self._append(task.record(), message_id)
         if run.error is None:
@@ -343,12 +349,3 @@ class Scheduler:
             await self.queue.acknowledge(message_id)
         except QueueClosedError:
             pass  # the queue went away first: the result is redelivered and recorded once
-
-
-def _last_end(task: Task, now: float) -> float:
-    """When the task's last attempt ended, as its replica saw it (else now)."""
-    if task.history:
-        end = task.history[-1][4]
-        if isinstance(end, (int, float)):
-            return float(end)
-    return now

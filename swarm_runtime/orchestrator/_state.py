@@ -7,7 +7,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
     "Attempt",
@@ -51,8 +51,7 @@ FINISHED_WORKFLOW_STATES = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Attempt:
+class Attempt(NamedTuple):
     """One delivery of a task to an agent replica (what a Gantt chart draws)."""
 
     number: int
@@ -68,27 +67,7 @@ class Attempt:
         return None if self.finished_at is None else self.finished_at - self.started_at
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "number": self.number,
-            "agent": self.agent,
-            "replica": self.replica,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-            "outcome": self.outcome,
-            "error": self.error,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Attempt:
-        return cls(
-            number=int(data["number"]),
-            agent=str(data["agent"]),
-            replica=data.get("replica"),
-            started_at=float(data["started_at"]),
-            finished_at=data.get("finished_at"),
-            outcome=str(data.get("outcome", "ok")),
-            error=data.get("error"),
-        )
+        return self._asdict()
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 import structlog
@@ -42,9 +42,6 @@ from ..runtime.context import Context
 from ..runtime.runtime import Runtime
 from ._state import TaskState, WorkflowResult, WorkflowStatus
 from .workflow import WorkflowOrchestrator, fingerprint, task_dict
-
-if TYPE_CHECKING:
-    from ..services.suite import Services
 
 __all__ = ["DataPipelineOrchestrator", "PipelineResult", "RunStart"]
 
@@ -121,10 +118,10 @@ class DataPipelineOrchestrator:
     """Runs pipelines: ``create_pipeline(config)`` then ``await execute_pipeline(id, input)``.
 
     ``queue`` overrides the pipelines' own ``queue:``; ``runs_dir`` is where runs are
-    kept (default ``<queue dir>/runs`` for ``file://``, memory otherwise). With
-    ``services=True`` the runtime's background services (monitoring, metrics, error
-    handling) run alongside and their alerts come back in the result; ``metrics_port``
-    also serves Prometheus metrics (implies ``services``).
+    kept (default ``<queue dir>/runs`` for ``file://``, memory otherwise). The runtime's
+    background services (monitoring with the pipeline's ``monitoring.thresholds``,
+    metrics, error handling, load balancing) run unless ``services=False``; their alerts
+    and report come back in the result. ``metrics_port`` serves Prometheus metrics.
     """
 
     def __init__(
@@ -135,7 +132,7 @@ class DataPipelineOrchestrator:
         grace_period: float = 1.0,
         log_level: str = "warning",
         listeners: Iterable[RuntimeListener] = (),
-        services: bool = False,
+        services: bool = True,
         metrics_port: int | None = None,
     ) -> None:
         self.queue = queue
@@ -143,7 +140,9 @@ class DataPipelineOrchestrator:
         self.grace_period = grace_period
         self.log_level = log_level
         self.listeners = list(listeners)
-        self.services = services or metrics_port is not None
+        if metrics_port is not None and not services:
+            raise ConfigError("metrics_port needs services=True")
+        self.services = services
         self.metrics_port = metrics_port
         self._pipelines: dict[str, _Pipeline] = {}
 
@@ -210,14 +209,16 @@ class DataPipelineOrchestrator:
         config = pipeline.config
         queue = self.queue or config.queue
         retry = config.retry.to_policy()
-        services = _services(config, self.metrics_port) if self.services else None
-        listeners = [*self.listeners, *(services.listeners if services is not None else ())]
+        thresholds = dict(config.monitoring.thresholds) if self.services else None
         runtime = Runtime(
             queue=queue,
             retry=retry,
             grace_period=self.grace_period,
             log_level=self.log_level,
-            listeners=listeners,
+            listeners=self.listeners,
+            services=self.services,
+            thresholds=thresholds or None,
+            metrics_port=self.metrics_port,
         )
         orch = WorkflowOrchestrator(
             runtime,
@@ -234,13 +235,11 @@ class DataPipelineOrchestrator:
         pipeline.state = "running"
         try:
             async with runtime:
+                services = runtime.services
                 metrics_url = None
-                if services is not None:
-                    await runtime.start_background(services.run)
-                    if services.exporter is not None:
-                        metrics_url = (
-                            f"http://{services.exporter.host}:{services.exporter.port}/metrics"
-                        )
+                if services is not None and services.exporter is not None:
+                    exporter = services.exporter
+                    metrics_url = f"http://{exporter.host}:{exporter.port}/metrics"
                 run_id, resumed = await self._choose_run(
                     orch, config, specs, input_data, resume, fp
                 )
@@ -428,17 +427,3 @@ def _builtin_handler(builtin: Builtin[Any]) -> Callable[[Message, Context], Any]
     handle.__name__ = builtin.name.replace(".", "_")
     handle.__doc__ = builtin.description
     return handle
-
-
-def _services(config: PipelineConfig, metrics_port: int | None) -> Services | None:
-    """The runtime's background services, if that package is available (else None)."""
-    try:
-        from ..services.suite import Services
-    except ImportError:  # pragma: no cover - the services ship with the package
-        log.warning("background services are not available; running without them")
-        return None
-    return Services.create(
-        thresholds=dict(config.monitoring.thresholds) or None,
-        retry=config.retry.to_policy(),
-        metrics_port=metrics_port,
-    )
