@@ -25,6 +25,7 @@ test: lint
 	$(PY) -m pytest
 
 demo: venv
+	$(PY) -m swarm_runtime run examples/pipeline.yaml --report queue/report.html
 	$(PY) examples/embed.py
 	$(PY) examples/handoff.py
 

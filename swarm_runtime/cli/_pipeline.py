@@ -7,13 +7,10 @@ rich, prints the summary and maps outcomes to exit codes (:mod:`._exit`).
 
 from __future__ import annotations
 
-import importlib
-import json
 import math
-import os
 import time
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import anyio
 import click
@@ -34,10 +31,10 @@ from ..orchestrator import (
     PipelineResult,
     RunStart,
     TaskState,
-    TaskStatus,
     WorkflowStatus,
 )
 from ..pipeline import GRAPH_FORMATS, Dag, load_pipeline, render_graph
+from ..report import write_html_report, write_json_report
 from ._exit import ExitCode
 
 __all__ = ["register"]
@@ -211,15 +208,17 @@ async def _run(
         if info.resumed:
             console.print(
                 f"resuming run [bold]{info.run_id}[/] of {info.pipeline}: "
-                f"{info.completed} of {info.total} tasks already completed"
+                f"{info.completed} of {info.total} tasks already completed",
+                soft_wrap=True,
             )
         else:
             console.print(
                 f"run [bold]{info.run_id}[/] of {info.pipeline} ({info.total} tasks) "
-                f"on {info.queue}"
+                f"on {info.queue}",
+                soft_wrap=True,
             )
         if info.metrics_url:
-            console.print(f"Prometheus metrics at {info.metrics_url}")
+            console.print(f"Prometheus metrics at {info.metrics_url}", soft_wrap=True)
         ready.set()
 
     try:
@@ -300,7 +299,7 @@ def _print_summary(console: Console, result: PipelineResult) -> None:
         if counts[state]:
             parts.append(f"{counts[state]} {state.value}")
     verdict = "[green]completed[/]" if result.ok else f"[bold red]{status.state.value}[/]"
-    console.print(f"{verdict}: {', '.join(parts)} in {_seconds(status.duration)}")
+    console.print(f"{verdict}: {', '.join(parts)} in {_seconds(status.duration)}", soft_wrap=True)
 
 
 def _seconds(value: float | None) -> str:
@@ -317,47 +316,10 @@ def _seconds(value: float | None) -> str:
 
 
 def _write_report(console: Console, result: PipelineResult, path: Path) -> None:
-    """Write the run report (HTML or JSON, by extension) with the report package."""
-    as_json = path.suffix.lower() == ".json"
-    try:  # the report package is being built; until it lands, JSON only
-        package = importlib.import_module("swarm_runtime.report")
-        write = getattr(package, "write_json_report" if as_json else "write_html_report")
-        build = importlib.import_module("swarm_runtime.orchestrator._report").build_report
-    except (ImportError, AttributeError):
-        if not as_json:
-            console.print(f"[yellow]the HTML report is not available yet; {path} not written[/]")
-            return
-        _write_basic_json(result, path)
+    """Write the run report: a self-contained HTML page, or JSON for machines."""
+    report = result.to_report()
+    if path.suffix.lower() == ".json":
+        write_json_report(report, path)
     else:
-        write(build(result), path)
-    console.print(f"report written to {path}")
-
-
-def _write_basic_json(result: PipelineResult, path: Path) -> None:
-    status = result.status
-    data: dict[str, Any] = {
-        "pipeline": status.name,
-        "run_id": status.workflow_id,
-        "state": status.state.value,
-        "error": status.error,
-        "tasks": [_task_json(task) for task in status.tasks.values()],
-        "results": dict(result.results),
-        "alerts": list(result.alerts),
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, path)
-
-
-def _task_json(task: TaskStatus) -> dict[str, Any]:
-    return {
-        "name": task.name,
-        "agent": task.agent,
-        "state": task.state.value,
-        "attempts": task.attempts,
-        "started_at": task.started_at,
-        "finished_at": task.finished_at,
-        "duration": task.duration,
-        "error": task.error,
-    }
+        write_html_report(report, path)
+    console.print(f"report written to {path}", soft_wrap=True)

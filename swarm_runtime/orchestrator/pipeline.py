@@ -38,6 +38,7 @@ from ..pipeline import (
     parse_pipeline,
     validate_pipeline,
 )
+from ..report import RunReport
 from ..runtime.context import Context
 from ..runtime.runtime import Runtime
 from ._state import TaskState, WorkflowResult, WorkflowStatus
@@ -100,6 +101,12 @@ class PipelineResult:
     @property
     def error(self) -> str | None:
         return self.result.error
+
+    def to_report(self) -> RunReport:
+        """The run's :class:`~swarm_runtime.report.RunReport` (for the JSON / HTML reports)."""
+        from ._report import build_report
+
+        return build_report(self)
 
 
 @dataclass

@@ -118,8 +118,29 @@ def test_run_prints_run_id_and_summary(runner: CliRunner, tmp_path: Path) -> Non
         assert column in result.output
     assert "completed: 2/2 tasks completed" in result.output
     data = json.loads(report.read_text())
-    assert data["state"] == "completed"
-    assert [t["name"] for t in data["tasks"]] == ["load", "stats"]
+    assert data["status"] == "completed"
+    assert data["run_id"] == first.split()[1]
+    assert [(t["name"], t["status"], t["attempts"]) for t in data["tasks"]] == [
+        ("load", "completed", 1),
+        ("stats", "completed", 1),
+    ]
+    assert data["edges"] == [["load", "stats"]]
+    assert data["results"]["stats"]["distribution"]["units"]["count"] > 0
+
+
+def test_run_writes_html_report(runner: CliRunner, tmp_path: Path) -> None:
+    """``--report x.html`` writes a self-contained page naming the run and its tasks."""
+    report = tmp_path / "report.html"
+    result = runner.invoke(
+        cli, ["run", str(small_pipeline(tmp_path)), "--queue", "memory://", "--report", str(report)]
+    )
+    assert result.exit_code == 0, result.output
+    run_id = result.output.split()[1]
+    page = report.read_text()
+    assert page.lstrip().lower().startswith("<!doctype html")
+    assert run_id in page
+    assert "stats" in page
+    assert f"report written to {report}" in result.output
 
 
 def test_run_failure_exit_code_and_reason(runner: CliRunner, tmp_path: Path) -> None:

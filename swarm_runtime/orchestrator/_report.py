@@ -1,0 +1,93 @@
+"""Turn a finished pipeline run into the :class:`~swarm_runtime.report.RunReport` that the
+JSON and HTML reports are written from."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..report import AlertRecord, RunReport, TaskRecord
+from ._state import TaskStatus, WorkflowState
+
+if TYPE_CHECKING:
+    from ..report.model import RunStatus, Severity
+    from .pipeline import PipelineResult
+
+__all__ = ["build_report"]
+
+_RUN_STATUS: dict[WorkflowState, RunStatus] = {
+    WorkflowState.PENDING: "pending",
+    WorkflowState.RUNNING: "running",
+    WorkflowState.COMPLETED: "completed",
+    WorkflowState.FAILED: "failed",
+    WorkflowState.CANCELLED: "cancelled",
+    WorkflowState.INTERRUPTED: "cancelled",
+}
+_SEVERITY: dict[str, Severity] = {"medium": "warning", "high": "critical"}
+
+
+def _time(seconds: float | None) -> dt.datetime | None:
+    return None if seconds is None else dt.datetime.fromtimestamp(seconds, dt.UTC)
+
+
+def _task(task: TaskStatus) -> TaskRecord:
+    return TaskRecord(
+        name=task.name,
+        agent=task.agent,
+        replica=task.replica,
+        status=task.state.value,
+        attempts=task.attempts,
+        started_at=_time(task.started_at),
+        finished_at=_time(task.finished_at),
+        duration=task.duration,
+        error=task.error,
+    )
+
+
+def _alerts(transitions: Iterable[Mapping[str, Any]]) -> list[AlertRecord]:
+    """One record per alert (raised ... resolved), from the monitor's transition history."""
+    found: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for item in transitions:
+        key = (item.get("agent"), item.get("metric"), item.get("condition"), item.get("raised_at"))
+        entry = found.setdefault(key, dict(item))
+        entry["peak"] = max(float(entry.get("peak", 0.0)), float(item.get("peak", 0.0)))
+        if item.get("severity") == "high":
+            entry["severity"] = "high"
+        if item.get("status") == "resolved":
+            entry["resolved_at"] = item.get("updated_at")
+    records = []
+    for entry in found.values():
+        condition = "above" if entry.get("condition") == "exceeded_max" else "below"
+        records.append(
+            AlertRecord(
+                severity=_SEVERITY.get(str(entry.get("severity")), "warning"),
+                metric=str(entry.get("metric")),
+                value=float(entry.get("peak", entry.get("value", 0.0))),
+                threshold=float(entry.get("threshold", 0.0)),
+                raised_at=_time(float(entry.get("raised_at", 0.0))) or dt.datetime.now(dt.UTC),
+                resolved_at=_time(entry.get("resolved_at")),
+                agent=entry.get("agent"),
+                message=f"{entry.get('metric')} {condition} {entry.get('threshold')}",
+            )
+        )
+    return records
+
+
+def build_report(result: PipelineResult) -> RunReport:
+    """The report of one run: tasks (status, attempts, replica, times), alerts, results."""
+    status = result.status
+    config = result.config
+    return RunReport(
+        pipeline=status.name,
+        run_id=status.workflow_id,
+        status=_RUN_STATUS[status.state],
+        started_at=_time(status.started_at),
+        finished_at=_time(status.finished_at),
+        description=config.description,
+        queue=result.queue,
+        tasks=[_task(task) for task in status.tasks.values()],
+        alerts=_alerts(result.alerts),
+        results=dict(result.results),
+        edges=config.edges(),
+    )
