@@ -4,6 +4,9 @@ Items are appended to the *open* batch. The first caller that waits on a batch b
 leader: once fewer than ``max_inflight`` batches are on the wire it takes the open batch
 and sends it in one call, while new items gather in the next batch. There is no background
 task: whoever waits drives the batch, so a queue opened and closed in different tasks works.
+
+:meth:`Batcher.offer` adds an item nobody waits for; it is accepted only into a batch that
+already has a leader, so it is sure to be sent.
 """
 
 from __future__ import annotations
@@ -21,10 +24,11 @@ R = TypeVar("R")
 
 
 class _Batch(Generic[T, R]):
-    __slots__ = ("done", "error", "event", "items", "leader", "results")
+    __slots__ = ("done", "error", "event", "items", "leader", "offered", "results")
 
     def __init__(self) -> None:
         self.items: list[T] = []
+        self.offered: list[int] = []
         self.results: Sequence[R] = ()
         self.error: BaseException | None = None
         self.done = False
@@ -45,8 +49,11 @@ class Batcher(Generic[T, R]):
         *,
         max_items: int = 512,
         max_inflight: int = 1,
+        on_unclaimed: Callable[[list[T], Sequence[R] | None, BaseException | None], None]
+        | None = None,
     ) -> None:
         self._send = send
+        self._on_unclaimed = on_unclaimed
         self._max_items = max_items
         self._max_inflight = max_inflight
         self._open: _Batch[T, R] = _Batch()
@@ -58,6 +65,18 @@ class Batcher(Generic[T, R]):
     @property
     def inflight(self) -> int:
         return self._inflight
+
+    def offer(self, item: T) -> bool:
+        """Add ``item`` without waiting, if the open batch has a leader that will send it.
+
+        Returns False (and adds nothing) otherwise: then :meth:`submit` it.
+        """
+        batch = self._open
+        if not batch.leader or len(batch.items) >= self._max_items:
+            return False
+        batch.offered.append(len(batch.items))
+        batch.items.append(item)
+        return True
 
     async def submit(self, item: T) -> R:
         """Add ``item`` to the open batch and return its result once the batch is sent."""
@@ -72,6 +91,9 @@ class Batcher(Generic[T, R]):
                 continue
             batch.leader = True
             try:
+                if self._inflight < self._max_inflight:
+                    # Let callers already woken in this loop iteration join the batch.
+                    await asyncio.sleep(0)
                 while self._inflight >= self._max_inflight:
                     slot = self._slot
                     await slot.wait()
@@ -100,6 +122,10 @@ class Batcher(Generic[T, R]):
         except Exception as exc:
             batch.error = exc
         finally:
+            if batch.offered and self._on_unclaimed is not None:
+                offered = [batch.items[i] for i in batch.offered]
+                results = None if batch.error else [batch.results[i] for i in batch.offered]
+                self._on_unclaimed(offered, results, batch.error)
             batch.done = True
             batch.event.set()
             self._inflight -= 1
@@ -109,5 +135,12 @@ class Batcher(Generic[T, R]):
                 self._idle.set()
 
     async def drain(self) -> None:
-        """Wait until no batch is on the wire."""
+        """Send what is left in the open batch, and wait until no batch is on the wire."""
+        batch = self._open
+        if batch.items and not batch.leader:
+            self._open = _Batch()
+            batch.leader = True
+            while self._inflight >= self._max_inflight:
+                await self._slot.wait()
+            await self._run(batch)
         await self._idle.wait()

@@ -65,6 +65,8 @@ end
 local known = {}
 local function add_entry(t, p, id, body, k, x)
   local s = skey(t, p)
+  local plain = not x and (not k or k == '')
+  if plain and known[s] then return redis.call('XADD', s, '*', 'i', id, 'b', body) end
   local args = {'XADD', s, '*', 'i', id, 'b', body}
   if k and k ~= '' then args[#args + 1] = 'k'; args[#args + 1] = k end
   if x then args[#args + 1] = 'x'; args[#args + 1] = x end
@@ -245,21 +247,24 @@ end
 # ARGV: prefix, now, dedup_until, dedup_ms, meta, envelope...
 #   meta: JSON [[topic, id, priority, due ('' = ready now), dedup key, max_attempts,
 #   last_error], ...] (strings; '' for none, last_error null for none), one per envelope.
-# Returns {index, id, ...} for the messages whose dedup key was already taken.
+# Returns {index, id, ...} for the messages whose dedup key was already taken. A message
+# whose id is already queued is not stored again.
 PUBLISH = r"""
 local now = tonumber(ARGV[2])
 local until_ = ARGV[3]
 local dedup_ms = tonumber(ARGV[4])
 local meta = cjson.decode(ARGV[5])
-local out = {}
-local ready = {}
-local topics = {}
+local ids = {}
+for n, r in ipairs(meta) do ids[n] = r[2] end
+local have = redis.call('HMGET', IX, unpack(ids))
+local out, index = {}, {}
+local ready, topics, seen = {}, {}, {}
 for n, r in ipairs(meta) do
   local t, id, p, due, dk, k, x = r[1], r[2], r[3], r[4], r[5], r[6], r[7]
   if x == cjson.null then x = nil end
-  local skip = false
+  local skip = have[n] or seen[id]
   local ukey
-  if dk ~= '' then
+  if dk ~= '' and not skip then
     ukey = P .. ':q:u:' .. dk
     local v = redis.call('GET', ukey)
     if v then
@@ -272,37 +277,31 @@ for n, r in ipairs(meta) do
     end
   end
   if not skip then
+    seen[id] = true
     local body = ARGV[5 + n]
-    local stored = false
+    local eid = ''
     if due ~= '' then
-      if redis.call('HSETNX', IX, id, ixval('', p, t)) == 1 then
-        local ex = {'b', body}
-        if k ~= '' then ex[#ex + 1] = 'k'; ex[#ex + 1] = k end
-        if x then ex[#ex + 1] = 'x'; ex[#ex + 1] = x end
-        redis.call('HSET', mkey(id), unpack(ex))
-        redis.call('ZADD', tkey(t, 'dl'), due, id)
-        stored = true
-      end
+      local ex = {'b', body}
+      if k ~= '' then ex[#ex + 1] = 'k'; ex[#ex + 1] = k end
+      if x then ex[#ex + 1] = 'x'; ex[#ex + 1] = x end
+      redis.call('HSET', mkey(id), unpack(ex))
+      redis.call('ZADD', tkey(t, 'dl'), due, id)
     else
-      local eid = add_entry(t, p, id, body, k, x)
-      if redis.call('HSETNX', IX, id, ixval(eid, p, t)) == 1 then
-        ready[t] = (ready[t] or 0) + 1
-        stored = true
-      else
-        drop_entry(t, p, eid)  -- the id is already queued: publishing it again is a no-op
-      end
+      eid = add_entry(t, p, id, body, k, x)
+      ready[t] = (ready[t] or 0) + 1
     end
-    if stored then
-      if ukey and dedup_ms > 0 then
-        redis.call('SET', ukey, until_ .. '|' .. id, 'PX', dedup_ms)
-      end
-      if not topics[t] then
-        topics[t] = true
-        redis.call('SADD', TOPICS, t)
-      end
+    index[#index + 1] = id
+    index[#index + 1] = eid .. '|' .. p .. '|' .. t
+    if ukey and dedup_ms > 0 then
+      redis.call('SET', ukey, until_ .. '|' .. id, 'PX', dedup_ms)
+    end
+    if not topics[t] then
+      topics[t] = true
+      redis.call('SADD', TOPICS, t)
     end
   end
 end
+if #index > 0 then redis.call('HSET', IX, unpack(index)) end
 for t, count in pairs(ready) do notify(t, count) end
 return out
 """

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import socket
+from collections.abc import Sequence
 from typing import Any, Self
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -43,18 +44,6 @@ MAX_BATCH = 1000
 #: Priorities must be exact as Redis sorted-set scores (doubles).
 MAX_PRIORITY = 2**53 - 1
 _TRANSIENT = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
-_ENVELOPE_FIELDS = (
-    "id",
-    "topic",
-    "sender",
-    "headers",
-    "max_attempts",
-    "priority",
-    "created_at",
-    "correlation_id",
-    "workflow_id",
-    "reply_to",
-)
 
 
 #: What a publish hands to the batch: (topic, id, priority, due, dedup key, max_attempts,
@@ -149,7 +138,13 @@ class RedisQueue(MessageQueue):
         )
         self._scripts = {name: _Script(name, source) for name, source in SCRIPTS.items()}
         self._publisher: Batcher[_Publish, str] = Batcher(self._send_publishes)
-        self._acker: Batcher[str, bool] = Batcher(self._send_acks, max_items=1000)
+        self._acker: Batcher[str, bool] = Batcher(
+            self._send_acks, max_items=1000, on_unclaimed=self._early_acks_done
+        )
+        #: id -> lease deadline of the messages this queue delivered and has not settled.
+        self._delivered: dict[str, float] = {}
+        #: ids acknowledged early (see _ack) whose batch is still on its way.
+        self._settling: set[str] = set()
         self._waiters: dict[str, set[anyio.CancelScope]] = {}
         self._consumed: set[str] = set()
         self._flag_ms = int(self.poll_interval * 1000) + 2000
@@ -325,9 +320,9 @@ class RedisQueue(MessageQueue):
             raise ValueError(
                 f"priority must be within +/-{MAX_PRIORITY} on the redis:// queue, got {priority}"
             )
-        fields = message.__dict__
-        head = orjson.dumps({key: fields[key] for key in _ENVELOPE_FIELDS})
-        envelope = head[:-1] + b',"payload":' + body + b"}"
+        # The whole envelope (attempts and last_error are overwritten on delivery); the
+        # payload was checked by _prepare, so plain orjson is safe here.
+        envelope = orjson.dumps(message.__dict__)
         due = repr(self.clock.time() + delay) if delay > 0 else ""
         max_attempts = message.max_attempts
         meta = (
@@ -382,7 +377,14 @@ class RedisQueue(MessageQueue):
                 flag_ms,
             )
             if reply[1]:
-                return _decode_batch(reply[1], reply[2])
+                messages = _decode_batch(reply[1], reply[2])
+                delivered = self._delivered
+                if len(delivered) > 100_000:
+                    self._forget_expired(now)
+                deadline = now + lease
+                for message in messages:
+                    delivered[message.id] = deadline
+                return messages
             if give_up is not None and anyio.current_time() >= give_up:
                 return []
             if self._interrupt_generation(topic) != generation:
@@ -419,13 +421,50 @@ class RedisQueue(MessageQueue):
     # ------------------------------------------------------------------ settling
 
     async def _ack(self, message_id: str) -> bool:
+        """Settle a message; most acks of busy consumers return without a round trip.
+
+        An ack of a message this queue delivered, whose lease has more than a second to
+        run, joins an ack batch that another caller is already waiting to send, and
+        returns True at once (the message was leased here and not settled here). Acks
+        are lost only if the process dies first, or Redis stays unreachable: then the
+        message is delivered again after its lease, which at-least-once allows.
+        """
+        deadline = self._delivered.pop(message_id, None)
+        if (
+            deadline is not None
+            and deadline - self.clock.time() > 1.0
+            and self._acker.offer(message_id)
+        ):
+            self._settling.add(message_id)
+            return True
         return await self._acker.submit(message_id)
+
+    def _early_acks_done(
+        self, ids: list[str], results: Sequence[bool] | None, error: BaseException | None
+    ) -> None:
+        self._settling.difference_update(ids)
+        if error is not None:
+            log.warning(
+                "acks of delivered messages were lost; they will be delivered again after "
+                "their lease",
+                url=self.url,
+                count=len(ids),
+                error=str(error),
+            )
+
+    def _forget_expired(self, now: float) -> None:
+        delivered = self._delivered
+        for message_id in [i for i, deadline in delivered.items() if deadline <= now]:
+            del delivered[message_id]
 
     async def _send_acks(self, ids: list[str]) -> list[bool]:
         reply: bytes = await self._eval("ack", orjson.dumps(ids))
         return [c == 0x31 for c in reply]
 
     async def _nack(self, message_id: str, delay: float, error: str | None) -> NackOutcome:
+        if message_id in self._settling:
+            return "unknown"
+        self._delivered.pop(message_id, None)
         due = repr(self.clock.time() + delay) if delay > 0 else ""
         outcome = await self._eval(
             "nack",
@@ -439,11 +478,19 @@ class RedisQueue(MessageQueue):
         return result
 
     async def _release(self, message_id: str) -> bool:
+        if message_id in self._settling:
+            return False
+        self._delivered.pop(message_id, None)
         return bool(await self._eval("release", message_id))
 
     async def _extend(self, message_id: str, lease: float) -> bool:
+        if message_id in self._settling:
+            return False
         now = self.clock.time()
-        return bool(await self._eval("extend", message_id, repr(now), repr(now + lease)))
+        extended = bool(await self._eval("extend", message_id, repr(now), repr(now + lease)))
+        if extended and message_id in self._delivered:
+            self._delivered[message_id] = now + lease
+        return extended
 
     # ------------------------------------------------------------------ inspection
 
