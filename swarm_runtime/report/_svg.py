@@ -8,6 +8,7 @@ with one lane per agent replica.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 from collections.abc import Sequence
 from html import escape
@@ -19,7 +20,8 @@ from .model import RunReport, TaskRecord
 __all__ = ["MAX_DAG_NODES", "dag_levels", "dag_svg", "gantt_svg", "histogram_svg", "order_levels"]
 
 MAX_DAG_NODES = 400
-_NODE_W, _NODE_H, _GAP_X, _GAP_Y, _PAD = 168, 48, 64, 18, 16
+_NODE_H, _GAP_X, _GAP_Y, _PAD = 48, 64, 18, 16
+_NAME_CHARS = 30  # longer names are cut (the full name is in the tooltip)
 
 
 def _short(text: str, limit: int) -> str:
@@ -95,14 +97,16 @@ def dag_svg(report: RunReport) -> str:
     layers = order_levels(names, report.edges, dag_levels(names, report.edges))
     tallest = max(len(layer) for layer in layers)
     height = _PAD * 2 + tallest * _NODE_H + (tallest - 1) * _GAP_Y
-    width = _PAD * 2 + len(layers) * _NODE_W + (len(layers) - 1) * _GAP_X
+    longest = max(len(_short(n, _NAME_CHARS)) for n in names)
+    node_w = max(150, round(7.6 * longest) + 40)  # wide enough for the longest name
+    width = _PAD * 2 + len(layers) * node_w + (len(layers) - 1) * _GAP_X
     centre: dict[str, tuple[float, float]] = {}
     for column, layer in enumerate(layers):
         span = len(layer) * _NODE_H + (len(layer) - 1) * _GAP_Y
         top = (height - span) / 2
         for row, name in enumerate(layer):
             centre[name] = (
-                float(_PAD + column * (_NODE_W + _GAP_X)),
+                float(_PAD + column * (node_w + _GAP_X)),
                 top + row * (_NODE_H + _GAP_Y),
             )
     parts = [
@@ -116,7 +120,7 @@ def dag_svg(report: RunReport) -> str:
         if a not in centre or b not in centre:
             continue
         (ax, ay), (bx, by) = centre[a], centre[b]
-        x1, y1 = ax + _NODE_W, ay + _NODE_H / 2
+        x1, y1 = ax + node_w, ay + _NODE_H / 2
         x2, y2 = bx - 2, by + _NODE_H / 2
         bend = max(24.0, (x2 - x1) / 2)
         parts.append(
@@ -136,11 +140,13 @@ def dag_svg(report: RunReport) -> str:
         tip = f"{name} — {record.status} ({record.attempts} attempt(s)) on {record.lane}"
         parts.append(
             f'<g class="node {escape(record.status)}"><title>{escape(tip)}</title>'
-            f'<rect x="{x:.1f}" y="{y:.1f}" width="{_NODE_W}" height="{_NODE_H}" rx="9" '
+            f'<rect x="{x:.1f}" y="{y:.1f}" width="{node_w}" height="{_NODE_H}" rx="9" '
             f'fill="{fill}" stroke="{stroke}"{dash}/>'
             f'<circle cx="{x + 14:.1f}" cy="{y + 17:.1f}" r="4.5" fill="{stroke}"/>'
-            f'<text class="t" x="{x + 25:.1f}" y="{y + 21:.1f}">{escape(_short(name, 19))}</text>'
-            f'<text class="d" x="{x + 12:.1f}" y="{y + 38:.1f}">{escape(_short(detail, 26))}</text>'
+            f'<text class="t" x="{x + 25:.1f}" y="{y + 21:.1f}">'
+            f"{escape(_short(name, _NAME_CHARS))}</text>"
+            f'<text class="d" x="{x + 12:.1f}" y="{y + 38:.1f}">'
+            f"{escape(_short(detail, (node_w - 20) // 6))}</text>"
             "</g>"
         )
     parts.append("</svg>")
@@ -180,7 +186,8 @@ def gantt_svg(report: RunReport, *, width: int = 1180) -> str:
         lanes.setdefault(record.lane, _lane_key(record, agent_order))
     ordered = sorted(lanes, key=lambda lane: lanes[lane])
     row = {lane: i for i, lane in enumerate(ordered)}
-    label_w, top, lane_h, bar_h = 170.0, 28.0, 30.0, 20.0
+    label_w = min(260.0, max(120.0, 7.0 * max(len(lane) for lane in ordered) + 24))
+    top, lane_h, bar_h = 28.0, 30.0, 20.0
     plot_w = width - label_w - 16
     height = top + len(ordered) * lane_h + 8
 
@@ -199,7 +206,7 @@ def gantt_svg(report: RunReport, *, width: int = 1180) -> str:
             )
         parts.append(
             f'<text class="lane" x="10" y="{y + lane_h / 2 + 4:.1f}">'
-            f"{escape(_short(lane, 24))}</text>"
+            f"{escape(_short(lane, int((label_w - 20) // 7)))}</text>"
         )
     step = _nice_step(span)
     tick = 0.0
@@ -211,6 +218,14 @@ def gantt_svg(report: RunReport, *, width: int = 1180) -> str:
             f"{escape(fmt_seconds(tick, axis=True))}</text>"
         )
         tick += step
+    next_start: dict[str, float] = {}  # where the next bar of the same lane begins
+    by_lane: dict[str, list[TaskRecord]] = {}
+    for record in ran:
+        by_lane.setdefault(record.lane, []).append(record)
+    for records in by_lane.values():
+        records.sort(key=lambda r: r.started_at or t0)
+        for here, after in itertools.pairwise(records):
+            next_start[here.name] = x_of(after.started_at or t1)
     for record in ran:
         assert record.started_at is not None
         end = record.finished_at or t1
@@ -230,8 +245,8 @@ def gantt_svg(report: RunReport, *, width: int = 1180) -> str:
         label_w_px = 6.5 * len(record.name) + 12
         if w > label_w_px:
             label_x = x + 6
-        elif x + w + label_w_px < width:
-            label_x = x + w + 5  # beside a short bar
+        elif x + w + label_w_px < min(float(width), next_start.get(record.name, width)):
+            label_x = x + w + 5  # beside a short bar, if the lane is free there
         else:
             label_x = None
         if label_x is not None:

@@ -151,3 +151,25 @@ def test_unusual_results_fall_back_to_json() -> None:
     parse(text)
     assert text.count('<pre class="json">') == 3
     assert "more characters)" in text
+
+
+def test_gantt_labels_never_overlap_the_next_bar() -> None:
+    """A short bar's name goes beside it only when its lane is free there."""
+    start = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+
+    def record(name: str, begin: float, end: float) -> TaskRecord:
+        return TaskRecord(
+            name=name,
+            agent="w",
+            replica=0,
+            status="completed",
+            started_at=start + dt.timedelta(seconds=begin),
+            finished_at=start + dt.timedelta(seconds=end),
+        )
+
+    crowded = [record("first_short_task", 0, 0.1), record("b", 0.11, 10)]
+    text = render_html(RunReport(pipeline="p", run_id="r", tasks=crowded))
+    assert ">first_short_task</text>" not in text
+    roomy = [record("first_short_task", 0, 0.1), record("b", 5, 10)]
+    text = render_html(RunReport(pipeline="p", run_id="r", tasks=roomy))
+    assert ">first_short_task</text>" in text
