@@ -16,7 +16,7 @@ from __future__ import annotations
 import errno
 import time
 from collections.abc import Callable
-from typing import Any, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 import anyio
 
@@ -32,6 +32,23 @@ FsyncPolicy = Literal["always", "interval", "never"]
 _FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG}
 
 
+class Job(Generic[T]):
+    """Blocking work (reads, deletes) run in the worker thread right after a batch's write."""
+
+    __slots__ = ("error", "fn", "result")
+
+    def __init__(self, fn: Callable[[], T]) -> None:
+        self.fn = fn
+        self.result: T | None = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.result = self.fn()
+        except BaseException as exc:  # re-raised on the event loop by Journal.io
+            self.error = exc
+
+
 class Batch:
     """Records written together: one ``write`` (and at most one fsync)."""
 
@@ -39,6 +56,7 @@ class Batch:
         "chunks",
         "done",
         "error",
+        "jobs",
         "lazy",
         "leader",
         "posts",
@@ -55,6 +73,7 @@ class Batch:
         self.size = 0
         self.sync = False
         self.posts: list[Any] = []  # what the queue does once the batch is on disk
+        self.jobs: list[Job[Any]] = []  # other blocking work for the same worker-thread hop
         self.done = False
         self.error: BaseException | None = None
         self.leader = False
@@ -103,7 +122,7 @@ class Journal:
     @property
     def quiet(self) -> bool:
         """Nothing waiting to be written and no worker-thread hop under way."""
-        return not self._busy and not self._open.size
+        return not self._busy and not self._open.size and not self._open.jobs
 
     def add(self, record: bytes, *, sync: bool = False, lazy: bool = False) -> Batch:
         """Append a framed record to the open batch; returns that batch."""
@@ -133,7 +152,7 @@ class Journal:
                 while self._busy:
                     await self._idle.wait()
                 if not batch.done:
-                    await self._flush(None)
+                    await self._flush()
             except BaseException:
                 if not batch.done:  # hand the lead to another waiter of the batch
                     batch.leader = False
@@ -144,16 +163,24 @@ class Journal:
             raise batch.error
 
     async def io(self, fn: Callable[[], T]) -> T:
-        """Write the open batch, then run ``fn`` in the same worker-thread hop."""
-        while self._busy:
-            await self._idle.wait()
-        return await self._flush(fn)
+        """Run ``fn`` in the worker thread, in the hop that writes the open batch.
+
+        Concurrent callers (and publishers) share that hop: a consumer's read rides along
+        with the publishers' write instead of queueing behind it.
+        """
+        batch = self._open
+        job = Job(fn)
+        batch.jobs.append(job)
+        await self.wait(batch, raise_error=False)
+        if job.error is not None:
+            raise job.error
+        return job.result  # type: ignore[return-value]
 
     async def flush(self, *, sync: bool = False) -> None:
         """Write everything appended so far (and fsync it if ``sync``)."""
         if sync and (self._open.size or self._unsynced):
             self._open.sync = True
-        if self._open.size or self._open.sync:
+        if self._open.size or self._open.sync or self._open.jobs:
             await self.wait(self._open)
 
     async def drain(self) -> None:
@@ -170,16 +197,14 @@ class Journal:
             return time.monotonic() - self._last_sync >= self.interval
         return False
 
-    async def _flush(self, fn: Callable[[], T] | None) -> T:
+    async def _flush(self) -> None:
         batch = self._open
         self._open = Batch()
         self._busy = True
         idle = self._idle = anyio.Event()
         try:
             sync = self._sync_due(batch)
-            position, write_error, result, fn_error = await anyio.to_thread.run_sync(
-                self._hop, batch, sync, fn
-            )
+            position, write_error = await anyio.to_thread.run_sync(self._hop, batch, sync)
             # Bookkeeping below runs without a checkpoint, so a cancellation delivered
             # after the hop cannot leave the batch half applied.
             if write_error is None:
@@ -202,13 +227,8 @@ class Journal:
         finally:
             self._busy = False
             idle.set()
-        if fn_error is not None:
-            raise fn_error
-        return result  # type: ignore[return-value]
 
-    def _hop(
-        self, batch: Batch, sync: bool, fn: Callable[[], T] | None
-    ) -> tuple[tuple[int, int] | None, OSError | None, T | None, BaseException | None]:
+    def _hop(self, batch: Batch, sync: bool) -> tuple[tuple[int, int] | None, OSError | None]:
         position = None
         write_error = None
         try:
@@ -218,14 +238,9 @@ class Journal:
                 self.log.sync()
         except OSError as exc:
             write_error = exc
-        result = None
-        fn_error = None
-        if fn is not None:
-            try:
-                result = fn()
-            except BaseException as exc:  # re-raised on the event loop by _flush
-                fn_error = exc
-        return position, write_error, result, fn_error
+        for job in batch.jobs:
+            job.run()
+        return position, write_error
 
     def _requeue_lazy(self, failed: Batch) -> None:
         """Records nobody waited for (acks, leases...) are written with the next batch.

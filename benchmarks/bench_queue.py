@@ -1,0 +1,369 @@
+"""The durable file queue against persist-queue and the disk's own group-commit ceiling.
+
+Everything runs in one process run, on the same disk (a temporary directory next to the
+repository unless ``--dir`` says otherwise), with ~200-byte messages:
+
+* swarm-runtime ``file://`` queue, ``fsync="always"``: publish N messages with 1 and with
+  64 concurrent publishers, then consume + ack them all (one consumer, batches of 256; and
+  the runtime's own shape, batches of 1), and the whole publish + consume + ack cycle;
+* persist-queue's ``SQLiteAckQueue`` (its default durable settings): put N, get + ack N;
+  with 1 thread and with 64 threads putting;
+* the raw ceiling: append 200-byte lines, fsync every 100 lines (and every line);
+* reopen of a 1,000,000-message queue (after a clean close, and after a crash: no snapshot)
+  in a fresh process, with resident memory per pending message.
+
+Each throughput figure is the median of ``--repeat`` runs (the machine is shared and noisy).
+
+    python benchmarks/bench_queue.py [--n 50000] [--repeat 3] [--reopen-n 1000000] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import anyio
+from _common import print_table, write_json
+
+import swarm_runtime as sr
+
+HERE = Path(__file__).resolve().parent
+PAYLOAD = {"user": "u-0042", "event": "page_view", "path": "/products/123", "text": "x" * 110}
+LINE = b"y" * 199 + b"\n"
+
+
+def _fresh(root: Path, name: str) -> Path:
+    path = root / name
+    shutil.rmtree(path, ignore_errors=True)
+    return path
+
+
+# ---------------------------------------------------------------------------- swarm-runtime
+
+
+async def _publish(queue: sr.MessageQueue, n: int, publishers: int) -> float:
+    per = n // publishers
+
+    async def publisher() -> None:
+        for _ in range(per):
+            await queue.publish("bench", PAYLOAD)
+
+    start = time.perf_counter()
+    async with anyio.create_task_group() as tg:
+        for _ in range(publishers):
+            tg.start_soon(publisher)
+    return time.perf_counter() - start
+
+
+async def _consume(queue: sr.MessageQueue, n: int, batch: int) -> float:
+    start = time.perf_counter()
+    done = 0
+    while done < n:
+        messages = await queue.subscribe("bench", batch_size=batch, timeout=5)
+        if not messages:
+            raise RuntimeError(f"queue ran dry after {done} of {n} messages")
+        for message in messages:
+            await queue.acknowledge(message.id)
+        done += len(messages)
+    return time.perf_counter() - start
+
+
+async def swarm_run(root: Path, n: int, publishers: int, batch: int) -> dict[str, float]:
+    path = _fresh(root, f"swarm-{publishers}-{batch}")
+    queue = await sr.MessageQueue.open(f"file://{path}", fsync="always")
+    published = await _publish(queue, n, publishers)
+    consumed = await _consume(queue, n // publishers * publishers, batch)
+    fsyncs = queue.info().fsyncs  # type: ignore[attr-defined]
+    await queue.close()
+    shutil.rmtree(path, ignore_errors=True)
+    count = n // publishers * publishers
+    return {
+        "publish": count / published,
+        "consume_ack": count / consumed,
+        "cycle": count / (published + consumed),
+        "msgs_per_fsync": count / max(1, fsyncs),
+    }
+
+
+# ---------------------------------------------------------------------------- persist-queue
+
+
+def persist_queue_run(root: Path, n: int, threads: int) -> dict[str, float]:
+    from persistqueue import SQLiteAckQueue
+
+    path = _fresh(root, f"pq-{threads}")
+    queue = SQLiteAckQueue(str(path), multithreading=True, auto_commit=True)
+    per = n // threads
+
+    def putter() -> None:
+        for _ in range(per):
+            queue.put(PAYLOAD)
+
+    start = time.perf_counter()
+    if threads == 1:
+        putter()
+    else:
+        workers = [threading.Thread(target=putter) for _ in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+    published = time.perf_counter() - start
+    count = per * threads
+    start = time.perf_counter()
+    for _ in range(count):
+        item = queue.get(block=False)
+        queue.ack(item)
+    consumed = time.perf_counter() - start
+    queue.close()
+    shutil.rmtree(path, ignore_errors=True)
+    return {
+        "publish": count / published,
+        "consume_ack": count / consumed,
+        "cycle": count / (published + consumed),
+    }
+
+
+# ---------------------------------------------------------------------------- raw ceiling
+
+
+def raw_lines(root: Path, n: int, every: int) -> float:
+    path = root / f"raw-{every}.log"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+    sync = getattr(os, "fdatasync", os.fsync)
+    start = time.perf_counter()
+    for i in range(1, n + 1):
+        os.write(fd, LINE)
+        if i % every == 0:
+            sync(fd)
+    sync(fd)
+    elapsed = time.perf_counter() - start
+    os.close(fd)
+    path.unlink()
+    return n / elapsed
+
+
+# ---------------------------------------------------------------------------- reopen
+
+
+REOPEN_SCRIPT = r"""
+import asyncio, json, sys, time
+def rss():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+import swarm_runtime as sr
+from swarm_runtime.queue.file import FileQueue
+async def main():
+    base = rss()
+    start = time.perf_counter()
+    q = await sr.MessageQueue.open(sys.argv[1])
+    elapsed = time.perf_counter() - start
+    after = rss()
+    depth = await q.depth("bench")
+    snap = q.recovery.from_snapshot
+    await q.close()
+    print(json.dumps({"seconds": elapsed, "rss_delta": after - base, "depth": depth,
+                      "from_snapshot": snap, "index_bytes": q.info().index_bytes}))
+asyncio.run(main())
+"""
+
+FILL_SCRIPT = r"""
+import asyncio, json, sys, time
+def rss():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+import anyio
+import swarm_runtime as sr
+PAYLOAD = json.loads(sys.argv[3])
+async def main():
+    n = int(sys.argv[2])
+    base = rss()
+    q = await sr.MessageQueue.open(sys.argv[1], fsync="never")
+    start = time.perf_counter()
+    async def publisher(count):
+        for _ in range(count):
+            await q.publish("bench", PAYLOAD)
+    async with anyio.create_task_group() as tg:
+        for k in range(100):
+            tg.start_soon(publisher, n // 100)
+    elapsed = time.perf_counter() - start
+    after = rss()
+    await q.close()
+    print(json.dumps({"seconds": elapsed, "rss_delta": after - base}))
+asyncio.run(main())
+"""
+
+
+def _run_json(script: str, *args: str) -> dict[str, Any]:
+    import json
+
+    out = subprocess.run(
+        [sys.executable, "-c", script, *args], capture_output=True, text=True, check=True
+    ).stdout
+    return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+def reopen_run(root: Path, n: int) -> dict[str, Any]:
+    import json
+
+    path = _fresh(root, "reopen")
+    url = f"file://{path}"
+    fill = _run_json(FILL_SCRIPT, url, str(n), json.dumps(PAYLOAD))
+    clean = _run_json(REOPEN_SCRIPT, url)  # writes a fresh snapshot when it closes
+    (path / "index.snap").unlink()  # what a crash leaves: no snapshot, scan the log
+    crashed = _run_json(REOPEN_SCRIPT, url)
+    log_bytes = sum(p.stat().st_size for p in (path / "log").iterdir())
+    shutil.rmtree(path, ignore_errors=True)
+    return {"n": n, "fill": fill, "clean": clean, "crash": crashed, "log_bytes": log_bytes}
+
+
+# ---------------------------------------------------------------------------- main
+
+
+def _median(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+
+
+def _repeat(repeat: int, fn: Callable[[], dict[str, float]]) -> dict[str, float]:
+    return _median([fn() for _ in range(repeat)])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=50_000, help="messages per run")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median)")
+    parser.add_argument("--reopen-n", type=int, default=1_000_000, help="messages for reopen")
+    parser.add_argument("--dir", type=Path, default=None, help="where to put the queues")
+    parser.add_argument("--quick", action="store_true", help="n=10000, repeat=1, reopen 100k")
+    args = parser.parse_args()
+    if args.quick:
+        args.n, args.repeat, args.reopen_n = 10_000, 1, 100_000
+    base = args.dir or HERE.parent
+    root = Path(tempfile.mkdtemp(prefix=".bench-queue-", dir=base))
+    n, repeat = args.n, args.repeat
+    size = len(sr.Message(topic="bench", payload=PAYLOAD).to_json())
+    print(
+        f"queue benchmark: n={n:,} messages of ~{size} bytes (envelope included), "
+        f"repeat={repeat}, directory {root}"
+    )
+    try:
+        results: dict[str, Any] = {"n": n, "message_bytes": size, "repeat": repeat}
+        raw100 = statistics.median(raw_lines(root, n * 2, 100) for _ in range(repeat))
+        raw1 = statistics.median(raw_lines(root, 2000, 1) for _ in range(repeat))
+        results["raw"] = {"fsync_every_100": raw100, "fsync_every_1": raw1}
+
+        def swarm(publishers: int, batch: int, count: int) -> dict[str, float]:
+            return asyncio.run(swarm_run(root, count, publishers, batch))
+
+        s64 = _repeat(repeat, lambda: swarm(64, 256, n))
+        s64_b1 = _repeat(1, lambda: swarm(64, 1, n))
+        s1 = _repeat(1, lambda: swarm(1, 256, n))
+        results["swarm"] = {"p64": s64, "p64_batch1": s64_b1, "p1": s1}
+        pq1 = _repeat(1, lambda: persist_queue_run(root, n, 1))
+        pq64 = _repeat(1, lambda: persist_queue_run(root, n, 64))
+        results["persist_queue"] = {"t1": pq1, "t64": pq64}
+        reopen = reopen_run(root, args.reopen_n)
+        results["reopen"] = reopen
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+    rows = [
+        ["swarm file://, 64 publishers", s64["publish"], s64["consume_ack"], s64["cycle"]],
+        [
+            "swarm file://, 64 pub., consume batch 1",
+            s64_b1["publish"],
+            s64_b1["consume_ack"],
+            s64_b1["cycle"],
+        ],
+        ["swarm file://, 1 publisher", s1["publish"], s1["consume_ack"], s1["cycle"]],
+        [
+            "persist-queue SQLiteAckQueue, 1 thread",
+            pq1["publish"],
+            pq1["consume_ack"],
+            pq1["cycle"],
+        ],
+        [
+            "persist-queue SQLiteAckQueue, 64 threads",
+            pq64["publish"],
+            pq64["consume_ack"],
+            pq64["cycle"],
+        ],
+        ["raw lines, fsync every 100", raw100, "", ""],
+        ["raw lines, fsync every line", raw1, "", ""],
+    ]
+    print_table(
+        f"msgs/s, fsync always, median of {repeat} (swarm 64 publishers: "
+        f"{s64['msgs_per_fsync']:.0f} msgs per fsync)",
+        ["", "publish", "consume+ack", "whole cycle"],
+        rows,
+    )
+    best_pq = max(pq1["publish"], pq64["publish"])
+    best_pq_cycle = max(pq1["cycle"], pq64["cycle"])
+    ratios = {
+        "publish_vs_persist_queue": s64["publish"] / best_pq,
+        "consume_vs_persist_queue": s64["consume_ack"]
+        / max(pq1["consume_ack"], pq64["consume_ack"]),
+        "cycle_vs_persist_queue": s64["cycle"] / best_pq_cycle,
+        "publish_vs_raw_ceiling": s64["publish"] / raw100,
+    }
+    results["ratios"] = ratios
+    print_table(
+        "ratios",
+        ["", "x"],
+        [
+            ["swarm publish (64) / best persist-queue publish", ratios["publish_vs_persist_queue"]],
+            ["swarm consume+ack / best persist-queue get+ack", ratios["consume_vs_persist_queue"]],
+            ["swarm whole cycle / best persist-queue cycle", ratios["cycle_vs_persist_queue"]],
+            ["swarm publish (64) / raw fsync-every-100 ceiling", ratios["publish_vs_raw_ceiling"]],
+        ],
+    )
+    rn = reopen["n"]
+    print_table(
+        f"reopen of a {rn:,}-message queue ({reopen['log_bytes'] / 2**20:.0f} MiB of log), "
+        "fresh process",
+        ["", "seconds", "RSS delta MiB", "bytes/message"],
+        [
+            [
+                "after a clean close (snapshot)",
+                reopen["clean"]["seconds"],
+                reopen["clean"]["rss_delta"] / 2**20,
+                reopen["clean"]["rss_delta"] / rn,
+            ],
+            [
+                "after a crash (log scan)",
+                reopen["crash"]["seconds"],
+                reopen["crash"]["rss_delta"] / 2**20,
+                reopen["crash"]["rss_delta"] / rn,
+            ],
+            [
+                "while filling (incl. 32 MiB record cache)",
+                reopen["fill"]["seconds"],
+                reopen["fill"]["rss_delta"] / 2**20,
+                reopen["fill"]["rss_delta"] / rn,
+            ],
+        ],
+    )
+    write_json("queue", results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
