@@ -188,19 +188,28 @@ class PipelineConfig(_Model):
     concurrency: Count | None = None
     monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
 
+    def _index(self) -> tuple[dict[str, TaskSpec], dict[str, AgentSpec]]:
+        """Name → spec maps, built once (rebuilt if the lists were replaced or grown)."""
+        key = (id(self.tasks), len(self.tasks), id(self.agents), len(self.agents))
+        cached = self.__dict__.get("_by_name")  # not a field: ignored by ==, dumps and copies' keys
+        if cached is None or cached[0] != key:
+            tasks: dict[str, TaskSpec] = {}
+            agents: dict[str, AgentSpec] = {}
+            for task in self.tasks:
+                tasks.setdefault(task.name, task)
+            for agent in self.agents:
+                agents.setdefault(agent.name, agent)
+            cached = (key, tasks, agents)
+            self.__dict__["_by_name"] = cached
+        return cached[1], cached[2]
+
     def task(self, name: str) -> TaskSpec:
-        """The task called ``name`` (KeyError if none)."""
-        for task in self.tasks:
-            if task.name == name:
-                return task
-        raise KeyError(name)
+        """The task called ``name`` (KeyError if none); O(1)."""
+        return self._index()[0][name]
 
     def agent(self, name: str) -> AgentSpec:
-        """The agent called ``name`` (KeyError if none)."""
-        for agent in self.agents:
-            if agent.name == name:
-                return agent
-        raise KeyError(name)
+        """The agent called ``name`` (KeyError if none); O(1)."""
+        return self._index()[1][name]
 
     def agent_for(self, task: TaskSpec | str) -> AgentSpec:
         """The agent that runs ``task``."""

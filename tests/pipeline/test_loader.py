@@ -461,3 +461,20 @@ def test_strict_types_refuse_lookalikes() -> None:
     assert "agents[0].replicas: expected an integer, got true" in text
     assert "agents[0].concurrency: expected an integer, got '2'" in text
     assert "tasks[0].timeout: expected a finite number, got inf" in text
+
+
+def test_control_characters_are_located() -> None:
+    """A character YAML forbids is reported at its line and column, even after non-ASCII text."""
+    error = problems_of("name: ééé\nx: a\x1f\n")
+    assert str(error) == "p.yaml:2:5: YAML syntax error: U+001F is not allowed in YAML text"
+
+
+def test_lookups_follow_copies() -> None:
+    """task() and agent() are O(1) lookups that stay right on model_copy'd configs."""
+    config = parse_pipeline(GOOD)
+    assert config.task("stats").agent == "score"
+    trimmed = config.model_copy(update={"tasks": config.tasks[:1]})
+    assert trimmed.task("load").name == "load"
+    with pytest.raises(KeyError):
+        trimmed.task("stats")
+    assert config == parse_pipeline(GOOD)
