@@ -27,6 +27,11 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
+def started_line(output: str) -> str:
+    """The line ``run`` prints first: ``run <RUN_ID> of <pipeline> (...)``."""
+    return next(line for line in output.splitlines() if line.startswith(("run ", "resuming ")))
+
+
 def small_pipeline(tmp_path: Path, *, path: Path = SALES) -> Path:
     return write(
         tmp_path / "small.yaml",
@@ -111,8 +116,7 @@ def test_run_prints_run_id_and_summary(runner: CliRunner, tmp_path: Path) -> Non
         ],
     )
     assert result.exit_code == 0, result.output
-    first = result.output.splitlines()[0]
-    assert first.startswith("run ")
+    first = started_line(result.output)
     assert "of small (2 tasks)" in first
     for column in ("task", "agent", "status", "attempts", "duration"):
         assert column in result.output
@@ -135,7 +139,7 @@ def test_run_writes_html_report(runner: CliRunner, tmp_path: Path) -> None:
         cli, ["run", str(small_pipeline(tmp_path)), "--queue", "memory://", "--report", str(report)]
     )
     assert result.exit_code == 0, result.output
-    run_id = result.output.split()[1]
+    run_id = started_line(result.output).split()[1]
     page = report.read_text()
     assert page.lstrip().lower().startswith("<!doctype html")
     assert run_id in page
@@ -183,7 +187,7 @@ def test_run_resume_completed_run_runs_nothing(runner: CliRunner, tmp_path: Path
     queue = f"file://{tmp_path / 'q'}"
     first = runner.invoke(cli, ["run", pipeline, "--queue", queue])
     assert first.exit_code == 0, first.output
-    run_id = first.output.split()[1]
+    run_id = started_line(first.output).split()[1]
     again = runner.invoke(cli, ["run", pipeline, "--queue", queue, "--resume", run_id])
     assert again.exit_code == 0, again.output
     assert f"resuming run {run_id} of small: 2 of 2 tasks already completed" in again.output
