@@ -130,12 +130,15 @@ def _gantt_section(report: RunReport) -> str:
     )
 
 
-def _offset(report: RunReport, record: TaskRecord) -> str:
-    if record.started_at is None:
+def _origin(report: RunReport) -> dt.datetime | None:
+    """Time zero of the run: its start, else the first task's start."""
+    starts = [t.started_at for t in report.tasks if t.started_at is not None]
+    return report.started_at or min(starts, default=None)
+
+
+def _offset(origin: dt.datetime | None, record: TaskRecord) -> str:
+    if record.started_at is None or origin is None:
         return "—"
-    origin = report.started_at or min(
-        (t.started_at for t in report.tasks if t.started_at is not None), default=record.started_at
-    )
     return "+" + fmt_seconds((record.started_at - origin).total_seconds())
 
 
@@ -155,6 +158,7 @@ def _tasks_section(report: RunReport) -> str:
     if not report.tasks:
         return ""
     longest = max((t.duration or 0.0 for t in report.tasks), default=0.0) or 1.0
+    origin = _origin(report)
     rows = []
     for t in report.tasks:
         if t.duration is not None:
@@ -167,7 +171,7 @@ def _tasks_section(report: RunReport) -> str:
         rows.append(
             f"<tr><td><b>{escape(t.name)}</b></td><td>{escape(t.agent)}</td>"
             f'<td class="num">{replica}</td><td>{_badge(t.status)}</td>'
-            f'<td class="num">{t.attempts}</td><td class="num">{_offset(report, t)}</td>'
+            f'<td class="num">{t.attempts}</td><td class="num">{_offset(origin, t)}</td>'
             f"<td>{duration}</td><td>{_error(t.error)}</td></tr>"
         )
     head = (
