@@ -1,7 +1,7 @@
 """swarm-runtime: an asyncio-native orchestration runtime for multi-agent systems."""
 
 from ._logging import configure_logging, merge_runtime_context
-from .agents import Agent, FunctionAgent
+from .agents import Agent, DataProcessingAgent, FunctionAgent
 from .clock import Clock, ManualClock, SystemClock
 from .communication import CommunicationSystem
 from .errors import (
@@ -43,6 +43,7 @@ __all__ = [
     "CommunicationSystem",
     "ConfigError",
     "Context",
+    "DataProcessingAgent",
     "FunctionAgent",
     "Handoff",
     "HandoffError",
