@@ -64,7 +64,7 @@ class DataProcessingAgent(Agent):
 
     async def handle(self, msg: Message, ctx: Context) -> Any:
         payload = msg.payload
-        data = payload.get("data") if isinstance(payload, dict) else payload
+        data: Any = payload.get("data") if isinstance(payload, dict) else payload
         processed = self.process_data(data)
         await ctx.state.update({"last_summary": self.get_processing_summary()})
         return processed
