@@ -27,10 +27,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import print_table, write_json
-
 import anyio
 import redis.asyncio as aioredis
+from _common import print_table, write_json
 
 import swarm_runtime as sr
 

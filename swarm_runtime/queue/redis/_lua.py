@@ -164,10 +164,10 @@ end
 
 -- move a message to the topic's dead-letter stream, carrying its last error
 local function kill(t, id, p, eid, a, err, f)
-  if eid ~= '' then drop_entry(t, p, eid) end
   f = f or {}
   redis.call('XADD', tkey(t, 'dlq'), '*', 'i', id, 'b', f['b'] or '{}', 'a', a, 'x', err,
              'p', p, 'k', f['k'] or '')
+  if eid ~= '' then drop_entry(t, p, eid) end
   redis.call('HDEL', IX, id)
   redis.call('DEL', mkey(id))
 end
@@ -286,6 +286,7 @@ for n, r in ipairs(meta) do
       if x then ex[#ex + 1] = 'x'; ex[#ex + 1] = x end
       redis.call('HSET', mkey(id), unpack(ex))
       redis.call('ZADD', tkey(t, 'dl'), due, id)
+      ready[t] = ready[t] or 0  -- waiters learn the new due time
     else
       eid = add_entry(t, p, id, body, k, x)
       ready[t] = (ready[t] or 0) + 1
@@ -302,7 +303,7 @@ for n, r in ipairs(meta) do
   end
 end
 if #index > 0 then redis.call('HSET', IX, unpack(index)) end
-for t, count in pairs(ready) do notify(t, count) end
+for t, count in pairs(ready) do notify(t, math.max(count, 1)) end
 return out
 """
 
@@ -483,8 +484,8 @@ if due ~= '' then
   redis.call('ZADD', tkey(t, 'dl'), due, id)
 else
   requeue(t, id, p, eid)
-  notify(t, 1)
 end
+notify(t, 1)  -- a waiter takes it, or learns when it falls due
 return 'requeued'
 """
 
