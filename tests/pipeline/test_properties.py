@@ -255,3 +255,66 @@ def test_back_edge_creates_a_reported_real_cycle(
         cycle = problem.message.removeprefix("dependency cycle: ").split(" -> ")
         assert cycle[0] == cycle[-1]
         assert all(a in deps[b] for a, b in itertools.pairwise(cycle))
+
+
+@st.composite
+def seed_pipelines(draw: st.DrawFn) -> dict[str, Any]:
+    """A random valid seed-form pipeline."""
+    stage_names = draw(st.lists(names, min_size=3, max_size=7, unique=True))
+    etl_count = draw(st.integers(1, 2))
+    source = draw(
+        st.sampled_from(["data/a.csv", "b.jsonl", {"type": "sqlite", "path": "c.db", "table": "t"}])
+    )
+    etl = [
+        {
+            "name": stage_names[0],
+            "source": source,
+            "transforms": draw(st.lists(st.sampled_from(OPS), max_size=2)),
+        }
+    ]
+    if etl_count == 2:
+        etl.append(
+            {
+                "name": stage_names[1],
+                "transforms": draw(st.lists(st.sampled_from(OPS), min_size=1, max_size=2)),
+            }
+        )
+    rest = stage_names[etl_count:]
+    split = draw(st.integers(0, len(rest)))
+    processing = [
+        {"name": n, "operations": draw(st.lists(st.sampled_from(OPS), min_size=1, max_size=3))}
+        for n in rest[:split]
+    ]
+    analysis = [
+        {
+            "name": n,
+            "metrics": draw(
+                st.lists(st.sampled_from(["correlation", "distribution"]), min_size=1, max_size=2)
+            ),
+        }
+        for n in rest[split:]
+    ]
+    return {
+        "name": draw(names),
+        "etl_stages": etl,
+        "processing_stages": processing,
+        "analysis_stages": analysis,
+    }
+
+
+@SETTINGS
+@given(seed_pipelines(), st.data())
+def test_seed_form_round_trips_and_resists_corruption(
+    data: dict[str, Any], draw: st.DataObject
+) -> None:
+    """Seed pipelines become general configs that round-trip; corruptions raise ConfigError."""
+    config = parse_pipeline(data)
+    assert parse_pipeline(config.to_yaml()) == config
+    assert len(config.tasks) >= len(data["etl_stages"]) + len(data["processing_stages"]) + len(
+        data["analysis_stages"]
+    )
+    mutated = copy.deepcopy(data)
+    path = draw.draw(st.sampled_from(_paths(mutated)))
+    mutated = _replace(mutated, path, draw.draw(junk))
+    result = parse_or_error(mutated)
+    assert isinstance(result, (PipelineConfig, ConfigError))
