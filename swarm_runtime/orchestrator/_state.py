@@ -70,8 +70,7 @@ class Attempt(NamedTuple):
         return self._asdict()
 
 
-@dataclass(frozen=True, slots=True)
-class TaskStatus:
+class TaskStatus(NamedTuple):
     """A snapshot of one task: state, attempts and timings (wall-clock seconds).
 
     ``dispatched_at`` is when its message was queued, ``started_at`` when a replica

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import anyio
+import orjson
 import structlog
 from pydantic import ValidationError
 
@@ -67,7 +68,7 @@ def fingerprint(tasks: Sequence[Mapping[str, Any]], inputs: Any) -> str:
     """A short hash of what a run computes (tasks, agents, params, inputs): a run is
     resumed by a plain ``run`` only if the pipeline still has the same fingerprint."""
     essence = [[t["name"], t["agent"], list(t["depends_on"]), t["params"]] for t in tasks], inputs
-    return hashlib.sha256(_json.dumps(essence, what="workflow")).hexdigest()[:16]
+    return hashlib.sha256(orjson.dumps(essence, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
 
 class WorkflowOrchestrator:
