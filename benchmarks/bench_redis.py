@@ -129,8 +129,13 @@ def main() -> None:
     try:
         asyncio.run(_ping(args.url))
     except Exception as exc:
-        print(f"no Redis server at {args.url}: {exc}", file=sys.stderr)
-        sys.exit(2)
+        # Like the tests: skip on a laptop without Redis, fail in CI (which starts one).
+        in_ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+        print(
+            f"{'error' if in_ci else 'skipped'}: no Redis server answers at {args.url}: {exc}",
+            file=sys.stderr,
+        )
+        sys.exit(2 if in_ci else 0)
 
     raw_runs: list[tuple[float, float]] = []
     ours_runs: list[tuple[float, float]] = []

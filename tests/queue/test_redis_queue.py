@@ -436,3 +436,23 @@ async def test_braced_prefix_for_redis_cluster_works(raw: aioredis.Redis) -> Non
     finally:
         await q.close()
         await delete_keys(prefix)
+
+
+async def test_acked_entries_behind_a_straggler_stay_bounded(
+    open_queue: OpenQueue, raw: aioredis.Redis, prefix: str
+) -> None:
+    """A message held for long does not make the stream keep every entry acked after it:
+    past 4,096 such entries they are deleted one by one."""
+    q = await open_queue()
+    for start in range(0, 8000, 500):
+        async with anyio.create_task_group() as tg:
+            for i in range(start, start + 500):
+                tg.start_soon(q.publish, "t", i)
+    [held] = await q.subscribe("t")
+    while batch := await q.subscribe("t", batch_size=1000):
+        async with anyio.create_task_group() as tg:
+            for message in batch:
+                tg.start_soon(q.acknowledge, message.id)
+    assert await raw.xlen(f"{prefix}:q:t:t:s:0") <= 1 + 4096 + 1000  # not 8,000
+    assert await q.acknowledge(held.id) is True
+    assert await raw.exists(f"{prefix}:q:t:t:s:0") == 0
