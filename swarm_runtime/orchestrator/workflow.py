@@ -34,7 +34,13 @@ from pydantic import ValidationError
 from .. import _json
 from ..agents.base import Agent, AgentHandler, FunctionAgent
 from ..agents.builtin._validation import join_path, translate_errors
-from ..errors import ConfigError, ConfigProblem, PipelineConfigError, WorkflowError
+from ..errors import (
+    ConfigError,
+    ConfigProblem,
+    PayloadError,
+    PipelineConfigError,
+    WorkflowError,
+)
 from ..events import TaskEvent
 from ..pipeline.config import FailurePolicy, RetryOverride, TaskSpec, check_name
 from ..pipeline.dag import Dag, check_dag
@@ -185,7 +191,6 @@ class WorkflowOrchestrator:
         overrides them. Raises :class:`PipelineConfigError` listing every problem:
         duplicate names, unknown dependencies or agents, cycles (``a -> b -> a``).
         """
-        label = name
         try:
             check_name(name)
         except ValueError as exc:
@@ -196,8 +201,8 @@ class WorkflowOrchestrator:
             a: _check_limit(f"agent_limits[{a!r}]", n) for a, n in (agent_limits or {}).items()
         }
         base = retry or self.retry or self.runtime.retry
-        specs = _task_specs(tasks, dependencies, agent, self.runtime.agents, label)
         known = self.runtime.agents
+        specs = _task_specs(tasks, dependencies, agent, known, name)
         problems = check_dag(
             [(s.name, s.depends_on) for s in specs],
             agents=[s.agent for s in specs],
@@ -209,15 +214,14 @@ class WorkflowOrchestrator:
             if a not in known
         ]
         if problems:
-            raise PipelineConfigError(label, problems)
+            raise PipelineConfigError(name, problems)
         try:
             _json.check_json(inputs, what="inputs")
+            _json.check_json(metadata, what="metadata")
             for spec in specs:
                 _json.check_json(spec.params, what=f"task {spec.name!r} params")
-        except ConfigError:
-            raise
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from exc
+        except PayloadError as exc:
+            raise ConfigError(f"workflow {name!r}: {exc}") from exc
         task_dicts = [task_dict(spec, base) for spec in specs]
         run_id = workflow_id or new_run_id()
         if not all(c.isalnum() or c in "_-" for c in run_id):
