@@ -203,3 +203,12 @@ def test_help_everywhere(runner: CliRunner) -> None:
         result = runner.invoke(cli, [command, "--help"])
         assert result.exit_code == 0
         assert "PIPELINE.yaml" in result.output
+
+
+def test_run_serves_metrics(runner: CliRunner, tmp_path: Path) -> None:
+    """``--metrics-port`` starts the Prometheus endpoint and prints where it is."""
+    result = runner.invoke(
+        cli, ["run", str(small_pipeline(tmp_path)), "--queue", "memory://", "--metrics-port", "0"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Prometheus metrics at http://127.0.0.1:" in result.output

@@ -191,3 +191,24 @@ async def test_runs_listed_with_their_states(tmp_path: Path) -> None:
 
 async def _ok(msg: sr.Message, ctx: sr.Context) -> str:
     return "ok"
+
+
+async def test_torn_tail_is_cut_before_appending(tmp_path: Path) -> None:
+    """A half-written last record (a crash mid-write) is ignored on load and cut off
+    before the next append, so the log stays valid line by line."""
+    store = DirectoryRunStore(tmp_path)
+    header = {"k": "run", "run_id": "r1", "name": "w", "created_at": 1.0, "tasks": []}
+    run_log = await store.create(header)
+    run_log.append({"k": "session", "at": 2.0})
+    await run_log.close()
+    path = tmp_path / "r1" / "run.log"
+    with path.open("ab") as file:
+        file.write(encode_record({"k": "end", "state": "completed"})[:-4])  # torn
+    loaded, run_log = await store.load("r1")
+    assert loaded.state is WorkflowState.INTERRUPTED  # the torn end record does not count
+    run_log.append({"k": "end", "state": "failed", "at": 3.0})
+    await run_log.close()
+    records, valid, bad = decode_lines(path.read_bytes())
+    assert [r["k"] for r in records] == ["run", "session", "end"]
+    assert records[-1]["state"] == "failed"
+    assert (valid, bad) == (path.stat().st_size, 0)

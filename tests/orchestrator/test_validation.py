@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+import swarm_runtime as sr
 from swarm_runtime.errors import ConfigError, PipelineConfigError, WorkflowError
 from swarm_runtime.orchestrator import WorkflowOrchestrator
 
@@ -129,3 +130,20 @@ async def test_unknown_workflow() -> None:
             await orch.execute_workflow("nope")
         with pytest.raises(WorkflowError, match="unknown workflow"):
             orch.get_workflow_status("nope")
+
+
+async def test_seed_style_agent_registration() -> None:
+    """``register_agent(agent_id, agent_instance)`` (the seed's form) registers an Agent
+    subclass behind the guard; a mismatched name is refused."""
+
+    class Processor(sr.Agent):
+        async def handle(self, msg: sr.Message, ctx: sr.Context) -> str:
+            return f"{self.name}:{msg.payload['params']['x']}"
+
+    async with orchestrator() as orch:
+        orch.register_agent("agent_1", Processor("agent_1", role="processor"))
+        with pytest.raises(ConfigError, match="use the same name"):
+            orch.register_agent("agent_2", Processor("other"))
+        workflow_id = await orch.create_workflow([{"name": "a", "params": {"x": 1}}])
+        result = await orch.execute_workflow(workflow_id)
+    assert result.results == {"a": "agent_1:1"}
