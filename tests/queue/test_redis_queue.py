@@ -456,3 +456,24 @@ async def test_acked_entries_behind_a_straggler_stay_bounded(
     assert await raw.xlen(f"{prefix}:q:t:t:s:0") <= 1 + 4096 + 1000  # not 8,000
     assert await q.acknowledge(held.id) is True
     assert await raw.exists(f"{prefix}:q:t:t:s:0") == 0
+
+
+async def test_concurrent_small_subscribes_share_a_call_and_split_the_messages(
+    open_queue: OpenQueue,
+) -> None:
+    """Concurrent subscribe(1) calls (one per handler slot) each get their own message,
+    highest priority to the first caller."""
+    q = await open_queue()
+    ids = [await q.publish("t", i, priority=i) for i in range(20)]
+    got: list[list[sr.Message]] = []
+
+    async def take() -> None:
+        got.append(await q.subscribe("t", batch_size=1))
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(25):
+            tg.start_soon(take)
+    assert sorted(len(batch) for batch in got) == [0] * 5 + [1] * 20
+    taken = [batch[0].id for batch in got if batch]
+    assert sorted(taken) == sorted(ids)
+    assert taken[0] == ids[-1]

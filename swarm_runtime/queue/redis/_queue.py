@@ -6,6 +6,7 @@ import math
 import os
 import socket
 from collections.abc import Sequence
+from functools import partial
 from typing import Any, Self
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -41,6 +42,8 @@ log = get_logger("swarm_runtime.queue.redis")
 
 #: Most messages one subscribe call leases (bounds a script's run time and argument list).
 MAX_BATCH = 1000
+#: subscribe calls for at most this many messages share script calls with concurrent ones.
+SHARED_REQUEST = 16
 #: Priorities must be exact as Redis sorted-set scores (doubles).
 MAX_PRIORITY = 2**53 - 1
 _TRANSIENT = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
@@ -49,6 +52,11 @@ _TRANSIENT = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 #: What a publish hands to the batch: (topic, id, priority, due, dedup key, max_attempts,
 #: last_error) and the envelope.
 _Publish = tuple[tuple[str | None, ...], bytes]
+
+
+#: What one subscribe call gets from a shared lease call: messages, and the topic's next due
+#: time (b"" if none, or if messages were leased).
+_Leased = tuple[list[Message], bytes]
 
 
 class _Script:
@@ -147,6 +155,7 @@ class RedisQueue(MessageQueue):
         self._settling: set[str] = set()
         self._waiters: dict[str, set[anyio.CancelScope]] = {}
         self._consumed: set[str] = set()
+        self._leasers: dict[tuple[str, float, int], Batcher[int, _Leased]] = {}
         self._flag_ms = int(self.poll_interval * 1000) + 2000
         self._prefix_b = prefix.encode()
 
@@ -361,29 +370,24 @@ class RedisQueue(MessageQueue):
         generation = self._interrupt_generation(topic)
         count = min(batch_size, MAX_BATCH)
         flag_ms = self._flag_ms if timeout != 0 else 0
-        dmax = self.options.max_attempts
         self._consumed.add(topic)
         while True:
             self._check_open()
-            now = self.clock.time()
-            reply = await self._eval(
-                "subscribe",
-                topic,
-                self.consumer,
-                repr(now),
-                repr(now + lease),
-                count,
-                dmax,
-                flag_ms,
-            )
-            if reply[1]:
-                messages = _decode_batch(reply[1], reply[2])
-                delivered = self._delivered
-                if len(delivered) > 100_000:
-                    self._forget_expired(now)
-                deadline = now + lease
-                for message in messages:
-                    delivered[message.id] = deadline
+            if count <= SHARED_REQUEST:
+                key = (topic, lease, flag_ms)
+                batcher = self._leasers.get(key)
+                if batcher is None:
+                    if len(self._leasers) > 1000:
+                        self._leasers.clear()
+                    batcher = self._leasers[key] = Batcher(
+                        partial(self._send_leases, topic, lease, flag_ms),
+                        max_items=64,
+                        max_inflight=2,
+                    )
+                messages, next_due = await batcher.submit(count)
+            else:
+                [(messages, next_due)] = await self._send_leases(topic, lease, flag_ms, [count])
+            if messages:
                 return messages
             if give_up is not None and anyio.current_time() >= give_up:
                 return []
@@ -392,9 +396,44 @@ class RedisQueue(MessageQueue):
             wait = self.poll_interval
             if give_up is not None:
                 wait = min(wait, give_up - anyio.current_time())
-            if reply[0]:
-                wait = min(wait, float(reply[0]) - now + 0.001)
+            if next_due:
+                wait = min(wait, float(next_due) - self.clock.time() + 0.001)
             await self._wait(topic, wait)
+
+    async def _send_leases(
+        self, topic: str, lease: float, flag_ms: int, counts: list[int]
+    ) -> list[_Leased]:
+        """Lease messages for several concurrent ``subscribe`` calls in one script call;
+        the first caller gets the first messages. Also returns the topic's next due time
+        (for those that got nothing and wait)."""
+        now = self.clock.time()
+        reply = await self._eval(
+            "subscribe",
+            topic,
+            self.consumer,
+            repr(now),
+            repr(now + lease),
+            sum(counts),
+            self.options.max_attempts,
+            flag_ms,
+        )
+        if not reply[1]:
+            return [([], reply[0])] * len(counts)
+        messages = _decode_batch(reply[1], reply[2])
+        delivered = self._delivered
+        if len(delivered) > 100_000:
+            self._forget_expired(now)
+        deadline = now + lease
+        for message in messages:
+            delivered[message.id] = deadline
+        if len(counts) == 1:
+            return [(messages, b"")]
+        out = []
+        start = 0
+        for count in counts:
+            out.append((messages[start : start + count], b""))
+            start += count
+        return out
 
     async def _wait(self, topic: str, seconds: float) -> None:
         """Sleep until a publisher rings the topic's bell, ``seconds`` pass, or we are woken
