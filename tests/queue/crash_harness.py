@@ -8,8 +8,9 @@ Then:
 * every id whose ``publish`` returned (in any round) was delivered, in that round or later;
 * an id whose ``acknowledge`` returned in round ``r`` is delivered again after the kill
   only within the documented at-least-once window: acks are written with the consumer's
-  next queue call (or by the upkeep task within 50 ms), so at most
-  ``CONSUMERS * BATCH`` acknowledged messages per kill may come back.
+  next trip to the disk (a subscribe that is not served from prefetched messages, any
+  publish) or by the upkeep task within 50 ms, so at most
+  ``CONSUMERS * max(BATCH, PREFETCH)`` acknowledged messages per kill may come back.
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .crash_worker import BATCH, CONSUMERS
+from .crash_worker import BATCH, CONSUMERS, PREFETCH
 
 WORKER = Path(__file__).with_name("crash_worker.py")
-ACK_WINDOW = CONSUMERS * BATCH
+ACK_WINDOW = CONSUMERS * max(BATCH, PREFETCH)
 
 
 @dataclass

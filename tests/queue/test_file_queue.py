@@ -178,7 +178,7 @@ async def test_acks_written_before_a_crash_are_not_redelivered(tmp_path: Path) -
 
 async def test_unflushed_acks_are_the_only_redeliveries(tmp_path: Path) -> None:
     """An ack not yet written when the process dies means one redelivery, nothing worse."""
-    q = await open_file_queue(tmp_path / "q")
+    q = await open_file_queue(tmp_path / "q", prefetch=0)
     for i in range(4):
         await q.publish("t", i)
     first = await q.subscribe("t", batch_size=2)
@@ -192,6 +192,23 @@ async def test_unflushed_acks_are_the_only_redeliveries(tmp_path: Path) -> None:
     again = await q.subscribe("t", batch_size=10)
     assert [m.payload for m in again] == [2, 3]
     assert again[0].attempts == 2
+    await q.close()
+
+
+async def test_with_prefetch_unwritten_acks_are_bounded_by_the_prefetch(tmp_path: Path) -> None:
+    """Prefetched subscribes skip the disk, so up to ``prefetch`` acks may be redelivered."""
+    q = await open_file_queue(tmp_path / "q", prefetch=8)
+    for i in range(40):
+        await q.publish("t", i)
+    for _ in range(20):
+        [m] = await q.subscribe("t")
+        await q.acknowledge(m.id)
+    crashed = crash_copy(tmp_path / "q", tmp_path / "after")
+    await q.close()
+    q = await open_file_queue(crashed)
+    again = [m.payload for m in await q.subscribe("t", batch_size=50)]
+    assert again == list(range(len(again) and 40 - len(again), 40))
+    assert 20 <= len(again) <= 20 + 8  # the 20 never acked, plus at most 8 acked ones
     await q.close()
 
 
@@ -283,7 +300,7 @@ async def test_corrupt_record_in_the_middle_is_skipped_and_reported(tmp_path: Pa
 async def test_damage_found_after_open_drops_only_that_message(tmp_path: Path) -> None:
     """A record damaged on disk while the queue runs is reported at read time, not fatal."""
     path = tmp_path / "q"
-    q = await open_file_queue(path, cache_size=0)
+    q = await open_file_queue(path)
     for i in range(3):
         await q.publish("t", i)
     [seg] = segments(path)
@@ -515,7 +532,8 @@ async def test_priority_out_of_range_is_refused(tmp_path: Path) -> None:
         ("file://q?fsync=sometimes", "fsync must be one of"),
         ("file://q?colour=red", "unknown option"),
         ("file://q?segment_size=12", "segment_size"),
-        ("file://q?cache_size=abc", "cache_size"),
+        ("file://q?prefetch=abc", "prefetch"),
+        ("file://q?prefetch=-1", "prefetch"),
         ("file://q?fsync_interval=-1", "fsync_interval"),
         ("file://", "names no directory"),
     ],
@@ -531,9 +549,9 @@ async def test_url_options_and_relative_and_absolute_paths(
 ) -> None:
     """file://rel, file:///abs and query options all reach the queue."""
     monkeypatch.chdir(tmp_path)
-    q = await sr.MessageQueue.open("file://rel?fsync=interval&fsync_interval=0.2&cache_size=0")
+    q = await sr.MessageQueue.open("file://rel?fsync=interval&fsync_interval=0.2&prefetch=0")
     assert isinstance(q, FileQueue)
-    assert (q.directory, q.fsync, q.fsync_interval, q.cache_size) == (
+    assert (q.directory, q.fsync, q.fsync_interval, q.prefetch) == (
         Path("rel"),
         "interval",
         0.2,
@@ -606,7 +624,7 @@ async def test_close_writes_a_pending_publish(tmp_path: Path) -> None:
 
 async def test_cancelled_subscriber_gives_its_messages_back(tmp_path: Path) -> None:
     """A subscribe cancelled while fetching from disk loses nothing and counts no attempt."""
-    q = await open_file_queue(tmp_path / "q", cache_size=0)
+    q = await open_file_queue(tmp_path / "q")
     for i in range(3):
         await q.publish("t", i)
     with anyio.CancelScope() as scope:
@@ -618,17 +636,97 @@ async def test_cancelled_subscriber_gives_its_messages_back(tmp_path: Path) -> N
     await q.close()
 
 
-async def test_reads_from_disk_when_not_cached(tmp_path: Path) -> None:
-    """With no record cache every delivery is read back from the log, in order."""
-    q = await open_file_queue(tmp_path / "q", cache_size=0)
-    for i in range(500):
+@pytest.mark.parametrize(("batch", "prefetch"), [(1, 32), (7, 32), (1, 0), (64, 32)])
+async def test_every_batch_size_delivers_everything_in_order(
+    tmp_path: Path, batch: int, prefetch: int
+) -> None:
+    """Whatever the batch size and prefetch, every message comes back once, in order."""
+    q = await open_file_queue(tmp_path / "q", prefetch=prefetch, fsync="never")
+    for i in range(300):
         await q.publish("t", {"i": i})
     seen = []
-    while batch := await q.subscribe("t", batch_size=7):
-        seen.extend(m.payload["i"] for m in batch)
-        for m in batch:
+    while got := await q.subscribe("t", batch_size=batch):
+        seen.extend(m.payload["i"] for m in got)
+        assert all(m.attempts == 1 for m in got)
+        for m in got:
             await q.acknowledge(m.id)
-    assert seen == list(range(500))
+    assert seen == list(range(300))
+    await q.close()
+
+
+async def test_prefetch_spares_one_at_a_time_subscribers_a_disk_trip_each(tmp_path: Path) -> None:
+    """subscribe(batch_size=1) records and reads 32 deliveries per trip to the disk."""
+    q = await open_file_queue(tmp_path / "q", fsync="never")
+    for i in range(320):
+        await q.publish("t", i)
+    before = q.info().batches
+    for _ in range(320):
+        [m] = await q.subscribe("t")
+        await q.acknowledge(m.id)
+    assert q.info().batches - before <= 12
+    await q.close()
+
+
+async def test_prefetched_messages_count_as_ready_and_peek_first(tmp_path: Path) -> None:
+    """Prefetched messages are ready in stats, first in peek, and can be acked by id."""
+    q = await open_file_queue(tmp_path / "q")
+    ids = [await q.publish("t", i) for i in range(5)]
+    [first] = await q.subscribe("t")
+    stats = await q.stats("t")
+    assert (stats.ready, stats.leased) == (4, 1)
+    peeked = await q.peek("t", limit=10)
+    assert [m.id for m in peeked] == ids[1:]
+    assert all(m.attempts == 0 for m in peeked)
+    assert await q.acknowledge(ids[2]) is True
+    got = await q.subscribe("t", batch_size=10)
+    assert [m.id for m in got] == [ids[1], ids[3], ids[4]]
+    assert first.id == ids[0]
+    await q.close()
+
+
+async def test_higher_priority_overtakes_prefetched_messages(tmp_path: Path) -> None:
+    """A message of higher priority published after a prefetch is still delivered first."""
+    q = await open_file_queue(tmp_path / "q")
+    for i in range(4):
+        await q.publish("t", i)
+    await q.subscribe("t")  # delivers 0, prefetches 1..3
+    urgent = await q.publish("t", "urgent", priority=9)
+    [m] = await q.subscribe("t")
+    assert m.id == urgent
+    assert [m.payload for m in await q.subscribe("t", batch_size=5)] == [1, 2, 3]
+    await q.close()
+
+
+@REOPEN
+async def test_closing_returns_prefetched_messages_uncounted(tmp_path: Path, how: str) -> None:
+    """After a clean close, prefetched messages come back with no attempt counted."""
+    q = await open_file_queue(tmp_path / "q")
+    for i in range(4):
+        await q.publish("t", i)
+    [m] = await q.subscribe("t")
+    await q.acknowledge(m.id)
+    await q.close()
+    q = await reopen(tmp_path / "q", how)
+    got = await q.subscribe("t", batch_size=10)
+    assert [(m.payload, m.attempts) for m in got] == [(1, 1), (2, 1), (3, 1)]
+    await q.close()
+
+
+async def test_a_crash_counts_prefetched_deliveries_but_never_their_last(tmp_path: Path) -> None:
+    """Prefetched messages are counted on disk; one on its last attempt is never prefetched."""
+    q = await open_file_queue(tmp_path / "q", max_attempts=2)
+    last = await q.publish("t", "last")
+    for i in range(3):
+        await q.publish("t", i)
+    [m] = await q.subscribe("t")  # "last", attempt 1; prefetches 0, 1, 2
+    await q.nack(m.id)
+    crashed = crash_copy(tmp_path / "q", tmp_path / "after")
+    await q.close()
+    q = await open_file_queue(crashed, max_attempts=2)
+    got = await q.subscribe("t", batch_size=10)
+    assert {m.payload: m.attempts for m in got} == {0: 2, 1: 2, 2: 2, "last": 2}
+    assert [m.id for m in await q.dead_letters("t")] == []
+    assert last in [m.id for m in got]
     await q.close()
 
 
@@ -699,7 +797,7 @@ async def test_long_lived_messages_are_moved_so_old_segments_can_go(
 
 async def test_index_needs_well_under_100_bytes_per_pending_message(tmp_path: Path) -> None:
     """The index is compact: payloads stay on disk, RAM holds ~60 bytes per message."""
-    q = await open_file_queue(tmp_path / "q", fsync="never", cache_size=0)
+    q = await open_file_queue(tmp_path / "q", fsync="never")
     n = 20_000
 
     async def publisher(k: int) -> None:

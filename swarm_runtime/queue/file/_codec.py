@@ -18,7 +18,15 @@ import orjson
 from ...message import Message
 from ._format import FLAGS_AT, FRAME, MSG_HEAD, RECORD_MAGIC, RecordType
 
-__all__ = ["HAS_DEDUP", "HAS_ERROR", "decode_msg", "encode_meta", "encode_msg", "make_message"]
+__all__ = [
+    "HAS_DEDUP",
+    "HAS_ERROR",
+    "decode_msg",
+    "encode_meta",
+    "encode_msg",
+    "envelope_of",
+    "make_message",
+]
 
 HAS_ERROR = 1
 HAS_DEDUP = 2
@@ -35,29 +43,35 @@ _loads = orjson.loads
 
 
 def encode_meta(
-    message: Message,
+    message_id: str,
+    envelope: tuple[Any, ...],
     last_error: str | None = None,
     dedup: tuple[str, float] | None = None,
 ) -> tuple[bytes, int]:
-    """The meta JSON of ``message`` and the frame flags that describe it."""
-    meta: list[Any] = [
-        message.id,
+    """The meta JSON of a message and the frame flags that describe it.
+
+    ``envelope`` is ``(sender, headers, created_at, correlation_id, workflow_id, reply_to)``.
+    """
+    if last_error is None and dedup is None:
+        return _dumps((message_id, *envelope)), 0
+    meta: list[Any] = [message_id, *envelope, last_error]
+    flags = HAS_ERROR if last_error is not None else 0
+    if dedup is not None:
+        meta.extend(dedup)
+        flags |= HAS_DEDUP
+    return _dumps(meta), flags
+
+
+def envelope_of(message: Message) -> tuple[Any, ...]:
+    """The envelope tuple :func:`encode_meta` takes, from a message."""
+    return (
         message.sender,
         message.headers,
         message.created_at,
         message.correlation_id,
         message.workflow_id,
         message.reply_to,
-    ]
-    flags = 0
-    if last_error is not None or dedup is not None:
-        meta.append(last_error)
-        if last_error is not None:
-            flags |= HAS_ERROR
-    if dedup is not None:
-        meta.extend(dedup)
-        flags |= HAS_DEDUP
-    return _dumps(meta), flags
+    )
 
 
 def encode_msg(

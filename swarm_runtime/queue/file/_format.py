@@ -70,6 +70,7 @@ class State:
     LEASED = 3
     DEAD = 4
     ZOMBIE = 5  # settled, but a ready/delay list still references the slot
+    PARKED = 6  # prefetched: delivery recorded, waiting in memory for the next subscribe
 
 
 # ---------------------------------------------------------------------------- keys

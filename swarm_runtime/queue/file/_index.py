@@ -67,9 +67,11 @@ class TopicIndex:
         "lists",
         "n_delayed",
         "n_leased",
+        "n_parked",
         "n_ready",
         "name",
         "order",
+        "parked",
         "waiters",
     )
 
@@ -82,6 +84,8 @@ class TopicIndex:
         self.n_ready = 0
         self.n_delayed = 0
         self.n_leased = 0
+        self.n_parked = 0
+        self.parked: deque[tuple[int, bytes]] = deque()  # prefetched (slot, record), in order
         self.dead: dict[int, None] = {}  # dead-letter slots, oldest first
         self.waiters: deque[Any] = deque()
 
@@ -95,7 +99,7 @@ class TopicIndex:
 
     @property
     def busy(self) -> bool:
-        return bool(self.n_ready or self.n_delayed or self.n_leased or self.dead)
+        return bool(self.n_ready or self.n_delayed or self.n_leased or self.n_parked or self.dead)
 
 
 class DelayQueue:

@@ -124,7 +124,7 @@ class Journal:
         """Nothing waiting to be written and no worker-thread hop under way."""
         return not self._busy and not self._open.size and not self._open.jobs
 
-    def add(self, record: bytes, *, sync: bool = False, lazy: bool = False) -> Batch:
+    def add(self, record: bytes, sync: bool = False, lazy: bool = False) -> Batch:
         """Append a framed record to the open batch; returns that batch."""
         batch = self._open
         if lazy:

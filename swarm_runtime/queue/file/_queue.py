@@ -12,7 +12,6 @@ import itertools
 import math
 import os
 import time
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -21,13 +20,14 @@ import anyio
 import orjson
 from anyio.abc import TaskStatus
 
+from ... import _json
 from ..._logging import get_logger
 from ...clock import Clock
 from ...errors import ConfigError, PayloadError, QueueError, QueueFormatError
-from ...message import Message
+from ...message import Message, new_id, validate_topic
 from ..base import MessageQueue, NackOutcome, QueueOptions, QueueStats, split_options
 from . import _codec
-from ._codec import HAS_DEDUP, decode_msg, encode_meta, encode_msg, make_message
+from ._codec import HAS_DEDUP, decode_msg, encode_meta, encode_msg, envelope_of, make_message
 from ._format import (
     DEAD_HEAD,
     FORMAT_VERSION,
@@ -59,6 +59,7 @@ _DELAYED = State.DELAYED
 _LEASED = State.LEASED
 _DEAD = State.DEAD
 _ZOMBIE = State.ZOMBIE
+_PARKED = State.PARKED
 
 FORMAT_FILE = "FORMAT"
 LOG_DIR = "log"
@@ -112,8 +113,11 @@ class FileQueue(MessageQueue):
       close and segment rollover, leaving the rest to the OS.
     * ``fsync_interval``: seconds, for ``fsync="interval"`` (default 0.05).
     * ``segment_size``: bytes per log segment before a new one starts (default 64 MiB).
-    * ``cache_size``: bytes of recently published records kept in memory so consumers
-      need not read them back from disk (default 32 MiB).
+    * ``prefetch``: when a subscriber asks for fewer messages than this (the runtime asks
+      for one at a time), the trip to the disk that records its delivery also leases and
+      reads the next ones, up to ``prefetch``, so the next subscribes need no trip (default
+      32, 0 to turn off). Their delivery is counted when they are prefetched: a crash
+      before they are handed out counts one attempt too many for them (never their last).
     * ``read_only``: inspect a queue without taking its lock or changing anything.
     """
 
@@ -126,7 +130,7 @@ class FileQueue(MessageQueue):
         fsync: FsyncPolicy = "always",
         fsync_interval: float = 0.05,
         segment_size: int = 64 * MiB,
-        cache_size: int = 32 * MiB,
+        prefetch: int = 32,
         read_only: bool = False,
         options: QueueOptions | None = None,
         clock: Clock | None = None,
@@ -142,13 +146,13 @@ class FileQueue(MessageQueue):
             raise ConfigError(
                 f"segment_size must be an int from 65536 to 2**31 bytes, got {segment_size!r}"
             )
-        if not isinstance(cache_size, int) or cache_size < 0:
-            raise ConfigError(f"cache_size must be an int >= 0 bytes, got {cache_size!r}")
+        if not isinstance(prefetch, int) or not 0 <= prefetch <= 10_000:
+            raise ConfigError(f"prefetch must be an int from 0 to 10000, got {prefetch!r}")
         self.directory = Path(os.fspath(directory)).expanduser()
         self.fsync: FsyncPolicy = fsync
         self.fsync_interval = float(fsync_interval)
         self.segment_size = segment_size
-        self.cache_size = cache_size
+        self.prefetch = prefetch
         self.read_only = bool(read_only)
         self.recovery: RecoveryReport | None = None
         self._index = Index()
@@ -169,13 +173,10 @@ class FileQueue(MessageQueue):
         self._dedup: dict[str, tuple[str, float, int]] = {}  # key -> (id, expires, segment)
         self._dedup_order: list[tuple[float, str]] = []
         self._acks = bytearray()  # keys acknowledged since the last ACK record
-        self._cache: OrderedDict[int, bytes] = OrderedDict()
-        self._cache_bytes = 0
         self._active_segment = 0
         self._compacting = False
         self._compact_due = False
         self.corrupt_reads = 0
-        self.readahead = 256
 
     # ------------------------------------------------------------------ construction
 
@@ -191,7 +192,7 @@ class FileQueue(MessageQueue):
                     f"option {name!r} is given both in the URL {url!r} and as an argument"
                 )
             rest[name] = value
-        known = {"fsync", "fsync_interval", "segment_size", "cache_size", "read_only"}
+        known = {"fsync", "fsync_interval", "segment_size", "prefetch", "read_only"}
         unknown = set(rest) - known
         if unknown:
             raise ConfigError(
@@ -353,6 +354,7 @@ class FileQueue(MessageQueue):
         clean = False
         try:
             if not self.read_only:
+                self._return_parked()
                 self._frame_acks()
                 await self._journal.flush(sync=True)
                 clean = True
@@ -382,12 +384,7 @@ class FileQueue(MessageQueue):
                 topic.dead[slot] = None
                 continue
             index.state[slot] = _READY
-            rl = topic.ready_list(index.prio[slot])
-            if rl.head:
-                rl.head -= 1
-                rl.items[rl.head] = slot
-            else:
-                rl.items.insert(0, slot)
+            self._push_front(topic, slot)
             topic.n_ready += 1
         self._leases.clear()
         self._lease_heap.clear()
@@ -455,9 +452,7 @@ class FileQueue(MessageQueue):
         index = self._index
         place = index.place
         delayed = index.delayed
-        cache = self._cache if self.cache_size else None
         inflight = self._inflight
-        cached = 0
         placed = 0
         placed_bytes = 0
         last_topic = None
@@ -489,9 +484,6 @@ class FileQueue(MessageQueue):
                 last_topic = topic
                 count = 0
             count += 1
-            if cache is not None:
-                cache[loc] = record
-                cached += len(record)
             if dedup is not None:
                 seen = self._dedup.get(dedup)
                 if seen is not None:
@@ -500,10 +492,6 @@ class FileQueue(MessageQueue):
             woken[last_topic] = woken.get(last_topic, 0) + count
         if placed:
             index.account(segment, placed, placed_bytes)
-        if cached:
-            self._cache_bytes += cached
-            if self._cache_bytes > self.cache_size:
-                self._trim_cache()
         for topic, n in woken.items():
             if topic.waiters:
                 _wake(topic, n)
@@ -519,21 +507,100 @@ class FileQueue(MessageQueue):
                     if seen is not None and message_key(seen[0]) == key:
                         del self._dedup[dedup]
 
-    def _trim_cache(self) -> None:
-        cache = self._cache
-        limit = self.cache_size
-        while self._cache_bytes > limit and cache:
-            _, record = cache.popitem(last=False)
-            self._cache_bytes -= len(record)
-
     # ------------------------------------------------------------------ publishing
+
+    async def publish(
+        self,
+        topic: str,
+        payload: Any = None,
+        *,
+        delay: float = 0.0,
+        priority: int = 0,
+        dedup_key: str | None = None,
+        headers: dict[str, Any] | None = None,
+        sender: str | None = None,
+        correlation_id: str | None = None,
+        workflow_id: str | None = None,
+        reply_to: str | None = None,
+        max_attempts: int | None = None,
+    ) -> str:
+        """Store a message durably (fsync'd under ``fsync="always"``) and return its id.
+
+        The same contract as :meth:`MessageQueue.publish`; the file queue encodes the record
+        straight from the arguments instead of building a :class:`Message` first.
+        """
+        if dedup_key is not None or delay:
+            return await super().publish(
+                topic,
+                payload,
+                delay=delay,
+                priority=priority,
+                dedup_key=dedup_key,
+                headers=headers,
+                sender=sender,
+                correlation_id=correlation_id,
+                workflow_id=workflow_id,
+                reply_to=reply_to,
+                max_attempts=max_attempts,
+            )
+        # The checks of MessageQueue._prepare, for the arguments a plain publish can have
+        # (the conformance suite holds both paths to the same errors).
+        self._check_open()
+        validate_topic(topic)
+        if type(priority) is not int:
+            raise ValueError(f"priority must be an int, got {type(priority).__name__}")
+        if max_attempts is not None and max_attempts < 1:
+            raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
+        body = _json.dumps(payload)
+        if headers:
+            _json.dumps(headers, what="headers")
+        else:
+            headers = {}
+        return await self._publish_record(
+            new_id(),
+            topic,
+            body,
+            (sender, headers, time.time(), correlation_id, workflow_id, reply_to),
+            priority,
+            max_attempts or 0,
+            0.0,
+            None,
+            None,
+            payload,
+        )
 
     async def _put(
         self, message: Message, body: bytes, *, delay: float, dedup_key: str | None
     ) -> str:
+        return await self._publish_record(
+            message.id,
+            message.topic,
+            body,
+            envelope_of(message),
+            message.priority,
+            message.max_attempts or 0,
+            delay,
+            dedup_key,
+            message.last_error,
+            message.payload,
+        )
+
+    async def _publish_record(
+        self,
+        message_id: str,
+        topic_name: str,
+        body: bytes,
+        envelope: tuple[Any, ...],
+        priority: int,
+        max_attempts: int,
+        delay: float,
+        dedup_key: str | None,
+        last_error: str | None,
+        payload: Any,
+    ) -> str:
+        """Append a MSG record for a validated message, wait for its batch, index it."""
         if self.read_only:
             self._check_writable()
-        message_id = message.id
         dedup = None
         if dedup_key is not None:
             now = self.clock.time()
@@ -546,15 +613,12 @@ class FileQueue(MessageQueue):
         key = message_key(message_id)
         if key in self._inflight or self._index.find(key) >= 0:
             return message_id
-        priority = message.priority
         if not -(2**63) <= priority < 2**63:
             raise ValueError(f"priority must fit in a signed 64-bit integer, got {priority}")
-        max_attempts = message.max_attempts or 0
         if max_attempts > 0xFFFFFFFF:
             raise ValueError(f"max_attempts must be below 2**32, got {max_attempts}")
-        topic_name = message.topic
         topic = self._index.by_name.get(topic_name) or self._index.topic_index(topic_name)
-        meta, flags = encode_meta(message, message.last_error, dedup)
+        meta, flags = encode_meta(message_id, envelope, last_error, dedup)
         if delay > 0:
             state, due = _DELAYED, self.clock.time() + delay
         else:
@@ -567,11 +631,11 @@ class FileQueue(MessageQueue):
                 f"message of {len(record)} bytes is larger than the file queue's limit of "
                 f"{MAX_MESSAGE_BYTES} bytes; store large data elsewhere and send a reference",
                 path="payload",
-                type_name=type(message.payload).__name__,
+                type_name=type(payload).__name__,
             )
         if self._acks:
             self._frame_acks()
-        batch = self._journal.add(record, sync=self._sync_publish)
+        batch = self._journal.add(record, self._sync_publish)
         batch.posts.append(
             (
                 key,
@@ -615,6 +679,8 @@ class FileQueue(MessageQueue):
             self._check_open()
             now = clock.time()
             self._promote(now)
+            if topic.parked and self._parked_first(topic):
+                return self._hand_out_parked(topic, batch_size, lease, now)
             slots = self._take(topic, batch_size)
             if slots:
                 return await self._deliver(topic, slots, lease, now)
@@ -650,14 +716,22 @@ class FileQueue(MessageQueue):
                     except ValueError:
                         pass
 
-    def _take(self, topic: TopicIndex, count: int) -> list[int]:
-        """Pop up to ``count`` ready slots, highest priority first, and mark them leased."""
+    def _take(self, topic: TopicIndex, count: int, *, park: bool = False) -> list[int]:
+        """Pop up to ``count`` ready slots, highest priority first, and mark them leased.
+
+        With ``park`` they are marked parked instead (prefetched for the next subscribes),
+        stopping before any message whose next delivery would be its last: a crash must
+        never dead-letter a message for a delivery it did not get.
+        """
         if not topic.n_ready:
             return []
         index = self._index
         state = index.state
         attempts = index.attempts
+        mark = _PARKED if park else _LEASED
+        default_limit = self.options.max_attempts
         out: list[int] = []
+        stop = False
         for priority in topic.order:
             rl = topic.lists[priority]
             items = rl.items
@@ -665,106 +739,110 @@ class FileQueue(MessageQueue):
             end = len(items)
             while head < end:
                 slot = items[head]
-                head += 1
                 st = state[slot]
                 if st == _READY:
-                    state[slot] = _LEASED
+                    if park and attempts[slot] + 1 >= (index.max_attempts[slot] or default_limit):
+                        stop = True
+                        break
+                    state[slot] = mark
                     attempts[slot] += 1
                     out.append(slot)
+                    head += 1
                     if len(out) == count:
                         break
-                elif st == _ZOMBIE:
-                    index.recycle(slot)
+                else:
+                    head += 1
+                    if st == _ZOMBIE:
+                        index.recycle(slot)
             rl.head = head
             rl.compact()
-            if len(out) == count:
+            if stop or len(out) == count:
                 break
         if len(topic.order) > 1:
             for priority in [p for p in topic.order if not len(topic.lists[p])]:
                 del topic.lists[priority]
                 topic.order.remove(priority)
         topic.n_ready -= len(out)
-        topic.n_leased += len(out)
+        if park:
+            topic.n_parked += len(out)
+        else:
+            topic.n_leased += len(out)
+        return out
+
+    def _parked_first(self, topic: TopicIndex) -> bool:
+        """Prefetched messages go first unless a ready one has a higher priority."""
+        if not topic.n_ready:
+            return True
+        head_priority = self._index.prio[topic.parked[0][0]]
+        return not (topic.order and topic.order[0] > head_priority)
+
+    def _hand_out_parked(
+        self, topic: TopicIndex, count: int, lease: float, now: float
+    ) -> list[Message]:
+        """Deliver prefetched messages: their delivery is on disk already, no trip needed."""
+        index = self._index
+        parked = topic.parked
+        state = index.state
+        deadline = now + lease
+        out: list[Message] = []
+        while parked and len(out) < count:
+            slot, record = parked.popleft()
+            topic.n_parked -= 1
+            state[slot] = _LEASED
+            topic.n_leased += 1
+            message = self._decode(slot, record)
+            if message is None:
+                continue
+            self._leases[message.id] = _Lease(slot, topic, deadline)
+            heapq.heappush(self._lease_heap, (deadline, next(self._lease_seq), message.id))
+            out.append(message)
         return out
 
     async def _deliver(
         self, topic: TopicIndex, slots: list[int], lease: float, now: float
     ) -> list[Message]:
-        """Record the leases, fetch the records (cache or disk) and build the messages."""
+        """Record the deliveries, read the records and build the messages: one trip to the
+        worker thread, shared with whatever else is being written, which also prefetches
+        the next messages for small subscribes."""
         index = self._index
         keys = index.keys
         attempts = index.attempts
+        loc = index.loc
+        size = index.size
+        extra = []
+        if len(slots) < self.prefetch and topic.n_ready:
+            extra = self._take(topic, self.prefetch - len(slots), park=True)
         body = bytearray()
         pack = LEASE_ITEM.pack
-        for slot in slots:
+        wanted = []
+        for slot in slots + extra:
             k = slot * KEY_SIZE
             body += pack(keys[k : k + KEY_SIZE], attempts[slot])
-        batch = self._append_lazy(frame(RecordType.LEASE, body))
-        cache = self._cache
-        records: list[bytes | None] = []
-        missing: list[tuple[int, int]] = []
-        for slot in slots:
-            record = cache.pop(index.loc[slot], None)
-            if record is None:
-                missing.append((index.loc[slot], index.size[slot]))
-            else:
-                self._cache_bytes -= len(record)
-            records.append(record)
-        extra = self._readahead(topic, slots) if missing else []
+            wanted.append((loc[slot], size[slot]))
+        self._append_lazy(frame(RecordType.LEASE, body))
+        log_ = self._log
         try:
-            if missing:
-                wanted = missing + extra
-                blobs = await self._journal.io(lambda: self._log.read(wanted))
-                found = dict(zip((loc for loc, _ in wanted), blobs, strict=True))
-                for (loc, _), blob in zip(extra, blobs[len(missing) :], strict=True):
-                    if blob and loc not in cache:
-                        cache[loc] = blob
-                        self._cache_bytes += len(blob)
-                for i, slot in enumerate(slots):
-                    if records[i] is None:
-                        records[i] = found.get(index.loc[slot]) or b""
-            else:
-                await self._journal.wait(batch, raise_error=False)
+            records = await self._journal.io(lambda: log_.read(wanted))
         except BaseException:
-            self._give_back(topic, slots)
+            self._give_back(topic, slots + extra)
             raise
-        if self._cache_bytes > self.cache_size:
-            self._trim_cache()
+        if extra:
+            state = index.state
+            parked = topic.parked
+            for slot, record in zip(extra, records[len(slots) :], strict=True):
+                if state[slot] == _PARKED:
+                    parked.append((slot, record))
         deadline = now + lease
         leases = self._leases
         heap = self._lease_heap
         out: list[Message] = []
-        for slot, record in zip(slots, records, strict=True):
+        for slot, record in zip(slots, records[: len(slots)], strict=True):
             message = self._decode(slot, record)
             if message is None:
                 continue
             leases[message.id] = _Lease(slot, topic, deadline)
             heapq.heappush(heap, (deadline, next(self._lease_seq), message.id))
             out.append(message)
-        return out
-
-    def _readahead(self, topic: TopicIndex, taken: list[int]) -> list[tuple[int, int]]:
-        """The next ready records of the topic not in the cache: fetched in the same hop."""
-        budget = self.readahead
-        if not budget or not self.cache_size:
-            return []
-        index = self._index
-        state = index.state
-        cache = self._cache
-        out: list[tuple[int, int]] = []
-        room = self.cache_size // 2
-        for priority in topic.order:
-            rl = topic.lists[priority]
-            items = rl.items
-            for i in range(rl.head, min(len(items), rl.head + budget)):
-                slot = items[i]
-                if state[slot] == _READY:
-                    loc = index.loc[slot]
-                    if loc not in cache:
-                        out.append((loc, index.size[slot]))
-                        room -= index.size[slot]
-                        if len(out) >= budget or room <= 0:
-                            return out
         return out
 
     def _decode(self, slot: int, record: bytes | None) -> Message | None:
@@ -812,6 +890,8 @@ class FileQueue(MessageQueue):
             topic.n_leased -= 1
         elif st == _DEAD:
             topic.dead.pop(slot, None)
+        elif st == _PARKED:
+            self._unpark(topic, slot)
         key = index.key(slot)
         index.settle(slot, listed=st in (_READY, _DELAYED))
         if st == _READY:
@@ -827,17 +907,16 @@ class FileQueue(MessageQueue):
         state = index.state
         attempts = index.attempts
         for slot in reversed(slots):
-            if state[slot] != _LEASED:
+            st = state[slot]
+            if st == _LEASED:
+                topic.n_leased -= 1
+            elif st == _PARKED:
+                topic.n_parked -= 1
+            else:
                 continue
             state[slot] = _READY
             attempts[slot] -= 1
-            rl = topic.ready_list(index.prio[slot])
-            if rl.head:
-                rl.head -= 1
-                rl.items[rl.head] = slot
-            else:
-                rl.items.insert(0, slot)
-            topic.n_leased -= 1
+            self._push_front(topic, slot)
             topic.n_ready += 1
             self._append_lazy(
                 frame(
@@ -845,6 +924,38 @@ class FileQueue(MessageQueue):
                 )
             )
         _wake(topic, len(slots))
+
+    def _push_front(self, topic: TopicIndex, slot: int) -> None:
+        rl = topic.ready_list(self._index.prio[slot])
+        if rl.head:
+            rl.head -= 1
+            rl.items[rl.head] = slot
+        else:
+            rl.items.insert(0, slot)
+
+    def _unpark(self, topic: TopicIndex, slot: int) -> None:
+        """Take one slot out of the prefetched list (it is being settled or dropped)."""
+        topic.parked = type(topic.parked)(e for e in topic.parked if e[0] != slot)
+        topic.n_parked -= 1
+
+    def _return_parked(self) -> None:
+        """Prefetched messages go back to the front of their lines, their attempt uncounted
+        (with a record saying so): before a close, nothing was handed out."""
+        index = self._index
+        for topic in index.topics:
+            while topic.parked:
+                slot, _ = topic.parked.pop()
+                topic.n_parked -= 1
+                index.state[slot] = _READY
+                index.attempts[slot] -= 1
+                self._push_front(topic, slot)
+                topic.n_ready += 1
+                self._append_lazy(
+                    frame(
+                        RecordType.REQUEUE,
+                        REQUEUE_HEAD.pack(index.key(slot), index.attempts[slot], 0.0, 0),
+                    )
+                )
 
     # ------------------------------------------------------------------ the reaper
 
@@ -974,6 +1085,11 @@ class FileQueue(MessageQueue):
             topic.n_ready -= 1
         elif st == _DELAYED:
             topic.n_delayed -= 1
+        elif st == _PARKED:
+            self._unpark(topic, slot)
+            self._acks += key
+            index.settle(slot, listed=False)
+            return True
         else:
             return False  # dead letters are settled with purge_dead_letters
         self._acks += key
@@ -1051,7 +1167,7 @@ class FileQueue(MessageQueue):
         self._promote(self.clock.time())
         return QueueStats(
             topic=topic_name,
-            ready=topic.n_ready,
+            ready=topic.n_ready + topic.n_parked,
             delayed=topic.n_delayed,
             leased=topic.n_leased,
             dead=len(topic.dead),
@@ -1064,21 +1180,20 @@ class FileQueue(MessageQueue):
         """Messages of ``slots`` as they are now, without changing anything."""
         index = self._index
         wanted = [(index.loc[s], index.size[s]) for s in slots]
-        records: list[bytes | None] = [self._cache.get(loc) for loc, _ in wanted]
-        missing = [w for w, r in zip(wanted, records, strict=True) if r is None]
-        if missing:
-            blobs = await self._journal.io(lambda: self._log.read(missing))
-            found = dict(zip((loc for loc, _ in missing), blobs, strict=True))
-            records = [
-                r if r is not None else found.get(loc)
-                for r, (loc, _) in zip(records, wanted, strict=True)
-            ]
+        keys = [index.key(s) for s in slots]
+        log_ = self._log
+        records = await self._journal.io(lambda: log_.read(wanted)) if wanted else []
         out = []
-        for slot, (loc, _), record in zip(slots, wanted, records, strict=True):
-            if index.loc[slot] != loc or index.state[slot] in (State.FREE, _ZOMBIE):
-                continue  # changed while we read
+        for slot, key, (loc, _), record in zip(slots, keys, wanted, records, strict=True):
+            if index.loc[slot] != loc or index.key(slot) != key:
+                continue  # settled (or moved) while we read
+            st = index.state[slot]
+            if st in (State.FREE, _ZOMBIE):
+                continue
             message = self._decode(slot, record)
             if message is not None:
+                if st == _PARKED:
+                    message.__dict__["attempts"] -= 1  # counted ahead of its delivery
                 out.append(message)
         return out
 
@@ -1086,8 +1201,10 @@ class FileQueue(MessageQueue):
         topic = self._index.topic_index(topic_name)
         self._promote(self.clock.time())
         state = self._index.state
-        slots: list[int] = []
+        slots: list[int] = [slot for slot, _ in itertools.islice(topic.parked, limit)]
         for priority in topic.order:
+            if len(slots) >= limit:
+                break
             for slot in topic.lists[priority]:
                 if state[slot] == _READY:
                     slots.append(slot)
@@ -1160,6 +1277,13 @@ class FileQueue(MessageQueue):
         topic.lists.clear()
         topic.order.clear()
         topic.n_ready = 0
+        while topic.parked:
+            slot, _ = topic.parked.popleft()
+            k = slot * KEY_SIZE
+            self._acks += index.keys[k : k + KEY_SIZE]
+            index.settle(slot, listed=False)
+            count += 1
+        topic.n_parked = 0
         if topic.n_delayed:
             doomed = set()
             for _, slot in index.delayed.entries():
@@ -1196,7 +1320,6 @@ class FileQueue(MessageQueue):
             log_bytes=sum(sizes.values()),
             live_messages=len(index),
             index_bytes=index.nbytes(),
-            cache_bytes=self._cache_bytes,
             batches=self._journal.batches,
             records=self._journal.records,
             fsyncs=self._log.syncs,
@@ -1279,8 +1402,10 @@ class FileQueue(MessageQueue):
             if slot < 0 or index.loc[slot] != loc:
                 continue
             st = index.state[slot]
-            if st not in (_READY, _DELAYED, _LEASED, _DEAD):
+            if st not in (_READY, _DELAYED, _LEASED, _DEAD, _PARKED):
                 continue
+            if st == _PARKED:
+                st = _LEASED  # on disk a prefetched message is a leased one
             try:
                 _, _, priority, _, max_attempts, _, topic, meta, _, flags = decode_msg(record)
             except ValueError:
@@ -1354,7 +1479,7 @@ def _coerce_options(raw: dict[str, Any]) -> dict[str, Any]:
             out[name] = value
             continue
         try:
-            if name in ("segment_size", "cache_size"):
+            if name in ("segment_size", "prefetch"):
                 out[name] = int(value)
             elif name == "fsync_interval":
                 out[name] = float(value)
