@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 
 import swarm_runtime as sr
 from swarm_runtime.clock import ManualClock
+from swarm_runtime.queue.redis import RedisQueue
 
 from ..conftest import REDIS_URL, require_redis
 from .redis_helpers import OpenQueue, delete_keys, keys, new_prefix
@@ -477,3 +478,20 @@ async def test_concurrent_small_subscribes_share_a_call_and_split_the_messages(
     taken = [batch[0].id for batch in got if batch]
     assert sorted(taken) == sorted(ids)
     assert taken[0] == ids[-1]
+
+
+async def test_messages_leased_for_a_cancelled_subscribe_are_handed_back(
+    open_queue: OpenQueue,
+) -> None:
+    """Messages leased for a subscribe call that was cancelled meanwhile are ready again at
+    once, their attempt not counted."""
+    q = await open_queue()
+    assert isinstance(q, RedisQueue)
+    for i in range(3):
+        await q.publish("t", i)
+    leased = await q.subscribe("t", batch_size=2)
+    await q._hand_back([2], [(leased, b"")], None)
+    stats = await q.stats("t")
+    assert (stats.leased, stats.ready) == (0, 3)
+    again = await q.subscribe("t", batch_size=3)
+    assert [(m.payload, m.attempts) for m in again] == [(0, 1), (1, 1), (2, 1)]

@@ -6,7 +6,9 @@ and sends it in one call, while new items gather in the next batch. There is no 
 task: whoever waits drives the batch, so a queue opened and closed in different tasks works.
 
 :meth:`Batcher.offer` adds an item nobody waits for; it is accepted only into a batch that
-already has a leader, so it is sure to be sent.
+already has a leader, so it is sure to be sent. Results nobody collects (offered items, and
+those of callers cancelled while they waited) go to ``on_unclaimed``, so that, say, messages
+leased for a caller that is gone can be handed back.
 """
 
 from __future__ import annotations
@@ -24,11 +26,11 @@ R = TypeVar("R")
 
 
 class _Batch(Generic[T, R]):
-    __slots__ = ("done", "error", "event", "items", "leader", "offered", "results")
+    __slots__ = ("done", "error", "event", "items", "leader", "results", "unclaimed")
 
     def __init__(self) -> None:
         self.items: list[T] = []
-        self.offered: list[int] = []
+        self.unclaimed: list[int] = []
         self.results: Sequence[R] = ()
         self.error: BaseException | None = None
         self.done = False
@@ -49,7 +51,7 @@ class Batcher(Generic[T, R]):
         *,
         max_items: int = 512,
         max_inflight: int = 1,
-        on_unclaimed: Callable[[list[T], Sequence[R] | None, BaseException | None], None]
+        on_unclaimed: Callable[[list[T], Sequence[R] | None, BaseException | None], Awaitable[None]]
         | None = None,
     ) -> None:
         self._send = send
@@ -74,7 +76,7 @@ class Batcher(Generic[T, R]):
         batch = self._open
         if not batch.leader or len(batch.items) >= self._max_items:
             return False
-        batch.offered.append(len(batch.items))
+        batch.unclaimed.append(len(batch.items))
         batch.items.append(item)
         return True
 
@@ -87,7 +89,11 @@ class Batcher(Generic[T, R]):
             self._open = _Batch()
         while not batch.done:
             if batch.leader:
-                await batch.event.wait()
+                try:
+                    await batch.event.wait()
+                except BaseException:
+                    await self._abandon(batch, index)
+                    raise
                 continue
             batch.leader = True
             try:
@@ -102,6 +108,7 @@ class Batcher(Generic[T, R]):
                 batch.leader = False
                 event, batch.event = batch.event, asyncio.Event()
                 event.set()
+                await self._abandon(batch, index)
                 raise
             if self._open is batch:
                 self._open = _Batch()
@@ -109,6 +116,14 @@ class Batcher(Generic[T, R]):
         if batch.error is not None:
             raise batch.error
         return batch.results[index]
+
+    async def _abandon(self, batch: _Batch[T, R], index: int) -> None:
+        """The caller of item ``index`` was cancelled: its result goes unclaimed."""
+        if not batch.done:
+            batch.unclaimed.append(index)
+        elif batch.error is None and self._on_unclaimed is not None:
+            with anyio.CancelScope(shield=True):
+                await self._on_unclaimed([batch.items[index]], [batch.results[index]], None)
 
     async def _run(self, batch: _Batch[T, R]) -> None:
         self._inflight += 1
@@ -118,14 +133,18 @@ class Batcher(Generic[T, R]):
             # batch is what cancelling here would produce. The send is bounded by the
             # queue's retry budget.
             with anyio.CancelScope(shield=True):
-                batch.results = await self._send(batch.items)
-        except Exception as exc:
-            batch.error = exc
+                try:
+                    batch.results = await self._send(batch.items)
+                except Exception as exc:
+                    batch.error = exc
+                if batch.unclaimed and self._on_unclaimed is not None:
+                    error = batch.error
+                    await self._on_unclaimed(
+                        [batch.items[i] for i in batch.unclaimed],
+                        None if error else [batch.results[i] for i in batch.unclaimed],
+                        error,
+                    )
         finally:
-            if batch.offered and self._on_unclaimed is not None:
-                offered = [batch.items[i] for i in batch.offered]
-                results = None if batch.error else [batch.results[i] for i in batch.offered]
-                self._on_unclaimed(offered, results, batch.error)
             batch.done = True
             batch.event.set()
             self._inflight -= 1

@@ -489,17 +489,27 @@ notify(t, 1)  -- a waiter takes it, or learns when it falls due
 return 'requeued'
 """
 
-# ARGV: prefix, id.  Returns 1 if the message was leased and is ready again.
+# ARGV: prefix, ids...  Hands leased messages back without counting the attempt; returns
+# '1' (was leased, is ready again) or '0' per id.
 RELEASE = r"""
-local id = ARGV[2]
-local v = redis.call('HGET', IX, id)
-if not v then return 0 end
-local eid, p, t = ixparse(v)
-if redis.call('ZREM', tkey(t, 'ls'), id) == 0 then return 0 end
-redis.call('HSET', mkey(id), 'a', math.max(0, attempts(id) - 1))
-requeue(t, id, p, eid)
-notify(t, 1)
-return 1
+local out = {}
+local woken = {}
+for i = 2, #ARGV do
+  local id = ARGV[i]
+  local v = redis.call('HGET', IX, id)
+  out[i - 1] = '0'
+  if v then
+    local eid, p, t = ixparse(v)
+    if redis.call('ZREM', tkey(t, 'ls'), id) == 1 then
+      redis.call('HSET', mkey(id), 'a', math.max(0, attempts(id) - 1))
+      requeue(t, id, p, eid)
+      woken[t] = (woken[t] or 0) + 1
+      out[i - 1] = '1'
+    end
+  end
+end
+for t, n in pairs(woken) do notify(t, n) end
+return table.concat(out)
 """
 
 # ARGV: prefix, id, now, new deadline.  Returns 1 if the lease was live and is extended.

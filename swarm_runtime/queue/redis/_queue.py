@@ -383,10 +383,13 @@ class RedisQueue(MessageQueue):
                         partial(self._send_leases, topic, lease, flag_ms),
                         max_items=64,
                         max_inflight=2,
+                        on_unclaimed=self._hand_back,
                     )
                 messages, next_due = await batcher.submit(count)
             else:
-                [(messages, next_due)] = await self._send_leases(topic, lease, flag_ms, [count])
+                # Shielded, so that a cancellation cannot leave a batch leased to nobody.
+                with anyio.CancelScope(shield=True):
+                    [(messages, next_due)] = await self._send_leases(topic, lease, flag_ms, [count])
             if messages:
                 return messages
             if give_up is not None and anyio.current_time() >= give_up:
@@ -435,6 +438,25 @@ class RedisQueue(MessageQueue):
             start += count
         return out
 
+    async def _hand_back(
+        self, counts: list[int], results: Sequence[_Leased] | None, error: BaseException | None
+    ) -> None:
+        """Release messages leased for subscribe calls that were cancelled meanwhile."""
+        ids = [message.id for messages, _ in results or () for message in messages]
+        for message_id in ids:
+            self._delivered.pop(message_id, None)
+        if ids and not self.is_closed:
+            try:
+                await self._eval("release", *ids)
+            except QueueError as exc:
+                log.warning(
+                    "could not hand back messages leased for a cancelled subscribe; they "
+                    "will be delivered again after their lease",
+                    url=self.url,
+                    count=len(ids),
+                    error=str(exc),
+                )
+
     async def _wait(self, topic: str, seconds: float) -> None:
         """Sleep until a publisher rings the topic's bell, ``seconds`` pass, or we are woken
         locally (interrupt, close)."""
@@ -478,7 +500,7 @@ class RedisQueue(MessageQueue):
             return True
         return await self._acker.submit(message_id)
 
-    def _early_acks_done(
+    async def _early_acks_done(
         self, ids: list[str], results: Sequence[bool] | None, error: BaseException | None
     ) -> None:
         self._settling.difference_update(ids)
@@ -520,7 +542,8 @@ class RedisQueue(MessageQueue):
         if message_id in self._settling:
             return False
         self._delivered.pop(message_id, None)
-        return bool(await self._eval("release", message_id))
+        released: bytes = await self._eval("release", message_id)
+        return released == b"1"
 
     async def _extend(self, message_id: str, lease: float) -> bool:
         if message_id in self._settling:
