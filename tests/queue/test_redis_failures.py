@@ -91,6 +91,13 @@ async def test_unreachable_server_is_backend_unavailable_naming_the_url() -> Non
         await sr.MessageQueue.open(url, connect_timeout=2)
 
 
+async def test_database_the_server_does_not_have_is_refused_clearly() -> None:
+    """A database number the server does not have is a BackendUnavailableError saying so."""
+    require_redis()
+    with pytest.raises(sr.BackendUnavailableError, match="refused the queue.*database"):
+        await sr.MessageQueue.open(REDIS_URL.rsplit("/", 1)[0] + "/12345")
+
+
 def test_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without redis-py installed the backend cannot load, and the error says what to install."""
     for name in list(sys.modules):

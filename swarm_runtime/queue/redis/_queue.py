@@ -230,19 +230,19 @@ class RedisQueue(MessageQueue):
                 )
             for script in self._scripts.values():
                 script.sha = await self._client.script_load(script.source)
-        except AuthenticationError as exc:
-            await self._client.aclose()
-            raise BackendUnavailableError(
-                f"the Redis server at {self.url} refused the credentials: {exc}"
-            ) from exc
-        except (RedisError, OSError) as exc:
-            await self._client.aclose()
-            raise BackendUnavailableError(
-                f"no Redis server answers at {self.url}: {exc}; start one, or point the "
-                "queue URL at a running server"
-            ) from exc
-        except BaseException:
-            await self._client.aclose()
+        except BaseException as exc:
+            with anyio.CancelScope(shield=True):
+                await self._client.aclose()
+            if isinstance(exc, (AuthenticationError, ResponseError)):
+                raise BackendUnavailableError(
+                    f"the Redis server at {self.url} refused the queue: {exc}; check the "
+                    "URL's database number and credentials"
+                ) from exc
+            if isinstance(exc, (RedisError, OSError)):
+                raise BackendUnavailableError(
+                    f"no Redis server answers at {self.url}: {exc}; start one, or point the "
+                    "queue URL at a running server"
+                ) from exc
             raise
 
     async def _close(self) -> None:
@@ -265,7 +265,8 @@ class RedisQueue(MessageQueue):
         except (RedisError, OSError) as exc:
             log.info("redis queue closed without tidying its consumer", error=str(exc))
         finally:
-            await self._client.aclose()
+            with anyio.CancelScope(shield=True):
+                await self._client.aclose()
 
     # ------------------------------------------------------------------ calling Redis
 
