@@ -20,6 +20,8 @@ the runtime's shared state can live beside it (``P:wf:``, ``P:handoff:``, ``P:st
                                 k own max_attempts, x last error (when set); consumer
                                 group "swarm", one consumer per queue instance
     P:q:t:T:lv          ZSET    the priority levels that have a stream
+    P:q:t:T:fr          HASH    priority -> entries not delivered yet (kept by the scripts:
+                                the group's lag is unknown after deletions)
     P:q:t:T:ls          ZSET    leases: message id -> lease deadline
     P:q:t:T:rq          ZSET    ready again (nacked, released, lease expired) while the entry
                                 stays pending in the group: score -PRIO, member

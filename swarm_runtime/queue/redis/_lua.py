@@ -81,10 +81,15 @@ local function add_entry(t, p, id, body, k, x)
   return eid
 end
 
+-- count of never-delivered entries per priority level (lag is not reliable after deletes)
+local function fresh_add(t, p, n)
+  if n ~= 0 then redis.call('HINCRBY', tkey(t, 'fr'), p, n) end
+end
+
 -- forget a topic that holds nothing any more
 local function gc_topic(t)
   if redis.call('EXISTS', tkey(t, 'lv'), tkey(t, 'dl'), tkey(t, 'ls'), tkey(t, 'rq'),
-                tkey(t, 'dlq')) == 0 then
+                tkey(t, 'dlq'), tkey(t, 'fr')) == 0 then
     redis.call('SREM', TOPICS, t)
   end
 end
@@ -93,6 +98,7 @@ local function drop_stream_if_empty(t, p, s)
   if redis.call('XLEN', s) == 0 then
     redis.call('DEL', s)
     redis.call('ZREM', tkey(t, 'lv'), p)
+    redis.call('HDEL', tkey(t, 'fr'), p)
     known[s] = nil
     gc_topic(t)
   end
@@ -106,30 +112,20 @@ local function drop_entry(t, p, eid)
   drop_stream_if_empty(t, p, s)
 end
 
--- the group's last-delivered-id and lag (nil when Redis cannot tell) on stream s
-local function group_info(s)
+-- the group's last-delivered-id on stream s
+local function last_delivered(s)
   for _, g in ipairs(redis.call('XINFO', 'GROUPS', s)) do
-    local name, ld, lag
+    local name, ld
     for i = 1, #g, 2 do
-      local key = g[i]
-      if key == 'name' then
+      if g[i] == 'name' then
         name = g[i + 1]
-      elseif key == 'last-delivered-id' then
+      elseif g[i] == 'last-delivered-id' then
         ld = g[i + 1]
-      elseif key == 'lag' then
-        lag = g[i + 1]
       end
     end
-    if name == G then return ld, lag end
+    if name == G then return ld end
   end
-  return '0-0', nil
-end
-
--- how many entries of stream s the group has not delivered yet
-local function fresh_count(s)
-  local ld, lag = group_info(s)
-  if lag then return lag end
-  return #redis.call('XRANGE', s, '(' .. ld, '+')
+  return '0-0'
 end
 
 -- settle acked entries of one stream. Everything older than the oldest pending entry is
@@ -139,8 +135,10 @@ end
 local function settle(t, p, eids)
   local s = skey(t, p)
   local acked = redis.call('XACK', s, G, unpack(eids))
+  fresh_add(t, p, acked - #eids)  -- the others were never delivered
   local pending = redis.call('XPENDING', s, G)
-  local ld, lag = group_info(s)
+  local ld = last_delivered(s)
+  local fresh = tonumber(redis.call('HGET', tkey(t, 'fr'), p)) or 0
   local floor
   if pending[1] > 0 then
     floor = pending[2]
@@ -148,7 +146,7 @@ local function settle(t, p, eids)
     local ms, seq = string.match(ld, '^(%d+)-(%d+)$')
     floor = ms .. '-' .. string.format('%d', tonumber(seq) + 1)
   end
-  local late = redis.call('XLEN', s) - pending[1] - (lag or 0) > 4096
+  local late = redis.call('XLEN', s) - pending[1] - fresh > 4096
   if late or acked < #eids then
     local low, top = sortable(floor), sortable(ld)
     local del = {}
@@ -213,6 +211,7 @@ local function promote(t, now, dmax)
           local m = mkey(id)
           local ex = redis.call('HMGET', m, 'b', 'k', 'x')
           local new = add_entry(t, p, id, ex[1] or '{}', ex[2], ex[3] or nil)
+          fresh_add(t, p, 1)
           redis.call('HSET', IX, id, ixval(new, p, t))
           redis.call('DEL', m)
         end
@@ -221,22 +220,34 @@ local function promote(t, now, dmax)
     end
   end
   local ls = tkey(t, 'ls')
-  local expired = redis.call('ZRANGEBYSCORE', ls, '-inf', now, 'LIMIT', 0, 500)
+  local expired = redis.call('ZRANGEBYSCORE', ls, '-inf', now, 'WITHSCORES', 'LIMIT', 0, 500)
   if #expired > 0 then
-    redis.call('ZREM', ls, unpack(expired))
-    for _, id in ipairs(expired) do
+    -- by deadline, then publish order (as the memory backend does)
+    local items, ids = {}, {}
+    for i = 1, #expired, 2 do
+      local id = expired[i]
       local v = redis.call('HGET', IX, id)
+      ids[#ids + 1] = id
       if v then
         local eid, p = ixparse(v)
-        local a = attempts(id)
-        local f = entry_fields(skey(t, p), eid)
-        local mx = tonumber(f and f['k']) or dmax
-        if a >= mx then
-          kill(t, id, p, eid, a, 'lease expired without ack on attempt ' .. a .. ' of ' .. mx, f)
-        else
-          requeue(t, id, p, eid)
-          made = made + 1
-        end
+        items[#items + 1] = {tonumber(expired[i + 1]), sortable(eid), id, eid, p}
+      end
+    end
+    redis.call('ZREM', ls, unpack(ids))
+    table.sort(items, function(x, y)
+      if x[1] ~= y[1] then return x[1] < y[1] end
+      return x[2] < y[2]
+    end)
+    for _, item in ipairs(items) do
+      local id, eid, p = item[3], item[4], item[5]
+      local a = attempts(id)
+      local f = entry_fields(skey(t, p), eid)
+      local mx = tonumber(f and f['k']) or dmax
+      if a >= mx then
+        kill(t, id, p, eid, a, 'lease expired without ack on attempt ' .. a .. ' of ' .. mx, f)
+      else
+        requeue(t, id, p, eid)
+        made = made + 1
       end
     end
   end
@@ -258,7 +269,7 @@ local ids = {}
 for n, r in ipairs(meta) do ids[n] = r[2] end
 local have = redis.call('HMGET', IX, unpack(ids))
 local out, index = {}, {}
-local ready, topics, seen = {}, {}, {}
+local ready, topics, seen, added = {}, {}, {}, {}
 for n, r in ipairs(meta) do
   local t, id, p, due, dk, k, x = r[1], r[2], r[3], r[4], r[5], r[6], r[7]
   if x == cjson.null then x = nil end
@@ -290,6 +301,13 @@ for n, r in ipairs(meta) do
     else
       eid = add_entry(t, p, id, body, k, x)
       ready[t] = (ready[t] or 0) + 1
+      local key = t .. '|' .. p
+      local c = added[key]
+      if not c then
+        c = {t, p, 0}
+        added[key] = c
+      end
+      c[3] = c[3] + 1
     end
     index[#index + 1] = id
     index[#index + 1] = eid .. '|' .. p .. '|' .. t
@@ -303,6 +321,7 @@ for n, r in ipairs(meta) do
   end
 end
 if #index > 0 then redis.call('HSET', IX, unpack(index)) end
+for _, c in pairs(added) do fresh_add(c[1], c[2], c[3]) end
 for t, count in pairs(ready) do notify(t, math.max(count, 1)) end
 return out
 """
@@ -373,13 +392,15 @@ if #levels > 0 then
     if need > 0 then
       local r = redis.call('XREADGROUP', 'GROUP', G, consumer, 'COUNT', need, 'STREAMS', s, '>')
       if r then
-        for _, e in ipairs(r[1][2]) do
+        local entries = r[1][2]
+        for _, e in ipairs(entries) do
           local raw = e[2]
           local x
           if #raw > 4 then x = fields(raw)['x'] end
           emit(raw[2], raw[4], 1, x)
-          need = need - 1
         end
+        need = need - #entries
+        fresh_add(t, p, -#entries)
       end
     end
   end
@@ -530,9 +551,7 @@ STATS = r"""
 local t = ARGV[2]
 notify(t, promote(t, ARGV[3], tonumber(ARGV[4])))
 local ready = redis.call('ZCARD', tkey(t, 'rq'))
-for _, p in ipairs(redis.call('ZRANGE', tkey(t, 'lv'), 0, -1)) do
-  ready = ready + fresh_count(skey(t, p))
-end
+for _, n in ipairs(redis.call('HVALS', tkey(t, 'fr'))) do ready = ready + tonumber(n) end
 return {ready, redis.call('ZCARD', tkey(t, 'dl')), redis.call('ZCARD', tkey(t, 'ls')),
         redis.call('XLEN', tkey(t, 'dlq'))}
 """
@@ -575,8 +594,7 @@ for _, p in ipairs(redis.call('ZREVRANGE', tkey(t, 'lv'), 0, -1)) do
     ri = ri + 2
   end
   if need > 0 then
-    local ld = group_info(s)
-    for _, e in ipairs(redis.call('XRANGE', s, '(' .. ld, '+', 'COUNT', need)) do
+    for _, e in ipairs(redis.call('XRANGE', s, '(' .. last_delivered(s), '+', 'COUNT', need)) do
       local f = fields(e[2])
       msgs[#msgs + 1] = as_json(f['b'], 0, f['x'])
       need = need - 1
@@ -604,6 +622,7 @@ for _, e in ipairs(entries) do
     local x = f['x']
     if x == '' then x = nil end
     local eid = add_entry(t, f['p'], id, f['b'], f['k'], x)
+    fresh_add(t, f['p'], 1)
     redis.call('HSET', IX, id, ixval(eid, f['p'], t))
     redis.call('XDEL', dlq, e[1])
     count = count + 1
@@ -665,7 +684,7 @@ if #items > 0 then
 end
 for _, p in ipairs(redis.call('ZRANGE', tkey(t, 'lv'), 0, -1)) do
   local s = skey(t, p)
-  local entries = redis.call('XRANGE', s, '(' .. group_info(s), '+', 'COUNT', budget)
+  local entries = redis.call('XRANGE', s, '(' .. last_delivered(s), '+', 'COUNT', budget)
   if #entries == budget then more = 1 end
   if #entries > 0 then
     local ids, eids, keys = {}, {}, {}
@@ -677,6 +696,7 @@ for _, p in ipairs(redis.call('ZRANGE', tkey(t, 'lv'), 0, -1)) do
     redis.call('HDEL', IX, unpack(ids))
     redis.call('DEL', unpack(keys))
     redis.call('XDEL', s, unpack(eids))
+    fresh_add(t, p, -#entries)
     n = n + #entries
     drop_stream_if_empty(t, p, s)
   end
