@@ -31,8 +31,9 @@ __all__ = [
 HAS_ERROR = 1
 HAS_DEDUP = 2
 
-_FRAME_TAIL = struct.Struct("<BBI")
-_MAGIC_CRC = struct.Struct("<HI")
+_pack_tail = struct.Struct("<BBI").pack
+_pack_frame = struct.Struct("<HIBBI").pack
+_MSG = RecordType.MSG
 _MSG_HEAD_SIZE = MSG_HEAD.size
 _BODY_AT = FRAME + _MSG_HEAD_SIZE
 _pack_head = MSG_HEAD.pack
@@ -87,14 +88,17 @@ def encode_msg(
     flags: int,
 ) -> bytes:
     """A framed MSG record."""
-    body = (
-        _pack_head(key, due, priority, attempts, max_attempts, state, len(topic), len(meta))
-        + topic
-        + meta
-        + payload
+    body = b"".join(
+        (
+            _pack_head(key, due, priority, attempts, max_attempts, state, len(topic), len(meta)),
+            topic,
+            meta,
+            payload,
+        )
     )
-    tail = _FRAME_TAIL.pack(RecordType.MSG, flags, len(body))
-    return _MAGIC_CRC.pack(RECORD_MAGIC, _crc32(body, _crc32(tail))) + tail + body
+    size = len(body)
+    crc = _crc32(body, _crc32(_pack_tail(_MSG, flags, size)))
+    return _pack_frame(RECORD_MAGIC, crc, _MSG, flags, size) + body
 
 
 def decode_msg(

@@ -1,25 +1,36 @@
-"""Group commit: records gathered into batches, one worker-thread hop (write + fsync) per batch.
+"""Group commit: records gathered into batches, one worker-thread trip (write + fsync) each.
 
-Records are appended to the *open* batch. The first task that has to wait for a batch
-becomes its leader: once the previous batch is on disk it takes the open batch, writes it
-(and fsyncs it if any record asked for that) in a worker thread, and wakes everyone in the
-batch. Meanwhile new records gather in the next open batch, so concurrent publishers share
-one fsync. Records nobody waits for (acks, leases) ride along with the next batch that is
-written, or with any other trip to the worker thread (:meth:`Journal.io`).
+Records are appended to the *open* batch. When somebody has to wait for a batch and no
+write is under way, the open batch is handed to the queue's I/O thread, which writes it
+(and fsyncs it if any record asked for that) and runs the reads and deletes that were
+attached to it. Meanwhile new records gather in the next open batch, so concurrent
+publishers share one fsync. Records nobody waits for (acks, leases) ride along with the
+next batch that is written.
+
+The hand-over is chained: the moment a batch is on disk, the completion callback (on the
+event loop) indexes it and, if anyone waits for the open batch, submits that at once,
+before the woken publishers take their turns. Submitting through ``anyio.to_thread``
+instead costs two passes over every ready task before the thread even starts (it
+checkpoints twice first), which halves throughput under 64 concurrent publishers.
 
 There is no background task: whoever needs the disk drives it, so a queue opened and
-closed in different tasks works.
+closed in different tasks works. The I/O thread belongs to the queue: started at open,
+joined at close.
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from typing import Any, Generic, Literal, TypeVar
 
 import anyio
 
+from ..._logging import get_logger
 from ...errors import QueueError, QueueFullError
 from ._log import Log
 
@@ -31,9 +42,11 @@ FsyncPolicy = Literal["always", "interval", "never"]
 
 _FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG}
 
+log = get_logger("swarm_runtime.queue.file")
+
 
 class Job(Generic[T]):
-    """Blocking work (reads, deletes) run in the worker thread right after a batch's write."""
+    """Blocking work (reads, deletes) run in the I/O thread right after a batch's write."""
 
     __slots__ = ("error", "fn", "result")
 
@@ -58,12 +71,12 @@ class Batch:
         "error",
         "jobs",
         "lazy",
-        "leader",
         "posts",
         "segment",
         "size",
         "start",
         "sync",
+        "waiters",
         "wake",
     )
 
@@ -73,11 +86,11 @@ class Batch:
         self.size = 0
         self.sync = False
         self.posts: list[Any] = []  # what the queue does once the batch is on disk
-        self.jobs: list[Job[Any]] = []  # other blocking work for the same worker-thread hop
+        self.jobs: list[Job[Any]] = []  # other blocking work for the same trip
         self.done = False
         self.error: BaseException | None = None
-        self.leader = False
-        self.wake = anyio.Event()
+        self.waiters = 0
+        self.wake = asyncio.Event()
         self.segment = 0
         self.start = 0
 
@@ -101,12 +114,28 @@ class Journal:
         self._on_failed = on_failed
         self._open = Batch()
         self._busy = False
-        self._idle = anyio.Event()
+        self._idle = asyncio.Event()
         self._idle.set()
         self._unsynced = False
         self._last_sync = time.monotonic()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._executor: ThreadPoolExecutor | None = None
         self.batches = 0
         self.records = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self, name: str) -> None:
+        """Start the I/O thread (on the event loop that will use the queue)."""
+        self._loop = asyncio.get_running_loop()
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"swarm-queue-io {name}")
+
+    async def stop(self) -> None:
+        """Wait for the trip under way, then join the I/O thread."""
+        await self.drain()
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            await anyio.to_thread.run_sync(executor.shutdown)
 
     # ------------------------------------------------------------------ appending
 
@@ -121,7 +150,7 @@ class Journal:
 
     @property
     def quiet(self) -> bool:
-        """Nothing waiting to be written and no worker-thread hop under way."""
+        """Nothing waiting to be written and no trip to the I/O thread under way."""
         return not self._busy and not self._open.size and not self._open.jobs
 
     def add(self, record: bytes, sync: bool = False, lazy: bool = False) -> Batch:
@@ -141,31 +170,21 @@ class Journal:
         """Return once ``batch`` is written (and fsync'd if it asked for it).
 
         Raises the batch's error (e.g. :class:`QueueFullError`) if writing it failed,
-        unless ``raise_error`` is false (the caller's records will be retried).
+        unless ``raise_error`` is false (the caller's records will be retried). A
+        cancelled waiter leaves the batch to be written all the same.
         """
-        while not batch.done:
-            if batch.leader:
-                await batch.wake.wait()
-                continue
-            batch.leader = True
-            try:
-                while self._busy:
-                    await self._idle.wait()
-                if not batch.done:
-                    await self._flush()
-            except BaseException:
-                if not batch.done:  # hand the lead to another waiter of the batch
-                    batch.leader = False
-                    wake, batch.wake = batch.wake, anyio.Event()
-                    wake.set()
-                raise
+        if not batch.done:
+            batch.waiters += 1
+            if not self._busy:
+                self._submit()  # not under way, so this is the open batch
+            await batch.wake.wait()
         if batch.error is not None and raise_error:
             raise batch.error
 
     async def io(self, fn: Callable[[], T]) -> T:
-        """Run ``fn`` in the worker thread, in the hop that writes the open batch.
+        """Run ``fn`` in the I/O thread, in the trip that writes the open batch.
 
-        Concurrent callers (and publishers) share that hop: a consumer's read rides along
+        Concurrent callers (and publishers) share that trip: a consumer's read rides along
         with the publishers' write instead of queueing behind it.
         """
         batch = self._open
@@ -184,11 +203,11 @@ class Journal:
             await self.wait(self._open)
 
     async def drain(self) -> None:
-        """Return once no worker-thread hop is running (before closing the files)."""
+        """Return once no trip to the I/O thread is under way (before closing the files)."""
         while self._busy:
             await self._idle.wait()
 
-    # ------------------------------------------------------------------ the worker-thread hop
+    # ------------------------------------------------------------------ the I/O thread
 
     def _sync_due(self, batch: Batch) -> bool:
         if batch.sync:
@@ -197,16 +216,50 @@ class Journal:
             return time.monotonic() - self._last_sync >= self.interval
         return False
 
-    async def _flush(self) -> None:
+    def _submit(self) -> None:
+        """Hand the open batch to the I/O thread (event-loop thread, never blocks)."""
+        executor = self._executor
+        if executor is None:
+            raise QueueError("the queue's I/O thread is not running (the queue is closed)")
         batch = self._open
         self._open = Batch()
         self._busy = True
-        idle = self._idle = anyio.Event()
+        self._idle.clear()
+        sync = self._sync_due(batch)
+        future = executor.submit(self._trip, batch, sync)
+        future.add_done_callback(partial(self._notify, batch, sync))
+
+    def _notify(self, batch: Batch, sync: bool, future: Future[Any]) -> None:
+        """In the I/O thread: hand the result back to the event loop."""
+        loop = self._loop
+        if loop is None:
+            return
         try:
-            sync = self._sync_due(batch)
-            position, write_error = await anyio.to_thread.run_sync(self._hop, batch, sync)
-            # Bookkeeping below runs without a checkpoint, so a cancellation delivered
-            # after the hop cannot leave the batch half applied.
+            loop.call_soon_threadsafe(self._complete, batch, sync, future)
+        except RuntimeError:  # the loop is closed: nobody is left to tell
+            pass
+
+    def _trip(self, batch: Batch, sync: bool) -> tuple[tuple[int, int] | None, OSError | None]:
+        position = None
+        write_error = None
+        try:
+            if batch.size:
+                position = self.log.append(batch.chunks, batch.size, sync)
+            elif sync:
+                self.log.sync()
+        except OSError as exc:
+            write_error = exc
+        for job in batch.jobs:
+            job.run()
+        return position, write_error
+
+    def _complete(self, batch: Batch, sync: bool, future: Future[Any]) -> None:
+        """On the event loop: account for a written batch and start the next one."""
+        try:
+            try:
+                position, write_error = future.result()
+            except BaseException as exc:  # the trip itself failed (a bug, MemoryError...)
+                position, write_error = None, exc
             if write_error is None:
                 if batch.size and position is not None:
                     batch.segment, batch.start = position
@@ -222,25 +275,19 @@ class Journal:
                 batch.error = _translate(write_error)
                 self._requeue_lazy(batch)
                 self._on_failed(batch)
-            batch.done = True
-            batch.wake.set()
+        except BaseException as exc:  # never leave waiters hanging
+            log.error("queue batch bookkeeping failed", error=repr(exc))
+            batch.error = QueueError(f"internal error after writing a batch: {exc!r}")
+            batch.error.__cause__ = exc
         finally:
+            batch.done = True
             self._busy = False
-            idle.set()
-
-    def _hop(self, batch: Batch, sync: bool) -> tuple[tuple[int, int] | None, OSError | None]:
-        position = None
-        write_error = None
-        try:
-            if batch.size:
-                position = self.log.append(batch.chunks, batch.size, sync)
-            elif sync:
-                self.log.sync()
-        except OSError as exc:
-            write_error = exc
-        for job in batch.jobs:
-            job.run()
-        return position, write_error
+            nxt = self._open
+            if (nxt.waiters or nxt.jobs) and self._executor is not None:
+                self._submit()  # chained: before the publishers woken below run
+            else:
+                self._idle.set()
+            batch.wake.set()
 
     def _requeue_lazy(self, failed: Batch) -> None:
         """Records nobody waited for (acks, leases...) are written with the next batch.
@@ -252,15 +299,17 @@ class Journal:
             self.add(failed.chunks[i], lazy=True)
 
 
-def _translate(exc: OSError) -> QueueError:
-    if exc.errno in _FULL:
+def _translate(exc: BaseException) -> QueueError:
+    if isinstance(exc, OSError) and exc.errno in _FULL:
         error: QueueError = QueueFullError(
             f"the disk holding the queue is full ({exc.strerror}); nothing was stored and the "
             "log is intact: free some space and publish again"
         )
-    else:
+    elif isinstance(exc, OSError):
         error = QueueError(
             f"writing the queue log failed ({exc.strerror or exc}); nothing was stored"
         )
+    else:
+        error = QueueError(f"writing the queue log failed ({exc!r}); nothing was stored")
     error.__cause__ = exc
     return error

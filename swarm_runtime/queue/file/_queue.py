@@ -209,6 +209,7 @@ class FileQueue(MessageQueue):
 
     async def _open(self) -> None:
         report = await anyio.to_thread.run_sync(self._open_sync)
+        self._journal.start(str(self.directory))
         self.recovery = report
         for problem in report.problems:
             log.warning("queue recovery", directory=str(self.directory), problem=problem)
@@ -360,7 +361,7 @@ class FileQueue(MessageQueue):
                 clean = True
         finally:
             with anyio.CancelScope(shield=True):
-                await self._journal.drain()
+                await self._journal.stop()
                 if clean:
                     self._settle_leases_for_close()
                 await anyio.to_thread.run_sync(self._close_sync, clean)
@@ -556,8 +557,9 @@ class FileQueue(MessageQueue):
             _json.dumps(headers, what="headers")
         else:
             headers = {}
-        return await self._publish_record(
-            new_id(),
+        message_id = new_id()
+        batch = self._stage_publish(
+            message_id,
             topic,
             body,
             (sender, headers, time.time(), correlation_id, workflow_id, reply_to),
@@ -567,12 +569,18 @@ class FileQueue(MessageQueue):
             None,
             None,
             payload,
+            fresh=True,
         )
+        if isinstance(batch, Batch):
+            await self._journal.wait(batch)
+            if (self._compact_due or self._index.emptied) and not self._compacting:
+                await self._compact()
+        return message_id
 
     async def _put(
         self, message: Message, body: bytes, *, delay: float, dedup_key: str | None
     ) -> str:
-        return await self._publish_record(
+        staged = self._stage_publish(
             message.id,
             message.topic,
             body,
@@ -584,8 +592,14 @@ class FileQueue(MessageQueue):
             message.last_error,
             message.payload,
         )
+        if isinstance(staged, str):
+            return staged  # a duplicate: the id of the message already stored
+        await self._journal.wait(staged)
+        if (self._compact_due or self._index.emptied) and not self._compacting:
+            await self._compact()
+        return message.id
 
-    async def _publish_record(
+    def _stage_publish(
         self,
         message_id: str,
         topic_name: str,
@@ -597,8 +611,15 @@ class FileQueue(MessageQueue):
         dedup_key: str | None,
         last_error: str | None,
         payload: Any,
-    ) -> str:
-        """Append a MSG record for a validated message, wait for its batch, index it."""
+        *,
+        fresh: bool = False,
+    ) -> Batch | str:
+        """Append the MSG record of a validated message; returns the batch to wait for.
+
+        Returns the stored message's id instead when this is a duplicate (same dedup key
+        within the window, or an id already in the queue). ``fresh``: the id was just made
+        by :func:`new_id` (32 lowercase hex digits, unique), so neither needs checking.
+        """
         if self.read_only:
             self._check_writable()
         dedup = None
@@ -610,9 +631,12 @@ class FileQueue(MessageQueue):
                 return seen[0]
             if self.options.dedup_window > 0:
                 dedup = (dedup_key, now + self.options.dedup_window)
-        key = message_key(message_id)
-        if key in self._inflight or self._index.find(key) >= 0:
-            return message_id
+        if fresh:
+            key = bytes.fromhex(message_id)
+        else:
+            key = message_key(message_id)
+            if key in self._inflight or self._index.find(key) >= 0:
+                return message_id
         if not -(2**63) <= priority < 2**63:
             raise ValueError(f"priority must fit in a signed 64-bit integer, got {priority}")
         if max_attempts > 0xFFFFFFFF:
@@ -653,10 +677,7 @@ class FileQueue(MessageQueue):
         if dedup is not None:
             self._dedup[dedup[0]] = (message_id, dedup[1], -1)
             heapq.heappush(self._dedup_order, (dedup[1], dedup[0]))
-        await self._journal.wait(batch)
-        if (self._compact_due or self._index.emptied) and not self._compacting:
-            await self._compact()
-        return message_id
+        return batch
 
     def _expire_dedup(self, now: float) -> None:
         order = self._dedup_order
