@@ -1,6 +1,14 @@
-"""swarm-runtime: an asyncio-native orchestration runtime for multi-agent systems."""
+"""swarm-runtime: an asyncio-native orchestration runtime for multi-agent systems.
+
+``async with Runtime(queue=...) as rt`` hosts coroutine agents on a durable message queue;
+:class:`WorkflowOrchestrator` runs DAGs of tasks on them and
+:class:`DataPipelineOrchestrator` runs YAML pipelines; background services (metrics,
+monitoring, error handling with circuit breakers, load balancing, self-optimisation) run
+in the runtime's task group. Everything raised on purpose is a :class:`SwarmError`.
+"""
 
 from ._logging import configure_logging, merge_runtime_context
+from ._version import __version__
 from .agents import Agent, DataProcessingAgent, FunctionAgent
 from .clock import Clock, ManualClock, SystemClock
 from .communication import CommunicationSystem
@@ -9,10 +17,12 @@ from .errors import (
     BackendUnavailableError,
     CircuitOpenError,
     ConfigError,
+    DataError,
     HandoffError,
     InvalidTopicError,
     NoCapacityError,
     PayloadError,
+    PipelineConfigError,
     QueueClosedError,
     QueueCorruptError,
     QueueError,
@@ -22,39 +32,67 @@ from .errors import (
     RequestTimeoutError,
     RuntimeStateError,
     SwarmError,
+    TaskTimeoutError,
     UnknownAgentError,
+    WorkflowError,
 )
 from .events import RuntimeListener, TaskEvent
 from .handoff import Handoff, HandoffProtocol
 from .message import Message
+from .orchestrator import (
+    DataPipelineOrchestrator,
+    PipelineResult,
+    TaskState,
+    TaskStatus,
+    WorkflowOrchestrator,
+    WorkflowResult,
+    WorkflowState,
+    WorkflowStatus,
+)
 from .queue import MemoryQueue, MessageQueue, QueueStats
 from .retry import RetryPolicy
 from .runtime import Context, Runtime
+from .services import (
+    CircuitBreaker,
+    ErrorHandler,
+    LoadBalancer,
+    MetricsCollector,
+    MonitoringSystem,
+    SelfOptimizer,
+    Services,
+)
 from .state import StateManager
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Agent",
     "AgentError",
     "BackendUnavailableError",
+    "CircuitBreaker",
     "CircuitOpenError",
     "Clock",
     "CommunicationSystem",
     "ConfigError",
     "Context",
+    "DataError",
+    "DataPipelineOrchestrator",
     "DataProcessingAgent",
+    "ErrorHandler",
     "FunctionAgent",
     "Handoff",
     "HandoffError",
     "HandoffProtocol",
     "InvalidTopicError",
+    "LoadBalancer",
     "ManualClock",
     "MemoryQueue",
     "Message",
     "MessageQueue",
+    "MetricsCollector",
+    "MonitoringSystem",
     "NoCapacityError",
     "PayloadError",
+    "PipelineConfigError",
+    "PipelineResult",
     "QueueClosedError",
     "QueueCorruptError",
     "QueueError",
@@ -67,11 +105,21 @@ __all__ = [
     "Runtime",
     "RuntimeListener",
     "RuntimeStateError",
+    "SelfOptimizer",
+    "Services",
     "StateManager",
     "SwarmError",
     "SystemClock",
     "TaskEvent",
+    "TaskState",
+    "TaskStatus",
+    "TaskTimeoutError",
     "UnknownAgentError",
+    "WorkflowError",
+    "WorkflowOrchestrator",
+    "WorkflowResult",
+    "WorkflowState",
+    "WorkflowStatus",
     "__version__",
     "configure_logging",
     "merge_runtime_context",

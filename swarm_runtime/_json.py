@@ -39,8 +39,8 @@ def dumps(value: Any, *, what: str = "payload") -> bytes:
             path=path,
             type_name=type_name,
         ) from exc
-    if b"null" in data:
-        # orjson writes NaN and infinities as null: find out whether that happened.
+    if b"null" in data and _has_nonfinite(value):
+        # orjson writes NaN and infinities as null: name the first one.
         bad = _find_nonfinite(value, what)
         if bad is not None:
             raise PayloadError(
@@ -76,6 +76,25 @@ def _find_bad(value: Any, path: str) -> tuple[str, str]:
             continue
         return where, type(obj).__name__
     return path, type(value).__name__
+
+
+def _has_nonfinite(value: Any) -> bool:
+    """Whether ``value`` holds a NaN or an infinity anywhere (fast: no paths built)."""
+    if type(value) is float:
+        return value - value != 0.0
+    stack = [value]
+    while stack:
+        obj = stack.pop()
+        kind = type(obj)
+        items = obj.values() if kind is dict else obj if kind is list or kind is tuple else ()
+        for item in items:
+            kind = type(item)
+            if kind is float:
+                if item - item != 0.0:  # inf - inf and nan - nan are nan
+                    return True
+            elif kind is dict or kind is list or kind is tuple:
+                stack.append(item)
+    return False
 
 
 def _find_nonfinite(value: Any, path: str) -> str | None:

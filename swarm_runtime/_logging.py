@@ -76,5 +76,9 @@ def configure_logging(
 
 
 def get_logger(name: str = "swarm_runtime", **bindings: Any) -> Any:
-    """A structlog logger named ``name`` with ``bindings``."""
-    return structlog.get_logger(name).bind(**bindings)
+    """A structlog logger named ``name`` with ``bindings``.
+
+    A lazy proxy: it is bound to the configuration in force when it first logs, not when
+    it was made, so module-level loggers follow a later :func:`configure_logging`.
+    """
+    return structlog.get_logger(name, **bindings)

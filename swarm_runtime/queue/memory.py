@@ -98,6 +98,8 @@ class MemoryQueue(MessageQueue):
         entry.deadline = due
         topic.n_delayed += 1
         heapq.heappush(topic.delayed, (due, entry.seq, entry.version, message_id))
+        if topic.waiters:  # someone is already waiting: wake them when this falls due
+            self._arm_timer(topic, due, self.clock.time())
 
     def _kill(self, topic: _Topic, message_id: str, error: str) -> None:
         entry = self._entries.pop(message_id)
@@ -187,6 +189,8 @@ class MemoryQueue(MessageQueue):
             message = entry.message
             message.__dict__["attempts"] += 1
             heapq.heappush(topic.leases, (deadline, seq, entry.version, message_id))
+            if topic.waiters and (topic.timer is None or topic.timer_due > deadline):
+                self._arm_timer(topic, deadline, now)  # others wait: redeliver if it expires
             out.append(message.copy_for_delivery())
         return out
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from .. import __version__
+from .._version import __version__
 from ._format import fmt_number, fmt_seconds, fmt_time
 from ._style import CSS, STATUS_COLOURS
 from ._svg import MAX_DAG_NODES, dag_svg, gantt_svg, histogram_svg

@@ -12,10 +12,11 @@ from anyio.abc import TaskStatus
 from .. import _json
 from .._logging import task_context
 from ..agents.base import FunctionAgent
-from ..errors import HandoffError, QueueClosedError, QueueError
+from ..errors import ConfigError, HandoffError, QueueClosedError, QueueError
 from ..events import Outcome, TaskEvent
 from ..handoff import Handoff
 from ..message import Message
+from ..retry import RetryPolicy
 from ._slots import Slots
 from .context import Context
 
@@ -33,6 +34,21 @@ __all__ = ["Replica"]
 log = structlog.get_logger("swarm_runtime.replica")
 _set_context = task_context.set
 _reset_context = task_context.reset
+
+
+def _delay_from_header(spec: dict[str, Any], attempt: int, fallback: float) -> float:
+    """The backoff a message asks for itself (``headers["retry"]``: a workflow task's own
+    ``base_delay`` / ``max_delay`` / ``jitter``); the fallback if the header is malformed."""
+    try:
+        policy = RetryPolicy(
+            max_attempts=max(1, attempt),
+            base_delay=float(spec.get("base_delay", 0.5)),
+            max_delay=float(spec.get("max_delay", 30.0)),
+            jitter=bool(spec.get("jitter", True)),
+        )
+    except (TypeError, ValueError, ConfigError):
+        return fallback
+    return policy.delay(attempt)
 
 
 class Replica:
@@ -55,6 +71,7 @@ class Replica:
         self._call = agent._handler if isinstance(agent, FunctionAgent) else agent.handle
         tunable = agent.max_concurrency is not None
         self.slots = Slots(agent.concurrency) if agent.concurrency > 1 or tunable else None
+        self._lease = agent.lease or runtime.queue.options.lease
         self.channel: MemoryObjectReceiveStream[tuple[Message, Assignment | None]] | None = None
         self.balancer: LoadBalancer | None = None
 
@@ -177,6 +194,8 @@ class Replica:
         started_at = rt.clock.time()
         t0 = time.perf_counter()
         rt._task_started()
+        lease = self._lease
+        rt._leases[msg.id] = [started_at + lease, lease]
         if agent.history.maxlen:
             agent.history.append(msg)
         if listeners:
@@ -227,6 +246,7 @@ class Replica:
             raise
         finally:
             _reset_context(token)
+            rt._leases.pop(msg.id, None)
             rt._task_finished()
             if listeners:
                 self._emit(False, msg, outcome, started_at, time.perf_counter() - t0, failure, dead)
@@ -296,6 +316,9 @@ class Replica:
             force_dead = decision.action == "dead_letter"
         else:
             delay = rt.policy_for(self.agent).delay(msg.attempts)
+        override = msg.headers.get("retry") if msg.headers else None
+        if isinstance(override, dict) and not force_dead:
+            delay = _delay_from_header(override, msg.attempts, delay)
         try:
             outcome = await rt.queue.nack(msg.id, delay=delay, error=text, dead_letter=force_dead)
         except QueueError as error:

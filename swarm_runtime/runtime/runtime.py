@@ -23,6 +23,7 @@ from ..errors import (
     AgentError,
     ConfigError,
     QueueClosedError,
+    QueueError,
     RequestTimeoutError,
     RuntimeStateError,
     UnknownAgentError,
@@ -59,9 +60,14 @@ class Runtime:
 
     Background services (``services=True``, the default) run in the same task group:
     metrics and monitoring with alerts on ``thresholds``, error classification with a
-    circuit breaker per agent, a load balancer over each agent's replicas (strategy
-    ``balancer``), the self-optimizer for agents with ``max_concurrency``, and a
+    circuit breaker per agent, the self-optimizer for agents with ``max_concurrency``, and a
     Prometheus endpoint on 127.0.0.1 when ``metrics_port`` is given.
+
+    Replicas compete for their agent's inbox and pull only when they have room, which
+    balances by load already and costs nothing extra. ``balancer`` (``least_loaded``,
+    ``round_robin``, ``weighted`` or ``p2c``) routes each message of a multi-replica agent
+    through the :class:`~swarm_runtime.services.LoadBalancer` instead: a dispatcher takes a
+    replica's room first (back-pressure), then leases a message for that replica.
 
     ``async with Runtime(queue="file://queue") as rt:`` opens the queue (a URL, or a
     :class:`MessageQueue` you opened yourself and keep ownership of), starts every
@@ -93,7 +99,7 @@ class Runtime:
         thresholds: Mapping[str, float | None] | None = None,
         on_alert: AlertCallback | None = None,
         metrics_port: int | None = None,
-        balancer: Strategy = "least_loaded",
+        balancer: Strategy | None = None,
     ) -> None:
         if not (grace_period >= 0 and math.isfinite(grace_period)):
             raise ConfigError(f"grace_period must be >= 0 seconds, got {grace_period!r}")
@@ -129,20 +135,32 @@ class Runtime:
                 thresholds=thresholds,
                 on_alert=on_alert,
                 retry=self.retry,
-                strategy=balancer,
+                strategy=balancer or "least_loaded",
                 metrics_port=metrics_port,
                 clock=self.clock,
             )
-        elif services is False and (thresholds or on_alert or metrics_port is not None):
-            raise ConfigError("thresholds, on_alert and metrics_port need services=True")
+        elif services is False and (
+            thresholds or on_alert or metrics_port is not None or balancer is not None
+        ):
+            raise ConfigError("thresholds, on_alert, metrics_port and balancer need services=True")
         elif isinstance(services, Services) and (thresholds or on_alert or metrics_port):
             raise ConfigError(
                 "pass thresholds, on_alert and metrics_port to Services.create() "
                 "when you give Runtime(services=...) a Services bundle"
             )
+        if (
+            isinstance(services, Services)
+            and balancer is not None
+            and services.balancer.strategy != balancer
+        ):
+            raise ConfigError(
+                f"balancer={balancer!r} differs from the Services bundle's strategy "
+                f"{services.balancer.strategy!r}; pass strategy= to Services.create()"
+            )
         if isinstance(services, Services):
             services.attach(probe=self._probe, on_parameters=self._on_parameters)
         self.services: Services | None = services or None
+        self._route_through_balancer = balancer is not None
         if self.services is not None:
             self._listeners[:0] = self.services.listeners
         self._pending = Deadlines()
@@ -150,6 +168,9 @@ class Runtime:
         self._tg: TaskGroup | None = None
         self._status = _State.UNSTARTED
         self._inflight = 0
+        # leases of messages being handled: id -> [deadline, lease], kept alive by heartbeats
+        self._leases: dict[str, list[float]] = {}
+        self._heartbeat_wait: tuple[anyio.CancelScope, float] | None = None
         self._idle: anyio.Event | None = None  # made when shutdown waits for in-flight work
 
     # ------------------------------------------------------------------ properties
@@ -247,6 +268,9 @@ class Runtime:
             self._subscriptions.append((topic, agent.name))
         if self._status is _State.RUNNING:
             assert self._tg is not None
+            waiting = self._heartbeat_wait
+            if waiting is not None and agent.lease is not None and agent.lease / 3 < waiting[1]:
+                waiting[0].cancel()  # the heartbeat must now beat faster
             self.comm.register_agent(agent.name)
             for topic in agent.topics:
                 self.comm.subscribe(topic, agent.name)
@@ -411,6 +435,7 @@ class Runtime:
             if self.services is not None:
                 await tg.start(self.services.run)
             await tg.start(self._reply_loop)
+            await tg.start(self._heartbeat_loop)
             if self.state_snapshot is not None:
                 await tg.start(self._snapshot_loop)
             for agent in list(self._agents.values()):
@@ -479,7 +504,7 @@ class Runtime:
         dispatcher: Dispatcher | None = None
         if services is not None:
             balancer = services.balancer
-            if agent.replicas > 1:
+            if agent.replicas > 1 and self._route_through_balancer:
                 channels = []
                 for replica in replicas:
                     send, receive = anyio.create_memory_object_stream[
@@ -527,6 +552,38 @@ class Runtime:
                 return readings
             readings.append(Reading("queue_size", float(depth), name))
         return readings
+
+    def _heartbeat_interval(self) -> float:
+        leases = [a.lease for a in self._agents.values() if a.lease is not None]
+        shortest = min([*leases, self.queue.options.lease])
+        return max(0.01, shortest / 3)
+
+    async def _heartbeat_loop(
+        self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Extend the leases of messages whose handlers are still running, so a slow but
+        live handler is never mistaken for a dead one and its message handed to another."""
+        queue = self.queue
+        task_status.started()
+        while True:
+            interval = self._heartbeat_interval()
+            with anyio.CancelScope() as scope:  # cancelled when a shorter lease appears
+                self._heartbeat_wait = (scope, interval)
+                await self.clock.sleep(interval)
+            self._heartbeat_wait = None
+            now = self.clock.time()
+            for message_id, entry in list(self._leases.items()):
+                if entry[0] - now > 2 * interval:
+                    continue
+                try:
+                    extended = await queue.extend(message_id, entry[1])
+                except QueueClosedError:
+                    return
+                except QueueError as exc:
+                    log.warning("lease heartbeat failed", message_id=message_id, error=str(exc))
+                    continue
+                if extended:
+                    entry[0] = now + entry[1]
 
     async def _snapshot_loop(
         self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED

@@ -27,6 +27,7 @@ from ..clock import Clock, SystemClock
 from ..errors import (
     BackendUnavailableError,
     ConfigError,
+    DataError,
     NoCapacityError,
     PayloadError,
     QueueFullError,
@@ -64,6 +65,7 @@ _BUILTIN: dict[type[BaseException], str] = {
     NoCapacityError: ErrorKind.RESOURCE_EXHAUSTION,
     PayloadError: ErrorKind.FATAL,
     ConfigError: ErrorKind.FATAL,
+    DataError: ErrorKind.FATAL,
 }
 _EXHAUSTION_ERRNOS = frozenset({errno.ENOSPC, errno.EMFILE, errno.ENFILE, errno.ENOMEM})
 

@@ -154,7 +154,8 @@ def test_run_failure_exit_code_and_reason(runner: CliRunner, tmp_path: Path) -> 
     assert result.exit_code == ExitCode.FAILED
     reason = [line for line in result.output.splitlines() if line.startswith("error: ")]
     assert len(reason) == 1
-    assert "task 'load' failed after 2 attempt(s): DataError" in reason[0]
+    # a DataError (file not found) is permanent: dead-lettered without retries
+    assert "task 'load' failed after 1 attempt(s): DataError" in reason[0]
     assert "cancelled" in result.output  # stats never ran
 
 

@@ -196,7 +196,7 @@ async def test_failing_builtin_reports_the_error(tmp_path: Path) -> None:
     assert result.error is not None
     assert "DataError" in result.error
     assert "missing.csv" in result.error
-    assert result.status.tasks["load"].attempts == 2
+    assert result.status.tasks["load"].attempts == 1  # permanent: not retried
 
 
 async def test_plain_execute_resumes_unfinished_run(tmp_path: Path, user_module: str) -> None:

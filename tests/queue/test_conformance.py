@@ -241,6 +241,26 @@ async def test_blocking_subscribe_sees_delayed_message_become_due(make_queue: Qu
     assert msg.payload == "soon"
 
 
+async def test_waiting_subscriber_gets_a_message_nacked_with_delay(
+    make_queue: QueueFactory,
+) -> None:
+    """A subscriber already waiting wakes when a message nacked with a delay falls due."""
+    q = await make_queue()
+    await q.publish("t", "x")
+    [msg] = await q.subscribe("t")
+    got: list[sr.Message] = []
+
+    async def waiter() -> None:
+        got.extend(await q.subscribe("t", timeout=None))
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(waiter)
+            await anyio.sleep(0.05)
+            await q.nack(msg.id, delay=0.1)
+    assert [m.attempts for m in got] == [2]
+
+
 async def test_closed_queue_refuses_use_and_wakes_waiters(make_queue: QueueFactory) -> None:
     """After close every call raises QueueClosedError, including a blocked subscribe."""
     q = await make_queue()

@@ -455,3 +455,35 @@ def test_invalid_runtime_options_are_refused() -> None:
         import swarm_runtime.queue._registry as registry
 
         registry.create("ftp://x")
+
+
+async def test_lease_heartbeat_keeps_a_slow_handler_s_message() -> None:
+    """A handler running past its lease keeps the message: heartbeats extend the lease,
+    so no other replica gets it and the handler runs once."""
+    runs: list[int] = []
+    async with sr.Runtime(queue="memory://") as rt:
+
+        @rt.agent("slow", replicas=2, lease=0.2)
+        async def slow(msg: sr.Message, ctx: sr.Context) -> str:
+            runs.append(ctx.replica)
+            await anyio.sleep(0.8)
+            return "done"
+
+        assert await rt.request("slow", None, timeout=10) == "done"
+        await rt.join(timeout=5)
+    assert len(runs) == 1
+
+
+async def test_message_retry_header_overrides_the_backoff() -> None:
+    """A message's own headers["retry"] (a workflow task's delays) wins over the policy."""
+    retry = sr.RetryPolicy(max_attempts=3, base_delay=30, max_delay=60)
+    async with sr.Runtime(queue="memory://", retry=retry) as rt:
+
+        @rt.agent("flaky")
+        async def flaky(msg: sr.Message, ctx: sr.Context) -> int:
+            if msg.attempts < 2:
+                raise RuntimeError("once")
+            return msg.attempts
+
+        headers = {"retry": {"base_delay": 0.01, "max_delay": 0.01, "jitter": False}}
+        assert await rt.request("flaky", None, headers=headers, timeout=10) == 2

@@ -81,7 +81,7 @@ async def test_balancer_spreads_work_and_never_exceeds_capacity() -> None:
     running: dict[int, int] = {}
     peak: dict[int, int] = {}
     done: dict[int, int] = {}
-    async with sr.Runtime(queue="memory://") as rt:
+    async with sr.Runtime(queue="memory://", balancer="least_loaded") as rt:
 
         @rt.agent("w", replicas=3, concurrency=2)
         async def w(msg: sr.Message, ctx: sr.Context) -> None:
@@ -169,5 +169,7 @@ def test_service_options_need_services() -> None:
     """thresholds / metrics_port without services, or beside a ready bundle, are refused."""
     with pytest.raises(sr.ConfigError, match="need services=True"):
         sr.Runtime(services=False, metrics_port=9000)
+    with pytest.raises(sr.ConfigError, match="need services=True"):
+        sr.Runtime(services=False, balancer="p2c")
     with pytest.raises(sr.ConfigError, match=r"Services\.create"):
         sr.Runtime(services=Services.create(), thresholds={"queue_size": 1})
