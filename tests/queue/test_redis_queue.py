@@ -203,6 +203,10 @@ async def test_no_keys_left_once_everything_is_settled(
         f"{prefix}:q:t:a:dlq",
         f"{prefix}:q:topics",
     ]
+    assert await q.replay("a") == 1
+    assert f"{prefix}:q:t:a:dlq" not in await keys(raw, prefix)
+    [m] = await q.subscribe("a")
+    assert await q.nack(m.id) == "dead_lettered"
     assert await q.purge_dead_letters("a") == 1
     assert await keys(raw, prefix) == []
     assert await q.topics() == []

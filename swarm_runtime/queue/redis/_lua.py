@@ -631,6 +631,7 @@ end
 if count > 0 then
   redis.call('SADD', TOPICS, t)
   notify(t, count)
+  if redis.call('XLEN', dlq) == 0 then redis.call('DEL', dlq) end
 end
 gc_topic(t)
 local nxt = ''
