@@ -46,8 +46,9 @@ single ``min-idle-time`` measured on Redis's clock; the queue needs a lease leng
 ``subscribe`` call, ``extend`` heartbeats that move one deadline, and the queue's injectable
 clock (tests move time by hand). Expired leases are reclaimed inside every ``subscribe``,
 ``stats`` and ``peek`` (no start-up code, no background task), and a waiting subscriber
-wakes by itself when the next delayed message or lease of its topic falls due, so
-redelivery happens while consumers wait. A message whose lease expires on its last attempt
+wakes by itself when the next delayed message or lease of its topic falls due (a lease
+taken while it already waits is noticed within ``poll_interval``), so redelivery happens
+while consumers wait. A message whose lease expires on its last attempt
 goes to the dead-letter stream saying so; ``nack`` past ``max_attempts`` does the same
 with its error.
 
