@@ -26,19 +26,18 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, TypeVar
 
 import anyio
 
 from ..._logging import get_logger
 from ...errors import QueueError, QueueFullError
 from ._log import Log
+from ._options import FsyncPolicy
 
-__all__ = ["Batch", "FsyncPolicy", "Journal"]
+__all__ = ["Batch", "Journal"]
 
 T = TypeVar("T")
-
-FsyncPolicy = Literal["always", "interval", "never"]
 
 _FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG}
 

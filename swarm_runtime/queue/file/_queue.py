@@ -2,7 +2,9 @@
 
 One append-only, segmented log per queue directory (see ``queue/README.md`` for the
 format), a compact in-memory index rebuilt from it on open, group commit for publishes,
-and an exclusive directory lock. Disk work happens in worker threads, one hop per batch.
+and an exclusive directory lock. Disk work happens in the queue's I/O thread, one trip per
+batch. The parts: :mod:`._directory` (format file, lock, opening), :mod:`._journal` (group
+commit), :mod:`._delivery` (subscribe, prefetch, reaper), :mod:`._compaction`.
 """
 
 from __future__ import annotations
@@ -12,43 +14,36 @@ import itertools
 import math
 import os
 import time
-from pathlib import Path
+from functools import partial
 from typing import Any, Self
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 import anyio
-import orjson
 from anyio.abc import TaskStatus
 
 from ... import _json
 from ..._logging import get_logger
 from ...clock import Clock
-from ...errors import ConfigError, PayloadError, QueueError, QueueFormatError
+from ...errors import ConfigError, PayloadError, QueueError
 from ...message import Message, new_id, validate_topic
-from ..base import MessageQueue, NackOutcome, QueueOptions, QueueStats, split_options
-from . import _codec
-from ._codec import HAS_DEDUP, decode_msg, encode_meta, encode_msg, envelope_of, make_message
+from ..base import NackOutcome, QueueOptions, QueueStats, split_options
+from ._codec import encode_meta, encode_msg, envelope_of
+from ._compaction import CompactionMixin, Move
+from ._core import wake
+from ._delivery import DeliveryMixin
 from ._format import (
     DEAD_HEAD,
     FORMAT_VERSION,
-    FRAME,
     KEY_SIZE,
-    LEASE_ITEM,
-    MSG_HEAD,
     REQUEUE_HEAD,
     RecordType,
     State,
-    check_record,
     frame,
     message_key,
-    scan,
 )
-from ._index import Index, TopicIndex
-from ._journal import Batch, FsyncPolicy, Journal
-from ._lock import DirectoryLock, lock_holder
-from ._log import Log, fsync_directory
-from ._recovery import RecoveryReport, recover
-from ._snapshot import discard_snapshot, load_snapshot, save_snapshot
+from ._index import TopicIndex
+from ._journal import Batch
+from ._lock import lock_holder
+from ._options import FileOptions, FsyncPolicy, MiB, parse_url
 
 __all__ = ["FileQueue", "FileQueueInfo"]
 
@@ -61,34 +56,7 @@ _DEAD = State.DEAD
 _ZOMBIE = State.ZOMBIE
 _PARKED = State.PARKED
 
-FORMAT_FILE = "FORMAT"
-LOG_DIR = "log"
-MiB = 1024 * 1024
 MAX_MESSAGE_BYTES = 64 * MiB
-_PRIORITY_RANGE = (-(2**63), 2**63 - 1)
-_FSYNC_POLICIES = ("always", "interval", "never")
-
-
-class _Move:
-    """A relocated copy of a message waiting for its batch to reach the disk."""
-
-    __slots__ = ("key", "offset", "old_loc", "size", "slot")
-
-    def __init__(self, slot: int, key: bytes, old_loc: int, offset: int, size: int) -> None:
-        self.slot = slot
-        self.key = key
-        self.old_loc = old_loc
-        self.offset = offset
-        self.size = size
-
-
-class _Lease:
-    __slots__ = ("deadline", "slot", "topic")
-
-    def __init__(self, slot: int, topic: TopicIndex, deadline: float) -> None:
-        self.slot = slot
-        self.topic = topic
-        self.deadline = deadline
 
 
 class FileQueueInfo:
@@ -101,7 +69,7 @@ class FileQueueInfo:
         return dict(self.__dict__)
 
 
-class FileQueue(MessageQueue):
+class FileQueue(DeliveryMixin, CompactionMixin):
     """A durable queue in a directory: ``file://DIR`` (the default backend).
 
     Options (keyword arguments, or URL query parameters such as ``file://q?fsync=interval``):
@@ -135,84 +103,59 @@ class FileQueue(MessageQueue):
         options: QueueOptions | None = None,
         clock: Clock | None = None,
     ) -> None:
-        super().__init__(options=options, clock=clock)
-        if fsync not in _FSYNC_POLICIES:
-            raise ConfigError(f"fsync must be one of {', '.join(_FSYNC_POLICIES)}; got {fsync!r}")
-        if not (isinstance(fsync_interval, (int, float)) and 0 < fsync_interval < math.inf):
-            raise ConfigError(
-                f"fsync_interval must be a positive number of seconds, got {fsync_interval!r}"
-            )
-        if not isinstance(segment_size, int) or not 64 * 1024 <= segment_size <= 2**31:
-            raise ConfigError(
-                f"segment_size must be an int from 65536 to 2**31 bytes, got {segment_size!r}"
-            )
-        if not isinstance(prefetch, int) or not 0 <= prefetch <= 10_000:
-            raise ConfigError(f"prefetch must be an int from 0 to 10000, got {prefetch!r}")
-        self.directory = Path(os.fspath(directory)).expanduser()
-        self.fsync: FsyncPolicy = fsync
-        self.fsync_interval = float(fsync_interval)
-        self.segment_size = segment_size
-        self.prefetch = prefetch
-        self.read_only = bool(read_only)
-        self.recovery: RecoveryReport | None = None
-        self._index = Index()
-        self._log = Log(self.directory / LOG_DIR, segment_size, read_only=self.read_only)
-        self._lock = DirectoryLock(self.directory)
-        self._journal = Journal(
-            self._log,
-            policy=fsync,
-            interval=self.fsync_interval,
-            on_written=self._on_written,
-            on_failed=self._on_failed,
-        )
-        self._sync_publish = fsync == "always"
-        self._leases: dict[str, _Lease] = {}
-        self._lease_heap: list[tuple[float, int, str]] = []
-        self._lease_seq = itertools.count()
-        self._inflight: dict[bytes, str] = {}  # key -> id of publishes not yet on disk
-        self._dedup: dict[str, tuple[str, float, int]] = {}  # key -> (id, expires, segment)
-        self._dedup_order: list[tuple[float, str]] = []
-        self._acks = bytearray()  # keys acknowledged since the last ACK record
-        self._active_segment = 0
-        self._compacting = False
-        self._compact_due = False
-        self.corrupt_reads = 0
-
-    # ------------------------------------------------------------------ construction
+        file_options = FileOptions(fsync, fsync_interval, segment_size, prefetch, read_only)
+        super().__init__(directory, file_options, options=options, clock=clock)
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> Self:
         """``file://DIR`` (relative), ``file:///abs/dir`` or a plain path; options may also be
         given as query parameters: ``file://queue?fsync=interval&segment_size=8388608``."""
         common, clock, rest = split_options(options)
-        path, query = _parse_url(url)
+        path, query = parse_url(url)
         for name, value in query.items():
             if name in rest:
                 raise ConfigError(
                     f"option {name!r} is given both in the URL {url!r} and as an argument"
                 )
             rest[name] = value
-        known = {"fsync", "fsync_interval", "segment_size", "prefetch", "read_only"}
-        unknown = set(rest) - known
-        if unknown:
-            raise ConfigError(
-                f"unknown option(s) for the file:// queue: {', '.join(sorted(unknown))}; "
-                f"known: {', '.join(sorted(known))}, max_attempts, lease, dedup_window, clock"
-            )
-        typed = _coerce_options(rest)
-        return cls(path, options=common, clock=clock, **typed)
+        file_options = FileOptions.from_strings(rest)
+        return cls(
+            path,
+            fsync=file_options.fsync,
+            fsync_interval=file_options.fsync_interval,
+            segment_size=file_options.segment_size,
+            prefetch=file_options.prefetch,
+            read_only=file_options.read_only,
+            options=common,
+            clock=clock,
+        )
 
     def __repr__(self) -> str:
         return f"<FileQueue {str(self.directory)!r} {self._state.value}>"
 
-    # ------------------------------------------------------------------ lifecycle
-
     async def _open(self) -> None:
-        report = await anyio.to_thread.run_sync(self._open_sync)
+        index, report = await anyio.to_thread.run_sync(
+            partial(
+                self._dir.open,
+                now=self.clock.time(),
+                default_max_attempts=self.options.max_attempts,
+            )
+        )
+        self._index = index
+        if report.active is not None:
+            self._active_segment = report.active[0]
         self._journal.start(str(self.directory))
         self.recovery = report
+        # Read-only next to a running owner, a half-written last record is just the owner
+        # at work, not damage: say so quietly.
+        owned = self.read_only and lock_holder(self.directory) is not None
         for problem in report.problems:
-            log.warning("queue recovery", directory=str(self.directory), problem=problem)
+            if owned:
+                log.debug("queue being written by its owner", problem=problem)
+            else:
+                log.warning("queue recovery", directory=str(self.directory), problem=problem)
+        if self.read_only:
+            return
         if report.released or report.exhausted:
             log.info(
                 "queue reopened after an unclean stop",
@@ -232,126 +175,9 @@ class FileQueue(MessageQueue):
         self._dedup_order = [(expires, k) for k, (_, expires, _) in report.dedup.items()]
         heapq.heapify(self._dedup_order)
 
-    def _open_sync(self) -> RecoveryReport:
-        directory = self.directory
-        if directory.exists() and not directory.is_dir():
-            raise ConfigError(f"queue path {str(directory)!r} exists and is not a directory")
-        if self.read_only:
-            if not (directory / FORMAT_FILE).exists() and not (directory / LOG_DIR).is_dir():
-                raise QueueError(
-                    f"no queue at {str(directory)!r} (no {FORMAT_FILE} file, no log): check "
-                    "the path"
-                )
-            self._check_format()
-        else:
-            try:
-                directory.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise QueueError(
-                    f"cannot create the queue directory {str(directory)!r}: {exc.strerror}"
-                ) from exc
-            self._check_format()
-            self._lock.acquire()
-        try:
-            if not self.read_only:
-                (directory / LOG_DIR).mkdir(exist_ok=True)
-                if not (directory / FORMAT_FILE).exists():
-                    self._write_format()
-            report = self._load_index()
-            if not self.read_only:
-                if report.discard:
-                    self._log.delete(report.discard)
-                    report.active = None
-                    for number in report.discard:
-                        if number in self._log.numbers:
-                            self._log.numbers.remove(number)
-                    if self._log.numbers:
-                        last = self._log.numbers[-1]
-                        report.active = (last, self._log.file_size(last))
-                if report.active is not None:
-                    self._log.open_active(*report.active)
-                    self._active_segment = report.active[0]
-            return report
-        except BaseException:
-            self._log.close()
-            self._lock.release()
-            raise
-
-    def _load_index(self) -> RecoveryReport:
-        """The index from the clean-close snapshot if it matches the log, else from the log."""
-        started = time.perf_counter()
-        numbers = self._log.discover()
-        sizes = {number: self._log.file_size(number) for number in numbers}
-        index, dedup, note = load_snapshot(self.directory, sizes)
-        if not self.read_only:
-            discard_snapshot(self.directory)  # from here on the log moves past it
-        if index is not None:
-            self._index = index
-            report = RecoveryReport(
-                segments=len(numbers), from_snapshot=True, messages=len(index), dedup=dedup
-            )
-            if numbers:
-                report.active = (numbers[-1], sizes[numbers[-1]])
-            report.elapsed = time.perf_counter() - started
-            return report
-        report = recover(
-            self._log,
-            self._index,
-            now=self.clock.time(),
-            default_max_attempts=self.options.max_attempts,
-            read_only=self.read_only,
-        )
-        report.snapshot_note = note
-        return report
-
-    def _check_format(self) -> None:
-        path = self.directory / FORMAT_FILE
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return
-        except OSError as exc:
-            raise QueueError(f"cannot read {str(path)!r}: {exc.strerror}") from exc
-        try:
-            data = orjson.loads(text)
-            version = int(data["format"])
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise QueueFormatError(
-                f"{str(path)!r} is not a swarm-runtime queue format file; is "
-                f"{str(self.directory)!r} really a queue directory?"
-            ) from exc
-        if version > FORMAT_VERSION:
-            raise QueueFormatError(
-                f"queue directory {str(self.directory)!r} was written by queue format version "
-                f"{version}; this swarm-runtime reads version {FORMAT_VERSION}: upgrade "
-                "swarm-runtime to open it"
-            )
-        if version < 1:
-            raise QueueFormatError(
-                f"{str(path)!r} names format version {version}, which never existed"
-            )
-
-    def _write_format(self) -> None:
-        path = self.directory / FORMAT_FILE
-        tmp = path.with_suffix(".tmp")
-        data = orjson.dumps(
-            {
-                "format": FORMAT_VERSION,
-                "kind": "swarm-runtime file queue",
-                "created_at": time.time(),
-            },
-            option=orjson.OPT_INDENT_2,
-        )
-        with open(tmp, "wb") as f:
-            f.write(data + b"\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        fsync_directory(self.directory)
-
     async def _close(self) -> None:
         for topic in self._index.topics:
-            _wake(topic, len(topic.waiters))
+            wake(topic, len(topic.waiters))
         clean = False
         try:
             if not self.read_only:
@@ -364,7 +190,8 @@ class FileQueue(MessageQueue):
                 await self._journal.stop()
                 if clean:
                     self._settle_leases_for_close()
-                await anyio.to_thread.run_sync(self._close_sync, clean)
+                snapshot = self._index if clean else None
+                await anyio.to_thread.run_sync(self._dir.close, snapshot, self._dedup)
 
     def _settle_leases_for_close(self) -> None:
         """Unacked leases at close: ready again (first in line), or dead if that was the last
@@ -390,30 +217,6 @@ class FileQueue(MessageQueue):
         self._leases.clear()
         self._lease_heap.clear()
 
-    def _close_sync(self, clean: bool) -> None:
-        try:
-            self._log.close()
-            if clean:
-                sizes = {n: self._log.file_size(n) for n in self._log.discover()}
-                try:
-                    save_snapshot(self.directory, self._index, sizes, self._dedup)
-                except OSError as exc:
-                    log.warning(
-                        "could not write the index snapshot; the next open will scan the log",
-                        directory=str(self.directory),
-                        error=str(exc),
-                    )
-                    discard_snapshot(self.directory)
-        finally:
-            self._lock.release()
-
-    def _check_writable(self) -> None:
-        if self.read_only:
-            raise QueueError(
-                f"the queue at {str(self.directory)!r} is open read-only (for inspection); "
-                "open it without read_only to change it"
-            )
-
     async def flush(self) -> None:
         """Write and fsync everything done so far (acks and nacks are otherwise lazy)."""
         self._check_open()
@@ -421,24 +224,6 @@ class FileQueue(MessageQueue):
             return
         self._frame_acks()
         await self._journal.flush(sync=True)
-
-    # ------------------------------------------------------------------ write-path helpers
-
-    @property
-    def unwritten(self) -> bool:
-        """True while some record (an ack, a lease...) has not reached the log yet."""
-        return bool(self._acks) or not self._journal.quiet
-
-    def _frame_acks(self) -> None:
-        if self._acks:
-            self._journal.add(frame(RecordType.ACK, self._acks), lazy=True)
-            self._acks = bytearray()
-
-    def _append_lazy(self, record: bytes) -> Batch:
-        """Append a state record nobody needs to wait for (it rides with the next batch)."""
-        if self._acks:
-            self._frame_acks()  # keep the log in the order things happened
-        return self._journal.add(record, lazy=True)
 
     def _on_written(self, batch: Batch) -> None:
         """A batch is on disk: index its publishes and relocations, wake subscribers."""
@@ -460,7 +245,7 @@ class FileQueue(MessageQueue):
         count = 0
         woken: dict[TopicIndex, int] = {}
         for post in batch.posts:
-            if type(post) is _Move:
+            if type(post) is Move:
                 slot = index.find(post.key)
                 if slot == post.slot and index.loc[slot] == post.old_loc:
                     index.move(slot, base + post.offset, post.size)
@@ -495,7 +280,7 @@ class FileQueue(MessageQueue):
             index.account(segment, placed, placed_bytes)
         for topic, n in woken.items():
             if topic.waiters:
-                _wake(topic, n)
+                wake(topic, n)
 
     def _on_failed(self, batch: Batch) -> None:
         """A batch could not be written: forget its publishes (their callers get the error)."""
@@ -507,8 +292,6 @@ class FileQueue(MessageQueue):
                     seen = self._dedup.get(dedup)
                     if seen is not None and message_key(seen[0]) == key:
                         del self._dedup[dedup]
-
-    # ------------------------------------------------------------------ publishing
 
     async def publish(
         self,
@@ -687,8 +470,6 @@ class FileQueue(MessageQueue):
             if seen is not None and seen[1] <= now:
                 del self._dedup[key]
 
-    # ------------------------------------------------------------------ receiving
-
     async def _get(
         self, topic_name: str, batch_size: int, lease: float, timeout: float | None
     ) -> list[Message]:
@@ -728,7 +509,7 @@ class FileQueue(MessageQueue):
                         await waiter.wait()
             except BaseException:
                 if waiter.is_set():
-                    _wake(topic, 1)  # pass the wake-up on; we are not taking it
+                    wake(topic, 1)  # pass the wake-up on; we are not taking it
                 raise
             finally:
                 if not waiter.is_set():
@@ -736,317 +517,6 @@ class FileQueue(MessageQueue):
                         topic.waiters.remove(waiter)
                     except ValueError:
                         pass
-
-    def _take(self, topic: TopicIndex, count: int, *, park: bool = False) -> list[int]:
-        """Pop up to ``count`` ready slots, highest priority first, and mark them leased.
-
-        With ``park`` they are marked parked instead (prefetched for the next subscribes),
-        stopping before any message whose next delivery would be its last: a crash must
-        never dead-letter a message for a delivery it did not get.
-        """
-        if not topic.n_ready:
-            return []
-        index = self._index
-        state = index.state
-        attempts = index.attempts
-        mark = _PARKED if park else _LEASED
-        default_limit = self.options.max_attempts
-        out: list[int] = []
-        stop = False
-        for priority in topic.order:
-            rl = topic.lists[priority]
-            items = rl.items
-            head = rl.head
-            end = len(items)
-            while head < end:
-                slot = items[head]
-                st = state[slot]
-                if st == _READY:
-                    if park and attempts[slot] + 1 >= (index.max_attempts[slot] or default_limit):
-                        stop = True
-                        break
-                    state[slot] = mark
-                    attempts[slot] += 1
-                    out.append(slot)
-                    head += 1
-                    if len(out) == count:
-                        break
-                else:
-                    head += 1
-                    if st == _ZOMBIE:
-                        index.recycle(slot)
-            rl.head = head
-            rl.compact()
-            if stop or len(out) == count:
-                break
-        if len(topic.order) > 1:
-            for priority in [p for p in topic.order if not len(topic.lists[p])]:
-                del topic.lists[priority]
-                topic.order.remove(priority)
-        topic.n_ready -= len(out)
-        if park:
-            topic.n_parked += len(out)
-        else:
-            topic.n_leased += len(out)
-        return out
-
-    def _parked_first(self, topic: TopicIndex) -> bool:
-        """Prefetched messages go first unless a ready one has a higher priority."""
-        if not topic.n_ready:
-            return True
-        head_priority = self._index.prio[topic.parked[0][0]]
-        return not (topic.order and topic.order[0] > head_priority)
-
-    def _hand_out_parked(
-        self, topic: TopicIndex, count: int, lease: float, now: float
-    ) -> list[Message]:
-        """Deliver prefetched messages: their delivery is on disk already, no trip needed."""
-        index = self._index
-        parked = topic.parked
-        state = index.state
-        deadline = now + lease
-        out: list[Message] = []
-        while parked and len(out) < count:
-            slot, record = parked.popleft()
-            topic.n_parked -= 1
-            state[slot] = _LEASED
-            topic.n_leased += 1
-            message = self._decode(slot, record)
-            if message is None:
-                continue
-            self._leases[message.id] = _Lease(slot, topic, deadline)
-            heapq.heappush(self._lease_heap, (deadline, next(self._lease_seq), message.id))
-            out.append(message)
-        return out
-
-    async def _deliver(
-        self, topic: TopicIndex, slots: list[int], lease: float, now: float
-    ) -> list[Message]:
-        """Record the deliveries, read the records and build the messages: one trip to the
-        worker thread, shared with whatever else is being written, which also prefetches
-        the next messages for small subscribes."""
-        index = self._index
-        keys = index.keys
-        attempts = index.attempts
-        loc = index.loc
-        size = index.size
-        extra = []
-        if len(slots) < self.prefetch and topic.n_ready:
-            extra = self._take(topic, self.prefetch - len(slots), park=True)
-        body = bytearray()
-        pack = LEASE_ITEM.pack
-        wanted = []
-        for slot in slots + extra:
-            k = slot * KEY_SIZE
-            body += pack(keys[k : k + KEY_SIZE], attempts[slot])
-            wanted.append((loc[slot], size[slot]))
-        self._append_lazy(frame(RecordType.LEASE, body))
-        log_ = self._log
-        try:
-            records = await self._journal.io(lambda: log_.read(wanted))
-        except BaseException:
-            self._give_back(topic, slots + extra)
-            raise
-        if extra:
-            state = index.state
-            parked = topic.parked
-            for slot, record in zip(extra, records[len(slots) :], strict=True):
-                if state[slot] == _PARKED:
-                    parked.append((slot, record))
-        deadline = now + lease
-        leases = self._leases
-        heap = self._lease_heap
-        out: list[Message] = []
-        for slot, record in zip(slots, records[: len(slots)], strict=True):
-            message = self._decode(slot, record)
-            if message is None:
-                continue
-            leases[message.id] = _Lease(slot, topic, deadline)
-            heapq.heappush(heap, (deadline, next(self._lease_seq), message.id))
-            out.append(message)
-        return out
-
-    def _decode(self, slot: int, record: bytes | None) -> Message | None:
-        """Build the delivered message; a record that fails its checks is dropped, loudly."""
-        index = self._index
-        try:
-            if not record:
-                raise ValueError("record could not be read back")
-            if not check_record(record):
-                raise ValueError("record checksum mismatch")
-            key, _, priority, _, max_attempts, _, topic, meta, payload, flags = decode_msg(record)
-            if key != index.key(slot):
-                raise ValueError("record belongs to another message")
-        except ValueError as exc:
-            self._drop_corrupt(slot, str(exc))
-            return None
-        last_error = index.errors.get(slot)
-        if last_error is None and flags & _codec.HAS_ERROR:
-            last_error = meta[7]
-        return make_message(
-            meta[0],
-            topic,
-            payload,
-            meta,
-            index.attempts[slot],
-            max_attempts,
-            priority,
-            last_error,
-        )
-
-    def _drop_corrupt(self, slot: int, why: str) -> None:
-        index = self._index
-        loc = index.loc[slot]
-        self.corrupt_reads += 1
-        log.error(
-            "queue record unreadable; message dropped",
-            directory=str(self.directory),
-            segment=loc >> 32,
-            offset=loc & 0xFFFFFFFF,
-            reason=why,
-        )
-        topic = index.topics[index.topic[slot]]
-        st = index.state[slot]
-        if st == _LEASED:
-            topic.n_leased -= 1
-        elif st == _DEAD:
-            topic.dead.pop(slot, None)
-        elif st == _PARKED:
-            self._unpark(topic, slot)
-        key = index.key(slot)
-        index.settle(slot, listed=st in (_READY, _DELAYED))
-        if st == _READY:
-            topic.n_ready -= 1
-        elif st == _DELAYED:
-            topic.n_delayed -= 1
-        if not self.read_only:
-            self._acks += key
-
-    def _give_back(self, topic: TopicIndex, slots: list[int]) -> None:
-        """Undo a take whose delivery was cancelled: the messages go back to the front."""
-        index = self._index
-        state = index.state
-        attempts = index.attempts
-        for slot in reversed(slots):
-            st = state[slot]
-            if st == _LEASED:
-                topic.n_leased -= 1
-            elif st == _PARKED:
-                topic.n_parked -= 1
-            else:
-                continue
-            state[slot] = _READY
-            attempts[slot] -= 1
-            self._push_front(topic, slot)
-            topic.n_ready += 1
-            self._append_lazy(
-                frame(
-                    RecordType.REQUEUE, REQUEUE_HEAD.pack(index.key(slot), attempts[slot], 0.0, 0)
-                )
-            )
-        _wake(topic, len(slots))
-
-    def _push_front(self, topic: TopicIndex, slot: int) -> None:
-        rl = topic.ready_list(self._index.prio[slot])
-        if rl.head:
-            rl.head -= 1
-            rl.items[rl.head] = slot
-        else:
-            rl.items.insert(0, slot)
-
-    def _unpark(self, topic: TopicIndex, slot: int) -> None:
-        """Take one slot out of the prefetched list (it is being settled or dropped)."""
-        topic.parked = type(topic.parked)(e for e in topic.parked if e[0] != slot)
-        topic.n_parked -= 1
-
-    def _return_parked(self) -> None:
-        """Prefetched messages go back to the front of their lines, their attempt uncounted
-        (with a record saying so): before a close, nothing was handed out."""
-        index = self._index
-        for topic in index.topics:
-            while topic.parked:
-                slot, _ = topic.parked.pop()
-                topic.n_parked -= 1
-                index.state[slot] = _READY
-                index.attempts[slot] -= 1
-                self._push_front(topic, slot)
-                topic.n_ready += 1
-                self._append_lazy(
-                    frame(
-                        RecordType.REQUEUE,
-                        REQUEUE_HEAD.pack(index.key(slot), index.attempts[slot], 0.0, 0),
-                    )
-                )
-
-    # ------------------------------------------------------------------ the reaper
-
-    def _next_due(self) -> float | None:
-        due = self._index.delayed.next_due()
-        if self._lease_heap:
-            first = self._lease_heap[0][0]
-            due = first if due is None else min(due, first)
-        return due
-
-    def _promote(self, now: float) -> None:
-        """Due delayed messages become ready; expired leases ready again (or dead)."""
-        index = self._index
-        delayed = index.delayed
-        if delayed.heap and delayed.heap[0] <= now:
-            state = index.state
-            topics = index.topics
-            woken: dict[TopicIndex, int] = {}
-            for _, slot in delayed.pop_due(now):
-                st = state[slot]
-                if st == _DELAYED:
-                    topic = topics[index.topic[slot]]
-                    state[slot] = _READY
-                    topic.ready_list(index.prio[slot]).items.append(slot)
-                    topic.n_delayed -= 1
-                    topic.n_ready += 1
-                    woken[topic] = woken.get(topic, 0) + 1
-                elif st == _ZOMBIE:
-                    index.recycle(slot)
-            for topic, count in woken.items():
-                _wake(topic, count)
-        heap = self._lease_heap
-        while heap and heap[0][0] <= now:
-            deadline, _, message_id = heapq.heappop(heap)
-            lease = self._leases.get(message_id)
-            if lease is None or lease.deadline != deadline:
-                continue
-            del self._leases[message_id]
-            slot = lease.slot
-            topic = lease.topic
-            topic.n_leased -= 1
-            limit = index.max_attempts[slot] or self.options.max_attempts
-            if index.attempts[slot] >= limit:
-                self._kill(
-                    topic,
-                    slot,
-                    f"lease expired without ack on attempt {index.attempts[slot]} of {limit}",
-                )
-            else:
-                self._make_ready(topic, slot)
-                _wake(topic, 1)
-
-    def _make_ready(self, topic: TopicIndex, slot: int) -> None:
-        index = self._index
-        index.state[slot] = _READY
-        topic.ready_list(index.prio[slot]).items.append(slot)
-        topic.n_ready += 1
-
-    def _kill(self, topic: TopicIndex, slot: int, error: str) -> None:
-        index = self._index
-        index.state[slot] = _DEAD
-        index.errors[slot] = error
-        topic.dead[slot] = None
-        self._append_lazy(
-            frame(
-                RecordType.DEAD,
-                DEAD_HEAD.pack(index.key(slot), index.attempts[slot])
-                + error.encode("utf-8", "replace"),
-            )
-        )
 
     async def maintain(
         self,
@@ -1082,8 +552,6 @@ class FileQueue(MessageQueue):
                 if not self.is_open:
                     return
                 log.error("queue upkeep failed", directory=str(self.directory), error=str(exc))
-
-    # ------------------------------------------------------------------ settling
 
     async def _ack(self, message_id: str) -> bool:
         self._check_writable()
@@ -1139,10 +607,10 @@ class FileQueue(MessageQueue):
             index.state[slot] = _DELAYED
             index.delayed.push(slot, due)
             topic.n_delayed += 1
-            _wake(topic, 1)  # a waiting subscriber must re-arm its timer
+            wake(topic, 1)  # a waiting subscriber must re-arm its timer
         else:
             self._make_ready(topic, slot)
-            _wake(topic, 1)
+            wake(topic, 1)
         text = b"" if error is None else error.encode("utf-8", "replace")
         self._append_lazy(
             frame(
@@ -1168,7 +636,7 @@ class FileQueue(MessageQueue):
                 RecordType.REQUEUE, REQUEUE_HEAD.pack(index.key(slot), index.attempts[slot], 0.0, 0)
             )
         )
-        _wake(topic, 1)
+        wake(topic, 1)
         return True
 
     async def _extend(self, message_id: str, lease: float) -> bool:
@@ -1180,8 +648,6 @@ class FileQueue(MessageQueue):
         current.deadline = now + lease
         heapq.heappush(self._lease_heap, (current.deadline, next(self._lease_seq), message_id))
         return True
-
-    # ------------------------------------------------------------------ inspection
 
     async def _stats(self, topic_name: str) -> QueueStats:
         topic = self._index.topic_index(topic_name)
@@ -1260,7 +726,7 @@ class FileQueue(MessageQueue):
                 frame(RecordType.REQUEUE, REQUEUE_HEAD.pack(index.key(slot), 0, 0.0, 0))
             )
         if chosen:
-            _wake(topic, len(chosen))
+            wake(topic, len(chosen))
             await self._journal.flush(sync=True)
         return len(chosen)
 
@@ -1348,168 +814,3 @@ class FileQueue(MessageQueue):
             lock_holder=lock_holder(self.directory) if self.read_only else os.getpid(),
             recovery=self.recovery,
         )
-
-    # ------------------------------------------------------------------ compaction
-
-    async def _compact(self) -> None:
-        """Delete segments that hold nothing live; move the few live messages out of an old,
-        mostly settled segment so it can go too."""
-        if self.read_only or self._compacting:
-            return
-        self._compacting = True
-        self._compact_due = False
-        self._index.emptied = False
-        try:
-            index = self._index
-            active = self._active_segment
-            sealed = [n for n in list(self._log.numbers) if n != active]
-            doomed = []
-            for number in sealed:
-                if index.seg_live.get(number, 0):
-                    break
-                doomed.append(number)
-            if doomed:
-                self._carry_dedup(set(doomed))
-                self._frame_acks()
-                await self._journal.io(lambda: self._log.delete(doomed))
-                return
-            # A few long-lived messages (dead letters, far-off delays) must not pin a long
-            # log: once three segments are sealed and the oldest is mostly settled, move
-            # its survivors to the end so it can go.
-            if len(sealed) < 3:
-                return
-            head = sealed[0]
-            if index.seg_bytes.get(head, 0) * 8 > self.segment_size:
-                return
-            await self._relocate(head)
-        finally:
-            self._compacting = False
-
-    def _carry_dedup(self, doomed: set[int]) -> None:
-        now = self.clock.time()
-        carried = []
-        for dedup_key, (message_id, expires, segment) in list(self._dedup.items()):
-            if segment in doomed and expires > now:
-                carried.append([dedup_key, message_id, expires])
-                self._dedup[dedup_key] = (message_id, expires, self._active_segment)
-        if carried:
-            self._append_lazy(frame(RecordType.DEDUP, orjson.dumps(carried)))
-
-    async def _relocate(self, number: int) -> None:
-        """Copy the live messages of segment ``number`` to the end of the log."""
-        index = self._index
-
-        def candidates() -> list[tuple[int, bytes]]:
-            # Runs in the worker thread while the loop keeps changing the index: the check
-            # here only thins the list out; every survivor is checked again on the loop.
-            data = self._log.read_all(number)
-            out = []
-            for offset, rtype, start, end in scan(data):
-                if rtype != RecordType.MSG:
-                    continue
-                loc = (number << 32) | offset
-                slot = index.find(data[start : start + KEY_SIZE])
-                if slot >= 0 and index.loc[slot] == loc:
-                    out.append((loc, data[offset:end]))
-            return out
-
-        found = await self._journal.io(candidates)
-        due_of = {slot: due for due, slot in index.delayed.entries()}
-        journal = self._journal
-        batch = None
-        for loc, record in found:
-            key = record[12:28]
-            slot = index.find(key)
-            if slot < 0 or index.loc[slot] != loc:
-                continue
-            st = index.state[slot]
-            if st not in (_READY, _DELAYED, _LEASED, _DEAD, _PARKED):
-                continue
-            if st == _PARKED:
-                st = _LEASED  # on disk a prefetched message is a leased one
-            try:
-                _, _, priority, _, max_attempts, _, topic, meta, _, flags = decode_msg(record)
-            except ValueError:
-                continue
-            payload_at = len(record) - _payload_len(record)
-            message_meta = meta[:7]
-            error = index.errors.get(slot)
-            dedup = None
-            if flags & HAS_DEDUP and len(meta) > 9:
-                dedup = (meta[8], meta[9])
-            extra: list[Any] = []
-            new_flags = 0
-            if error is not None or dedup is not None:
-                extra.append(error)
-                if error is not None:
-                    new_flags |= _codec.HAS_ERROR
-            if dedup is not None:
-                extra.extend(dedup)
-                new_flags |= HAS_DEDUP
-            copy = encode_msg(
-                key,
-                due_of.get(slot, 0.0) if st == _DELAYED else 0.0,
-                priority,
-                index.attempts[slot],
-                max_attempts,
-                st,
-                topic.encode("ascii"),
-                orjson.dumps(message_meta + extra),
-                record[payload_at:],
-                new_flags,
-            )
-            if self._acks:
-                self._frame_acks()
-            # fsync'd whatever the policy: the segment holding the original is deleted next
-            batch = journal.add(copy, sync=True)
-            batch.posts.append(_Move(slot, key, loc, batch.size - len(copy), len(copy)))
-        if batch is not None:
-            await journal.wait(batch)
-
-
-def _payload_len(record: bytes) -> int:
-    _, _, _, _, _, _, tlen, mlen = MSG_HEAD.unpack_from(record, FRAME)
-    return len(record) - FRAME - MSG_HEAD.size - int(tlen) - int(mlen)
-
-
-def _wake(topic: TopicIndex, count: int) -> None:
-    waiters = topic.waiters
-    while count > 0 and waiters:
-        waiters.popleft().set()
-        count -= 1
-
-
-def _parse_url(url: str) -> tuple[str, dict[str, str]]:
-    if "://" not in url:
-        return url, {}
-    parts = urlsplit(url)
-    if parts.scheme.lower() != "file":
-        raise ConfigError(f"not a file:// URL: {url!r}")
-    path = unquote(parts.netloc + parts.path)
-    if not path:
-        raise ConfigError(f"the file:// URL {url!r} names no directory; use file://DIR")
-    query = dict(parse_qsl(parts.query, keep_blank_values=True))
-    return path, query
-
-
-def _coerce_options(raw: dict[str, Any]) -> dict[str, Any]:
-    """Turn URL query strings into typed options (keyword arguments pass through)."""
-    out: dict[str, Any] = {}
-    for name, value in raw.items():
-        if not isinstance(value, str):
-            out[name] = value
-            continue
-        try:
-            if name in ("segment_size", "prefetch"):
-                out[name] = int(value)
-            elif name == "fsync_interval":
-                out[name] = float(value)
-            elif name == "read_only":
-                if value.lower() not in ("1", "0", "true", "false", "yes", "no"):
-                    raise ValueError(value)
-                out[name] = value.lower() in ("1", "true", "yes")
-            else:
-                out[name] = value
-        except ValueError:
-            raise ConfigError(f"option {name}={value!r} in the queue URL is not valid") from None
-    return out

@@ -1,0 +1,311 @@
+"""Handing messages out: taking ready ones, prefetching, reading records back, the reaper.
+
+A subscribe takes ready slots (highest priority first), records their delivery in a LEASE
+record and reads their records back in one trip to the I/O thread; when it asks for fewer
+than ``prefetch`` messages, the same trip leases and reads the next ones too and parks them
+for the following subscribes. Expired leases and due delayed messages are released here.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+from ..._logging import get_logger
+from ...message import Message
+from . import _codec
+from ._codec import decode_msg, make_message
+from ._core import FileQueueCore, Lease, wake
+from ._format import KEY_SIZE, LEASE_ITEM, REQUEUE_HEAD, RecordType, State, check_record, frame
+from ._index import TopicIndex
+
+__all__ = ["DeliveryMixin"]
+
+log = get_logger("swarm_runtime.queue.file")
+
+_READY = State.READY
+_DELAYED = State.DELAYED
+_LEASED = State.LEASED
+_DEAD = State.DEAD
+_ZOMBIE = State.ZOMBIE
+_PARKED = State.PARKED
+
+
+class DeliveryMixin(FileQueueCore):
+    """Taking, prefetching, reading back and reaping (see the module docstring)."""
+
+    def _take(self, topic: TopicIndex, count: int, *, park: bool = False) -> list[int]:
+        """Pop up to ``count`` ready slots, highest priority first, and mark them leased.
+
+        With ``park`` they are marked parked instead (prefetched for the next subscribes),
+        stopping before any message whose next delivery would be its last: a crash must
+        never dead-letter a message for a delivery it did not get.
+        """
+        if not topic.n_ready:
+            return []
+        index = self._index
+        state = index.state
+        attempts = index.attempts
+        mark = _PARKED if park else _LEASED
+        default_limit = self.options.max_attempts
+        out: list[int] = []
+        stop = False
+        for priority in topic.order:
+            rl = topic.lists[priority]
+            items = rl.items
+            head = rl.head
+            end = len(items)
+            while head < end:
+                slot = items[head]
+                st = state[slot]
+                if st == _READY:
+                    if park and attempts[slot] + 1 >= (index.max_attempts[slot] or default_limit):
+                        stop = True
+                        break
+                    state[slot] = mark
+                    attempts[slot] += 1
+                    out.append(slot)
+                    head += 1
+                    if len(out) == count:
+                        break
+                else:
+                    head += 1
+                    if st == _ZOMBIE:
+                        index.recycle(slot)
+            rl.head = head
+            rl.compact()
+            if stop or len(out) == count:
+                break
+        if len(topic.order) > 1:
+            for priority in [p for p in topic.order if not len(topic.lists[p])]:
+                del topic.lists[priority]
+                topic.order.remove(priority)
+        topic.n_ready -= len(out)
+        if park:
+            topic.n_parked += len(out)
+        else:
+            topic.n_leased += len(out)
+        return out
+
+    def _parked_first(self, topic: TopicIndex) -> bool:
+        """Prefetched messages go first unless a ready one has a higher priority."""
+        if not topic.n_ready:
+            return True
+        head_priority = self._index.prio[topic.parked[0][0]]
+        return not (topic.order and topic.order[0] > head_priority)
+
+    def _hand_out_parked(
+        self, topic: TopicIndex, count: int, lease: float, now: float
+    ) -> list[Message]:
+        """Deliver prefetched messages: their delivery is on disk already, no trip needed."""
+        index = self._index
+        parked = topic.parked
+        state = index.state
+        deadline = now + lease
+        out: list[Message] = []
+        while parked and len(out) < count:
+            slot, record = parked.popleft()
+            topic.n_parked -= 1
+            state[slot] = _LEASED
+            topic.n_leased += 1
+            message = self._decode(slot, record)
+            if message is None:
+                continue
+            self._leases[message.id] = Lease(slot, topic, deadline)
+            heapq.heappush(self._lease_heap, (deadline, next(self._lease_seq), message.id))
+            out.append(message)
+        return out
+
+    async def _deliver(
+        self, topic: TopicIndex, slots: list[int], lease: float, now: float
+    ) -> list[Message]:
+        """Record the deliveries, read the records and build the messages: one trip to the
+        worker thread, shared with whatever else is being written, which also prefetches
+        the next messages for small subscribes."""
+        index = self._index
+        keys = index.keys
+        attempts = index.attempts
+        loc = index.loc
+        size = index.size
+        extra = []
+        if len(slots) < self.prefetch and topic.n_ready:
+            extra = self._take(topic, self.prefetch - len(slots), park=True)
+        body = bytearray()
+        pack = LEASE_ITEM.pack
+        wanted = []
+        for slot in slots + extra:
+            k = slot * KEY_SIZE
+            body += pack(keys[k : k + KEY_SIZE], attempts[slot])
+            wanted.append((loc[slot], size[slot]))
+        self._append_lazy(frame(RecordType.LEASE, body))
+        log_ = self._log
+        try:
+            records = await self._journal.io(lambda: log_.read(wanted))
+        except BaseException:
+            self._give_back(topic, slots + extra)
+            raise
+        if extra:
+            state = index.state
+            parked = topic.parked
+            for slot, record in zip(extra, records[len(slots) :], strict=True):
+                if state[slot] == _PARKED:
+                    parked.append((slot, record))
+        deadline = now + lease
+        leases = self._leases
+        heap = self._lease_heap
+        out: list[Message] = []
+        for slot, record in zip(slots, records[: len(slots)], strict=True):
+            message = self._decode(slot, record)
+            if message is None:
+                continue
+            leases[message.id] = Lease(slot, topic, deadline)
+            heapq.heappush(heap, (deadline, next(self._lease_seq), message.id))
+            out.append(message)
+        return out
+
+    def _decode(self, slot: int, record: bytes | None) -> Message | None:
+        """Build the delivered message; a record that fails its checks is dropped, loudly."""
+        index = self._index
+        try:
+            if not record:
+                raise ValueError("record could not be read back")
+            if not check_record(record):
+                raise ValueError("record checksum mismatch")
+            key, _, priority, _, max_attempts, _, topic, meta, payload, flags = decode_msg(record)
+            if key != index.key(slot):
+                raise ValueError("record belongs to another message")
+        except ValueError as exc:
+            self._drop_corrupt(slot, str(exc))
+            return None
+        last_error = index.errors.get(slot)
+        if last_error is None and flags & _codec.HAS_ERROR:
+            last_error = meta[7]
+        return make_message(
+            meta[0],
+            topic,
+            payload,
+            meta,
+            index.attempts[slot],
+            max_attempts,
+            priority,
+            last_error,
+        )
+
+    def _drop_corrupt(self, slot: int, why: str) -> None:
+        index = self._index
+        loc = index.loc[slot]
+        self.corrupt_reads += 1
+        log.error(
+            "queue record unreadable; message dropped",
+            directory=str(self.directory),
+            segment=loc >> 32,
+            offset=loc & 0xFFFFFFFF,
+            reason=why,
+        )
+        topic = index.topics[index.topic[slot]]
+        st = index.state[slot]
+        if st == _LEASED:
+            topic.n_leased -= 1
+        elif st == _DEAD:
+            topic.dead.pop(slot, None)
+        elif st == _PARKED:
+            self._unpark(topic, slot)
+        key = index.key(slot)
+        index.settle(slot, listed=st in (_READY, _DELAYED))
+        if st == _READY:
+            topic.n_ready -= 1
+        elif st == _DELAYED:
+            topic.n_delayed -= 1
+        if not self.read_only:
+            self._acks += key
+
+    def _give_back(self, topic: TopicIndex, slots: list[int]) -> None:
+        """Undo a take whose delivery was cancelled: the messages go back to the front."""
+        index = self._index
+        state = index.state
+        attempts = index.attempts
+        for slot in reversed(slots):
+            st = state[slot]
+            if st == _LEASED:
+                topic.n_leased -= 1
+            elif st == _PARKED:
+                topic.n_parked -= 1
+            else:
+                continue
+            state[slot] = _READY
+            attempts[slot] -= 1
+            self._push_front(topic, slot)
+            topic.n_ready += 1
+            self._append_lazy(
+                frame(
+                    RecordType.REQUEUE, REQUEUE_HEAD.pack(index.key(slot), attempts[slot], 0.0, 0)
+                )
+            )
+        wake(topic, len(slots))
+
+    def _return_parked(self) -> None:
+        """Prefetched messages go back to the front of their lines, their attempt uncounted
+        (with a record saying so): before a close, nothing was handed out."""
+        index = self._index
+        for topic in index.topics:
+            while topic.parked:
+                slot, _ = topic.parked.pop()
+                topic.n_parked -= 1
+                index.state[slot] = _READY
+                index.attempts[slot] -= 1
+                self._push_front(topic, slot)
+                topic.n_ready += 1
+                self._append_lazy(
+                    frame(
+                        RecordType.REQUEUE,
+                        REQUEUE_HEAD.pack(index.key(slot), index.attempts[slot], 0.0, 0),
+                    )
+                )
+
+    def _next_due(self) -> float | None:
+        due = self._index.delayed.next_due()
+        if self._lease_heap:
+            first = self._lease_heap[0][0]
+            due = first if due is None else min(due, first)
+        return due
+
+    def _promote(self, now: float) -> None:
+        """Due delayed messages become ready; expired leases ready again (or dead)."""
+        index = self._index
+        delayed = index.delayed
+        if delayed.heap and delayed.heap[0] <= now:
+            state = index.state
+            topics = index.topics
+            woken: dict[TopicIndex, int] = {}
+            for _, slot in delayed.pop_due(now):
+                st = state[slot]
+                if st == _DELAYED:
+                    topic = topics[index.topic[slot]]
+                    state[slot] = _READY
+                    topic.ready_list(index.prio[slot]).items.append(slot)
+                    topic.n_delayed -= 1
+                    topic.n_ready += 1
+                    woken[topic] = woken.get(topic, 0) + 1
+                elif st == _ZOMBIE:
+                    index.recycle(slot)
+            for topic, count in woken.items():
+                wake(topic, count)
+        heap = self._lease_heap
+        while heap and heap[0][0] <= now:
+            deadline, _, message_id = heapq.heappop(heap)
+            lease = self._leases.get(message_id)
+            if lease is None or lease.deadline != deadline:
+                continue
+            del self._leases[message_id]
+            slot = lease.slot
+            topic = lease.topic
+            topic.n_leased -= 1
+            limit = index.max_attempts[slot] or self.options.max_attempts
+            if index.attempts[slot] >= limit:
+                self._kill(
+                    topic,
+                    slot,
+                    f"lease expired without ack on attempt {index.attempts[slot]} of {limit}",
+                )
+            else:
+                self._make_ready(topic, slot)
+                wake(topic, 1)
