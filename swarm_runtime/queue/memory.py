@@ -71,6 +71,9 @@ class MemoryQueue(MessageQueue):
         self._entries: dict[str, _Entry] = {}
         self._by_topic: dict[str, _Topic] = {}
         self._seq = itertools.count()
+        # one counter for all entries: a heap record of an earlier entry with the same id
+        # (acked then re-published, or replayed) can never match a newer one
+        self._versions = itertools.count(1)
         self._dedup: dict[str, tuple[str, float]] = {}
         self._dedup_order: deque[tuple[float, str]] = deque()
 
@@ -87,14 +90,14 @@ class MemoryQueue(MessageQueue):
 
     def _make_ready(self, topic: _Topic, entry: _Entry, message_id: str) -> None:
         entry.state = _READY
-        entry.version += 1
+        entry.version = next(self._versions)
         topic.n_ready += 1
         heapq.heappush(topic.ready, (-entry.message.priority, entry.seq, entry.version, message_id))
         self._wake(topic, 1)
 
     def _make_delayed(self, topic: _Topic, entry: _Entry, message_id: str, due: float) -> None:
         entry.state = _DELAYED
-        entry.version += 1
+        entry.version = next(self._versions)
         entry.deadline = due
         topic.n_delayed += 1
         heapq.heappush(topic.delayed, (due, entry.seq, entry.version, message_id))
@@ -184,7 +187,7 @@ class MemoryQueue(MessageQueue):
             topic.n_ready -= 1
             topic.leased += 1
             entry.state = _LEASED
-            entry.version += 1
+            entry.version = next(self._versions)
             entry.deadline = deadline
             message = entry.message
             message.__dict__["attempts"] += 1
@@ -335,7 +338,7 @@ class MemoryQueue(MessageQueue):
         if entry.deadline <= self.clock.time():
             return False  # already expired: the reaper may hand it to someone else
         topic = self._topic(entry.message.topic)
-        entry.version += 1
+        entry.version = next(self._versions)
         entry.deadline = self.clock.time() + lease
         heapq.heappush(topic.leases, (entry.deadline, entry.seq, entry.version, message_id))
         return True

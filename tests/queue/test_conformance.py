@@ -411,3 +411,23 @@ async def test_async_with_open_closes(make_queue: QueueFactory) -> None:
     async with sr.MessageQueue.open("memory://") as q:
         assert q.is_open
     assert q.is_closed
+
+
+async def test_old_lease_of_a_republished_id_does_not_expire_the_new_one(
+    make_queue: QueueFactory, clock: ManualClock
+) -> None:
+    """A message id published again after it was settled gets a fresh lease: the old
+    lease's deadline does not cut the new one short."""
+    q = await make_queue(clock=clock)
+    msg = sr.Message(topic="t", payload=1)
+    await q.publish_message(msg)
+    [first] = await q.subscribe("t", lease=10)
+    await q.nack(first.id)
+    [again] = await q.subscribe("t", lease=10)
+    await q.acknowledge(again.id)
+    await q.publish_message(msg)
+    [fresh] = await q.subscribe("t", lease=100)
+    clock.advance(11)
+    assert (await q.stats("t")).leased == 1
+    assert await q.subscribe("t") == []
+    assert fresh.id == msg.id
