@@ -81,7 +81,8 @@ class WorkflowOrchestrator:
     """Creates, runs, resumes, cancels and reports on workflows over one :class:`Runtime`.
 
     ``store`` is where runs are kept: a :class:`RunStore`, a directory, or ``None`` for
-    ``<queue dir>/runs`` on a ``file://`` queue and memory otherwise. ``failure_policy``,
+    ``<queue dir>/runs`` on a ``file://`` queue, Redis (``PREFIX:wf:``, see
+    :mod:`._redis_store`) on a ``redis://`` queue and memory otherwise. ``failure_policy``,
     ``concurrency`` and ``retry`` are defaults for the workflows created here (``retry``
     defaults to the runtime's policy).
     """
@@ -123,6 +124,10 @@ class WorkflowOrchestrator:
                 directory = getattr(queue, "directory", None)
                 if queue.scheme == "file" and directory is not None:
                     self._store = DirectoryRunStore(os.path.join(directory, "runs"))
+                elif queue.scheme == "redis":
+                    from ._redis_store import RedisRunStore
+
+                    self._store = RedisRunStore.for_queue(queue)  # type: ignore[arg-type]
                 else:
                     self._store = MemoryRunStore()
         return self._store
