@@ -139,6 +139,17 @@ def graph_command(pipeline: str, fmt: str) -> None:
     help="Write a report: FILE.html (self-contained page) or FILE.json.",
 )
 @click.option("--metrics-port", type=click.IntRange(0, 65535), help="Serve Prometheus metrics.")
+@click.option(
+    "--no-agents",
+    is_flag=True,
+    help="Host no agents: leave every task to `worker` processes (redis:// queues).",
+)
+@click.option(
+    "--lease",
+    type=click.FloatRange(min=0.01),
+    metavar="SECONDS",
+    help="Lease of a task on a redis:// queue (how soon a dead process's tasks move on).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log what the runtime does (to stderr).")
 def run_command(
     pipeline: str,
@@ -147,12 +158,16 @@ def run_command(
     new_run: bool,
     report_path: str | None,
     metrics_port: int | None,
+    no_agents: bool,
+    lease: float | None,
     verbose: bool,
 ) -> None:
     """Run a pipeline with live progress and a summary; exit code 1 if a task failed.
 
     The run id is printed first: after a crash or Ctrl-C, run the same command again
     (or pass --resume RUN_ID) and the run resumes, skipping the tasks that completed.
+    On a redis:// queue, `worker` processes share the tasks (with --no-agents, only they
+    run them) and the run can be resumed from any machine.
     """
     if resume_id and new_run:
         _fail(ExitCode.USAGE, "--resume and --new cannot be used together")
@@ -163,6 +178,8 @@ def run_command(
         queue=queue_url,
         log_level="info" if verbose else "error",
         metrics_port=metrics_port,
+        host_agents=not no_agents,
+        lease=lease,
     )
     try:
         pipeline_id = orch.create_pipeline(pipeline)

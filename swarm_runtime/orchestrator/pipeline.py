@@ -129,6 +129,11 @@ class DataPipelineOrchestrator:
     background services (monitoring with the pipeline's ``monitoring.thresholds``,
     metrics, error handling, load balancing) run unless ``services=False``; their alerts
     and report come back in the result. ``metrics_port`` serves Prometheus metrics.
+
+    On a shared ``redis://`` queue this process hosts the pipeline's agents the way
+    ``worker`` processes do (see :mod:`._scaleout`); ``host_agents=False`` hosts none here
+    and leaves every task to workers (``run --no-agents``); ``lease`` overrides the
+    agents' lease (how soon a dead process's tasks go to another).
     """
 
     def __init__(
@@ -141,8 +146,12 @@ class DataPipelineOrchestrator:
         listeners: Iterable[RuntimeListener] = (),
         services: bool = True,
         metrics_port: int | None = None,
+        host_agents: bool = True,
+        lease: float | None = None,
     ) -> None:
         self.queue = queue
+        self.host_agents = host_agents
+        self.lease = lease
         self.runs_dir = runs_dir
         self.grace_period = grace_period
         self.log_level = log_level
@@ -217,16 +226,27 @@ class DataPipelineOrchestrator:
         queue = self.queue or config.queue
         retry = config.retry.to_policy()
         thresholds = dict(config.monitoring.thresholds) if self.services else None
-        runtime = Runtime(
-            queue=queue,
-            retry=retry,
-            grace_period=self.grace_period,
-            log_level=self.log_level,
-            listeners=self.listeners,
-            services=self.services,
-            thresholds=thresholds or None,
-            metrics_port=self.metrics_port,
-        )
+        from ._scaleout import DispatchRuntime, is_shared_queue, shared_agents
+
+        shared = is_shared_queue(queue)
+        if not self.host_agents and not shared:
+            raise ConfigError(
+                f"hosting no agents needs a shared queue (redis://...) that worker "
+                f"processes consume; got {queue!r}"
+            )
+        options: dict[str, Any] = {
+            "retry": retry,
+            "grace_period": self.grace_period,
+            "log_level": self.log_level,
+            "listeners": self.listeners,
+            "services": self.services,
+            "thresholds": thresholds or None,
+            "metrics_port": self.metrics_port,
+        }
+        if self.host_agents:
+            runtime = Runtime(queue=queue, **options)
+        else:
+            runtime = DispatchRuntime(queue, remote=shared_agents(config), **options)
         orch = WorkflowOrchestrator(
             runtime,
             store=self.runs_dir,
@@ -234,8 +254,12 @@ class DataPipelineOrchestrator:
             concurrency=config.concurrency,
             retry=retry,
         )
-        for spec in config.agents:
-            orch.register_agent(_build_agent(spec))
+        if self.host_agents and shared:
+            for agent in shared_agents(config, lease=self.lease):
+                runtime.add_agent(agent)
+        elif self.host_agents:
+            for spec in config.agents:
+                orch.register_agent(_build_agent(spec))
         specs = _task_specs(config)
         fp = fingerprint([task_dict(s, retry) for s in specs], input_data)
         pipeline.orchestrator = orch
