@@ -24,7 +24,7 @@ from swarm_runtime.queue.file import FileQueue
 PRODUCERS = 8
 CONSUMERS = 2
 BATCH = 16
-PREFETCH = 32  # the file queue's default
+PREFETCH = 128  # the file queue's default
 
 
 class Recorder:

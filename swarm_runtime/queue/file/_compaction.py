@@ -8,16 +8,25 @@ of the log (fsync'd) so it can go; unexpired dedup keys are carried over in a DE
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import orjson
 
+from ..._logging import get_logger
+from ...errors import QueueError
 from . import _codec
 from ._codec import HAS_DEDUP, decode_msg, encode_msg
 from ._core import FileQueueCore
 from ._format import FRAME, KEY_SIZE, MSG_HEAD, RecordType, State, frame, scan
 
 __all__ = ["CompactionMixin", "Move"]
+
+log = get_logger("swarm_runtime.queue.file")
+
+#: seconds before the same segment is read again for relocation after an attempt that
+#: did not empty it (a survivor that could not be moved, say)
+RELOCATION_RETRY = 30.0
 
 _READY = State.READY
 _DELAYED = State.DELAYED
@@ -51,30 +60,43 @@ class CompactionMixin(FileQueueCore):
         self._compact_due = False
         self._index.emptied = False
         try:
-            index = self._index
-            active = self._active_segment
-            sealed = [n for n in list(self._log.numbers) if n != active]
-            doomed = []
-            for number in sealed:
-                if index.seg_live.get(number, 0):
-                    break
-                doomed.append(number)
-            if doomed:
-                self._carry_dedup(set(doomed))
-                self._frame_acks()
-                await self._journal.io(lambda: self._log.delete(doomed))
-                return
-            # A few long-lived messages (dead letters, far-off delays) must not pin a long
-            # log: once three segments are sealed and the oldest is mostly settled, move
-            # its survivors to the end so it can go.
-            if len(sealed) < 3:
-                return
-            head = sealed[0]
-            if index.seg_bytes.get(head, 0) * 8 > self.segment_size:
-                return
-            await self._relocate(head)
+            await self._compact_once()
+        except (OSError, QueueError) as exc:
+            # Compaction only saves space: never fail the publish or subscribe that ran it.
+            log.warning(
+                "queue compaction failed; will retry", directory=str(self.directory), error=str(exc)
+            )
         finally:
             self._compacting = False
+
+    async def _compact_once(self) -> None:
+        """One round: delete the settled prefix of the log, or relocate its head."""
+        index = self._index
+        active = self._active_segment
+        sealed = [n for n in list(self._log.numbers) if n != active]
+        doomed = []
+        for number in sealed:
+            if index.seg_live.get(number, 0):
+                break
+            doomed.append(number)
+        if doomed:
+            self._carry_dedup(set(doomed))
+            self._frame_acks()
+            await self._journal.io(lambda: self._log.delete(doomed))
+            return
+        # A few long-lived messages (dead letters, far-off delays) must not pin a long
+        # log: once three segments are sealed and the oldest is mostly settled, move
+        # its survivors to the end so it can go.
+        if len(sealed) < 3:
+            return
+        head = sealed[0]
+        if index.seg_bytes.get(head, 0) * 8 > self.segment_size:
+            return
+        tried = self._relocation_tried.get(head)
+        if tried is not None and time.monotonic() - tried < RELOCATION_RETRY:
+            return  # it did not empty the segment last time: do not reread it every tick
+        self._relocation_tried = {head: time.monotonic()}
+        await self._relocate(head)
 
     def _carry_dedup(self, doomed: set[int]) -> None:
         now = self.clock.time()
@@ -84,7 +106,10 @@ class CompactionMixin(FileQueueCore):
                 carried.append([dedup_key, message_id, expires])
                 self._dedup[dedup_key] = (message_id, expires, self._active_segment)
         if carried:
-            self._append_lazy(frame(RecordType.DEDUP, orjson.dumps(carried)))
+            if self._acks:
+                self._frame_acks()
+            # fsync'd whatever the policy: the segment holding the keys is deleted next
+            self._journal.add(frame(RecordType.DEDUP, orjson.dumps(carried)), True, True)
 
     async def _relocate(self, number: int) -> None:
         """Copy the live messages of segment ``number`` to the end of the log."""

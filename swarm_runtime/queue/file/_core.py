@@ -78,7 +78,8 @@ class FileQueueCore(MessageQueue):
         )
         self._sync_publish = self.fsync == "always"
         self._leases: dict[str, Lease] = {}
-        self._lease_heap: list[tuple[float, int, str]] = []
+        self._lease_heap: list[tuple[float, int, tuple[str, ...]]] = []
+        self._lease_refs = 0  # ids referenced by the heap, live or not
         self._lease_seq = itertools.count()
         self._inflight: dict[bytes, str] = {}  # key -> id of publishes not yet on disk
         self._dedup: dict[str, tuple[str, float, int]] = {}  # key -> (id, expires, segment)
@@ -87,6 +88,7 @@ class FileQueueCore(MessageQueue):
         self._active_segment = 0
         self._compacting = False
         self._compact_due = False
+        self._relocation_tried: dict[int, float] = {}  # segment -> when (monotonic)
         self.corrupt_reads = 0
 
     @abc.abstractmethod

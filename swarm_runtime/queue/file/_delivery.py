@@ -9,6 +9,9 @@ for the following subscribes. Expired leases and due delayed messages are releas
 from __future__ import annotations
 
 import heapq
+from functools import partial
+
+import anyio
 
 from ..._logging import get_logger
 from ...message import Message
@@ -17,6 +20,7 @@ from ._codec import decode_msg, make_message
 from ._core import FileQueueCore, Lease, wake
 from ._format import KEY_SIZE, LEASE_ITEM, REQUEUE_HEAD, RecordType, State, check_record, frame
 from ._index import TopicIndex
+from ._journal import Job
 
 __all__ = ["DeliveryMixin"]
 
@@ -111,56 +115,114 @@ class DeliveryMixin(FileQueueCore):
             if message is None:
                 continue
             self._leases[message.id] = Lease(slot, topic, deadline)
-            heapq.heappush(self._lease_heap, (deadline, next(self._lease_seq), message.id))
             out.append(message)
+        if out:
+            self._track_leases(deadline, tuple(m.id for m in out))
         return out
 
     async def _deliver(
         self, topic: TopicIndex, slots: list[int], lease: float, now: float
     ) -> list[Message]:
-        """Record the deliveries, read the records and build the messages: one trip to the
-        worker thread, shared with whatever else is being written, which also prefetches
-        the next messages for small subscribes."""
+        """Record the deliveries and read the records back: one trip to the I/O thread,
+        shared with whatever else is being written."""
+        wanted = self._lease_record(slots)
+        log_ = self._log
+        try:
+            records = await self._journal.io(lambda: log_.read(wanted))
+        except BaseException:
+            self._give_back(topic, slots)
+            raise
+        deadline = now + lease
+        leases = self._leases
+        out: list[Message] = []
+        for slot, record in zip(slots, records, strict=True):
+            message = self._decode(slot, record)
+            if message is None:
+                continue
+            leases[message.id] = Lease(slot, topic, deadline)
+            out.append(message)
+        if out:
+            self._track_leases(deadline, tuple(m.id for m in out))
+        return out
+
+    def _lease_record(self, slots: list[int]) -> list[tuple[int, int]]:
+        """Append the LEASE record of ``slots``; returns where their records are."""
         index = self._index
         keys = index.keys
         attempts = index.attempts
         loc = index.loc
         size = index.size
-        extra = []
-        if len(slots) < self.prefetch and topic.n_ready:
-            extra = self._take(topic, self.prefetch - len(slots), park=True)
         body = bytearray()
         pack = LEASE_ITEM.pack
         wanted = []
-        for slot in slots + extra:
+        for slot in slots:
             k = slot * KEY_SIZE
             body += pack(keys[k : k + KEY_SIZE], attempts[slot])
             wanted.append((loc[slot], size[slot]))
         self._append_lazy(frame(RecordType.LEASE, body))
+        return wanted
+
+    def _refill(self, topic: TopicIndex, batch_size: int) -> None:
+        """Start reading the next messages while the caller works on these (prefetch).
+
+        Once the prefetched list is down to half of ``max(prefetch, batch_size)``, the
+        next ready messages are leased (their delivery recorded) and read in the I/O
+        thread without anyone waiting; they land in ``topic.parked``.
+        """
+        if not self.prefetch or topic.prefetching or not topic.n_ready or self.read_only:
+            return
+        target = max(self.prefetch, batch_size)
+        if len(topic.parked) * 2 > target:
+            return
+        slots = self._take(topic, target - len(topic.parked), park=True)
+        if not slots:
+            return
+        wanted = self._lease_record(slots)
+        topic.prefetching = len(slots)
+        topic.landed = anyio.Event()
         log_ = self._log
-        try:
-            records = await self._journal.io(lambda: log_.read(wanted))
-        except BaseException:
-            self._give_back(topic, slots + extra)
-            raise
-        if extra:
-            state = index.state
-            parked = topic.parked
-            for slot, record in zip(extra, records[len(slots) :], strict=True):
-                if state[slot] == _PARKED:
-                    parked.append((slot, record))
-        deadline = now + lease
-        leases = self._leases
-        heap = self._lease_heap
-        out: list[Message] = []
-        for slot, record in zip(slots, records[: len(slots)], strict=True):
-            message = self._decode(slot, record)
-            if message is None:
-                continue
-            leases[message.id] = Lease(slot, topic, deadline)
-            heapq.heappush(heap, (deadline, next(self._lease_seq), message.id))
-            out.append(message)
-        return out
+        self._journal.start_job(
+            lambda: log_.read(wanted), partial(self._landed, topic, slots, wanted)
+        )
+
+    async def _prefetch_landed(self, topic: TopicIndex) -> None:
+        """Wait until no prefetch read for ``topic`` is under way (before listing it)."""
+        while topic.prefetching:
+            await topic.landed.wait()
+
+    def _landed(
+        self,
+        topic: TopicIndex,
+        slots: list[int],
+        wanted: list[tuple[int, int]],
+        job: Job[list[bytes]],
+    ) -> None:
+        """A prefetch read is back (on the event loop): park what is still parked."""
+        index = self._index
+        state = index.state
+        loc = index.loc
+        # A slot settled meanwhile (acked by id, purged) may even hold another message
+        # now: only slots still parked with the same record are ours.
+        mine = [
+            (slot, i)
+            for i, slot in enumerate(slots)
+            if state[slot] == _PARKED and loc[slot] == wanted[i][0]
+        ]
+        topic.prefetching = 0
+        landed, topic.landed = topic.landed, None
+        if job.error is not None or job.result is None:
+            log.error(
+                "queue prefetch read failed; messages go back to ready",
+                directory=str(self.directory),
+                error=repr(job.error),
+            )
+            self._give_back(topic, [slot for slot, _ in mine])
+        else:
+            records = job.result
+            topic.parked.extend((slot, records[i]) for slot, i in mine)
+            wake(topic, len(mine))
+        if landed is not None:
+            landed.set()
 
     def _decode(self, slot: int, record: bytes | None) -> Message | None:
         """Build the delivered message; a record that fails its checks is dropped, loudly."""
@@ -290,22 +352,44 @@ class DeliveryMixin(FileQueueCore):
             for topic, count in woken.items():
                 wake(topic, count)
         heap = self._lease_heap
+        leases = self._leases
         while heap and heap[0][0] <= now:
-            deadline, _, message_id = heapq.heappop(heap)
-            lease = self._leases.get(message_id)
-            if lease is None or lease.deadline != deadline:
-                continue
-            del self._leases[message_id]
-            slot = lease.slot
-            topic = lease.topic
-            topic.n_leased -= 1
-            limit = index.max_attempts[slot] or self.options.max_attempts
-            if index.attempts[slot] >= limit:
-                self._kill(
-                    topic,
-                    slot,
-                    f"lease expired without ack on attempt {index.attempts[slot]} of {limit}",
-                )
-            else:
-                self._make_ready(topic, slot)
-                wake(topic, 1)
+            deadline, _, ids = heapq.heappop(heap)
+            self._lease_refs -= len(ids)
+            for message_id in ids:
+                lease = leases.get(message_id)
+                if lease is None or lease.deadline != deadline:
+                    continue  # settled, extended, or delivered again since
+                del leases[message_id]
+                self._expire(lease)
+
+    def _track_leases(self, deadline: float, ids: tuple[str, ...]) -> None:
+        """Remember when these leases run out (one heap entry per delivered batch)."""
+        heapq.heappush(self._lease_heap, (deadline, next(self._lease_seq), ids))
+        self._lease_refs += len(ids)
+        if self._lease_refs > 2 * len(self._leases) + 4096:
+            # Settled leases stay in the heap until their deadline; with a long lease and
+            # a fast consumer that adds up: keep only the live ones.
+            self._lease_heap = [
+                (lease.deadline, next(self._lease_seq), (message_id,))
+                for message_id, lease in self._leases.items()
+            ]
+            heapq.heapify(self._lease_heap)
+            self._lease_refs = len(self._lease_heap)
+
+    def _expire(self, lease: Lease) -> None:
+        """A lease ran out: the message is ready again, or dead if that was its last try."""
+        index = self._index
+        slot = lease.slot
+        topic = lease.topic
+        topic.n_leased -= 1
+        limit = index.max_attempts[slot] or self.options.max_attempts
+        if index.attempts[slot] >= limit:
+            self._kill(
+                topic,
+                slot,
+                f"lease expired without ack on attempt {index.attempts[slot]} of {limit}",
+            )
+        else:
+            self._make_ready(topic, slot)
+            wake(topic, 1)

@@ -64,6 +64,7 @@ class TopicIndex:
         "ascii",
         "dead",
         "id",
+        "landed",
         "lists",
         "n_delayed",
         "n_leased",
@@ -72,6 +73,7 @@ class TopicIndex:
         "name",
         "order",
         "parked",
+        "prefetching",
         "waiters",
     )
 
@@ -86,6 +88,8 @@ class TopicIndex:
         self.n_leased = 0
         self.n_parked = 0
         self.parked: deque[tuple[int, bytes]] = deque()  # prefetched (slot, record), in order
+        self.prefetching = 0  # slots whose prefetch read is under way
+        self.landed: Any = None  # an event set when that read is back
         self.dead: dict[int, None] = {}  # dead-letter slots, oldest first
         self.waiters: deque[Any] = deque()
 

@@ -45,12 +45,19 @@ log = get_logger("swarm_runtime.queue.file")
 
 
 class Job(Generic[T]):
-    """Blocking work (reads, deletes) run in the I/O thread right after a batch's write."""
+    """Blocking work (reads, deletes) run in the I/O thread right after a batch's write.
 
-    __slots__ = ("error", "fn", "result")
+    ``on_done``, if given, is called with the job on the event loop once the trip is over
+    (before the batch's waiters wake): work nobody waits for, such as a prefetch.
+    """
 
-    def __init__(self, fn: Callable[[], T]) -> None:
+    __slots__ = ("error", "fn", "on_done", "result")
+
+    def __init__(
+        self, fn: Callable[[], T], on_done: Callable[[Job[T]], None] | None = None
+    ) -> None:
         self.fn = fn
+        self.on_done = on_done
         self.result: T | None = None
         self.error: BaseException | None = None
 
@@ -194,6 +201,12 @@ class Journal:
             raise job.error
         return job.result  # type: ignore[return-value]
 
+    def start_job(self, fn: Callable[[], T], on_done: Callable[[Job[T]], None]) -> None:
+        """Run ``fn`` in the I/O thread with the next trip, without waiting for it."""
+        self._open.jobs.append(Job(fn, on_done))
+        if not self._busy and self._executor is not None:
+            self._submit()
+
     async def flush(self, *, sync: bool = False) -> None:
         """Write everything appended so far (and fsync it if ``sync``)."""
         if sync and (self._open.size or self._unsynced):
@@ -274,6 +287,9 @@ class Journal:
                 batch.error = _translate(write_error)
                 self._requeue_lazy(batch)
                 self._on_failed(batch)
+            for job in batch.jobs:
+                if job.on_done is not None:
+                    job.on_done(job)
         except BaseException as exc:  # never leave waiters hanging
             log.error("queue batch bookkeeping failed", error=repr(exc))
             batch.error = QueueError(f"internal error after writing a batch: {exc!r}")

@@ -24,7 +24,7 @@ class FileOptions:
     fsync: FsyncPolicy = "always"
     fsync_interval: float = 0.05
     segment_size: int = 64 * MiB
-    prefetch: int = 32
+    prefetch: int = 128
     read_only: bool = False
 
     def __post_init__(self) -> None:

@@ -81,11 +81,12 @@ class FileQueue(DeliveryMixin, CompactionMixin):
       close and segment rollover, leaving the rest to the OS.
     * ``fsync_interval``: seconds, for ``fsync="interval"`` (default 0.05).
     * ``segment_size``: bytes per log segment before a new one starts (default 64 MiB).
-    * ``prefetch``: when a subscriber asks for fewer messages than this (the runtime asks
-      for one at a time), the trip to the disk that records its delivery also leases and
-      reads the next ones, up to ``prefetch``, so the next subscribes need no trip (default
-      32, 0 to turn off). Their delivery is counted when they are prefetched: a crash
-      before they are handed out counts one attempt too many for them (never their last).
+    * ``prefetch``: while subscribers work, the next ready messages of their topic (up to
+      ``max(prefetch, batch_size)``) are leased and read from disk in the background, so
+      the next subscribes are served from memory and the disk's latency is hidden (default
+      128, 0 to turn off). Their delivery is counted when they are prefetched: a crash
+      before they are handed out counts one attempt too many for them (never their last:
+      a message whose next delivery is its last is not prefetched).
     * ``read_only``: inspect a queue without taking its lock or changing anything.
     """
 
@@ -98,7 +99,7 @@ class FileQueue(DeliveryMixin, CompactionMixin):
         fsync: FsyncPolicy = "always",
         fsync_interval: float = 0.05,
         segment_size: int = 64 * MiB,
-        prefetch: int = 32,
+        prefetch: int = 128,
         read_only: bool = False,
         options: QueueOptions | None = None,
         clock: Clock | None = None,
@@ -181,7 +182,9 @@ class FileQueue(DeliveryMixin, CompactionMixin):
         clean = False
         try:
             if not self.read_only:
-                self._return_parked()
+                await self._journal.flush()  # let prefetch reads under way land...
+                await self._journal.drain()
+                self._return_parked()  # ...and give every prefetched message back
                 self._frame_acks()
                 await self._journal.flush(sync=True)
                 clean = True
@@ -216,6 +219,7 @@ class FileQueue(DeliveryMixin, CompactionMixin):
             topic.n_ready += 1
         self._leases.clear()
         self._lease_heap.clear()
+        self._lease_refs = 0
 
     async def flush(self) -> None:
         """Write and fsync everything done so far (acks and nacks are otherwise lazy)."""
@@ -482,10 +486,22 @@ class FileQueue(DeliveryMixin, CompactionMixin):
             now = clock.time()
             self._promote(now)
             if topic.parked and self._parked_first(topic):
-                return self._hand_out_parked(topic, batch_size, lease, now)
+                out = self._hand_out_parked(topic, batch_size, lease, now)
+                self._refill(topic, batch_size)
+                if out:
+                    return out
+                continue  # every one of them was unreadable (and reported)
+            if topic.prefetching:
+                # The next messages are on their way from the disk: wait for them rather
+                # than overtake them (a read, like the one any delivery waits for, so even
+                # a timeout of 0 waits for it).
+                await self._prefetch_landed(topic)
+                continue
             slots = self._take(topic, batch_size)
             if slots:
-                return await self._deliver(topic, slots, lease, now)
+                out = await self._deliver(topic, slots, lease, now)
+                self._refill(topic, batch_size)  # read the next ones while the caller works
+                return out
             if self._journal.pending or self._acks:
                 self._frame_acks()
                 await self._journal.flush()
@@ -548,7 +564,7 @@ class FileQueue(DeliveryMixin, CompactionMixin):
                     await self._journal.flush(sync=True)
                 if not self._compacting:
                     await self._compact()
-            except QueueError as exc:
+            except (QueueError, OSError) as exc:
                 if not self.is_open:
                     return
                 log.error("queue upkeep failed", directory=str(self.directory), error=str(exc))
@@ -646,7 +662,7 @@ class FileQueue(DeliveryMixin, CompactionMixin):
         if current is None or current.deadline <= now:
             return False
         current.deadline = now + lease
-        heapq.heappush(self._lease_heap, (current.deadline, next(self._lease_seq), message_id))
+        self._track_leases(current.deadline, (message_id,))
         return True
 
     async def _stats(self, topic_name: str) -> QueueStats:
@@ -686,6 +702,7 @@ class FileQueue(DeliveryMixin, CompactionMixin):
 
     async def _peek(self, topic_name: str, limit: int) -> list[Message]:
         topic = self._index.topic_index(topic_name)
+        await self._prefetch_landed(topic)
         self._promote(self.clock.time())
         state = self._index.state
         slots: list[int] = [slot for slot, _ in itertools.islice(topic.parked, limit)]
@@ -748,6 +765,7 @@ class FileQueue(DeliveryMixin, CompactionMixin):
     async def _purge(self, topic_name: str) -> int:
         self._check_writable()
         topic = self._index.topic_index(topic_name)
+        await self._prefetch_landed(topic)
         index = self._index
         state = index.state
         count = 0
