@@ -21,6 +21,7 @@ import click
 
 from ..errors import ConfigError, QueueError, SwarmError
 from ..orchestrator import DataPipelineOrchestrator
+from ..orchestrator._redis_state import RedisStateManager
 from ..orchestrator._scaleout import is_shared_queue, shared_agents
 from ..pipeline import PipelineConfig
 from ..runtime.runtime import Runtime
@@ -98,13 +99,16 @@ def worker_command(
 async def _serve(
     config: PipelineConfig, queue: str, lease: float | None, grace: float, verbose: bool
 ) -> ExitCode:
+    state = RedisStateManager()
     runtime = Runtime(
         queue=queue,
         retry=config.retry.to_policy(),
         grace_period=grace,
         log_level="info" if verbose else "warning",
         services=False,
+        state=state,
     )
+    state.attach(runtime)
     agents = shared_agents(config, lease=lease)
     for agent in agents:
         runtime.add_agent(agent)

@@ -243,10 +243,17 @@ class DataPipelineOrchestrator:
             "thresholds": thresholds or None,
             "metrics_port": self.metrics_port,
         }
+        state = None
+        if shared:
+            from ._redis_state import RedisStateManager
+
+            state = options["state"] = RedisStateManager()
         if self.host_agents:
             runtime = Runtime(queue=queue, **options)
         else:
             runtime = DispatchRuntime(queue, remote=shared_agents(config), **options)
+        if state is not None:
+            state.attach(runtime)
         orch = WorkflowOrchestrator(
             runtime,
             store=self.runs_dir,

@@ -19,7 +19,8 @@ def _note(out: str, line: str) -> None:
 
 async def record(msg: sr.Message, ctx: sr.Context) -> Any:
     """Note ``start TASK``, sleep ``params.sleep`` (forever if this process has
-    ``SWARM_TEST_STALL`` set), note ``done TASK`` and return the task name and pid."""
+    ``SWARM_TEST_STALL`` set), note ``done TASK``, count it in the agent's state (shared by
+    every worker through Redis) and return the task name and pid."""
     params = msg.payload["params"]
     task = params["task"]
     await anyio.to_thread.run_sync(_note, params["out"], f"start {task}")
@@ -27,4 +28,5 @@ async def record(msg: sr.Message, ctx: sr.Context) -> Any:
         await anyio.sleep_forever()
     await anyio.sleep(float(params.get("sleep", 0.0)))
     await anyio.to_thread.run_sync(_note, params["out"], f"done {task}")
+    await ctx.state.update(lambda state: {"done": state.get("done", 0) + 1})
     return {"task": task, "pid": os.getpid()}

@@ -186,6 +186,13 @@ async def test_killed_worker_tasks_are_finished_by_the_others(tmp_path: Path, pr
     for task in stranded:  # the killed worker's leased tasks, finished by the others
         assert done_by[task] in survivors
     assert {outcome.results[task]["task"] for task in outcome.results} == set(done_by)
+    finished = sum(line.startswith("done ") for lines in executions.values() for line in lines)
+    client = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        state = orjson.loads(await client.get(f"{prefix}:state:a:rec"))
+    finally:
+        await client.aclose()
+    assert state == {"done": finished}  # agent state shared by the workers, no update lost
     completed, done = await _recorded(prefix, outcome.run_id)
     assert done == 13
     assert set(completed.values()) == {1}
