@@ -21,6 +21,7 @@ import click
 
 from ..errors import ConfigError, QueueError, SwarmError
 from ..orchestrator import DataPipelineOrchestrator
+from ..orchestrator._redis_handoff import RedisHandoffProtocol
 from ..orchestrator._redis_state import RedisStateManager
 from ..orchestrator._scaleout import is_shared_queue, shared_agents
 from ..pipeline import PipelineConfig
@@ -100,6 +101,7 @@ async def _serve(
     config: PipelineConfig, queue: str, lease: float | None, grace: float, verbose: bool
 ) -> ExitCode:
     state = RedisStateManager()
+    handoffs = RedisHandoffProtocol()
     runtime = Runtime(
         queue=queue,
         retry=config.retry.to_policy(),
@@ -107,8 +109,10 @@ async def _serve(
         log_level="info" if verbose else "warning",
         services=False,
         state=state,
+        handoffs=handoffs,
     )
     state.attach(runtime)
+    handoffs.attach(runtime)
     agents = shared_agents(config, lease=lease)
     for agent in agents:
         runtime.add_agent(agent)

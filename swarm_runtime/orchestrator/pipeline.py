@@ -245,15 +245,18 @@ class DataPipelineOrchestrator:
         }
         state = None
         if shared:
+            from ._redis_handoff import RedisHandoffProtocol
             from ._redis_state import RedisStateManager
 
             state = options["state"] = RedisStateManager()
+            handoffs = options["handoffs"] = RedisHandoffProtocol()
         if self.host_agents:
             runtime = Runtime(queue=queue, **options)
         else:
             runtime = DispatchRuntime(queue, remote=shared_agents(config), **options)
         if state is not None:
             state.attach(runtime)
+            handoffs.attach(runtime)
         orch = WorkflowOrchestrator(
             runtime,
             store=self.runs_dir,
