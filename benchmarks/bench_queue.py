@@ -354,7 +354,7 @@ def main() -> int:
                 reopen["crash"]["rss_delta"] / rn,
             ],
             [
-                "while filling (incl. 32 MiB record cache)",
+                "while filling (the publishing process)",
                 reopen["fill"]["seconds"],
                 reopen["fill"]["rss_delta"] / 2**20,
                 reopen["fill"]["rss_delta"] / rn,

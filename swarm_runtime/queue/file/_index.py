@@ -406,6 +406,10 @@ class Index:
         if size != len(self.table):
             self._rebuild(size)
 
+    def grow(self) -> None:
+        """Double the hash table (it is more than half full)."""
+        self._grow()
+
     def _grow(self) -> None:
         size = max(_MIN_TABLE, len(self.table) * 2)
         while self.count * 2 > size:
