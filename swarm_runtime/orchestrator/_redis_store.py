@@ -11,6 +11,10 @@ under ``P:wf:``)::
     P:wf:r:ID:log        LIST    the run's records as JSON, the header first (the same
                                  records as a file run log: session, task, end)
     P:wf:r:ID:done       HASH    task name -> "1" for every task whose result is recorded
+    P:wf:r:ID:live       STRING  HOST:PID:WRITER of the process executing the run now,
+                                 renewed every 5 s, expiring after 15 s (a process that
+                                 died): another ``execute`` of the run is refused meanwhile,
+                                 and listings show the run as running (not resumable)
 
 Each batch of records is one Lua script, so it is atomic. A ``task`` record of a
 completed task joins the log only if ``HSETNX done NAME`` succeeds: a result is recorded
@@ -25,7 +29,9 @@ recorded (or found recorded) when it comes back.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -64,6 +70,36 @@ redis.call('HSET', meta, 'name', ARGV[4], 'fingerprint', ARGV[5], 'created_at', 
   'updated_at', ARGV[6], 'state', 'pending', 'sessions', 0, 'tasks', ARGV[7])
 redis.call('RPUSH', logk, ARGV[8])
 redis.call('ZADD', runs, ARGV[6], ARGV[3])
+return 1
+"""
+
+#: seconds a run stays claimed by a process that stopped renewing it (it died)
+LIVE_TTL = 15.0
+
+_CLAIM = """
+local live = ARGV[1] .. ':live'
+local held = redis.call('GET', live)
+if held and held ~= ARGV[2] then return held end
+redis.call('SET', live, ARGV[2], 'PX', ARGV[3])
+return false
+"""
+
+_KEEP = """
+local live = ARGV[1] .. ':live'
+if redis.call('GET', live) == ARGV[2] then
+  redis.call('PEXPIRE', live, ARGV[3])
+  return 1
+end
+if redis.call('EXISTS', live) == 0 then
+  redis.call('SET', live, ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 0
+"""
+
+_RELEASE = """
+local live = ARGV[1] .. ':live'
+if redis.call('GET', live) == ARGV[2] then redis.call('DEL', live) end
 return 1
 """
 
@@ -172,6 +208,7 @@ class _RedisRunLog(RunLog):
         self._wake: anyio.Event | None = None
         self._lock = anyio.Lock()
         self._closed = False
+        self._owner: str | None = None  # set while this process executes the run
 
     def append(self, record: dict[str, Any], ack: str | None = None) -> None:
         if self._closed:
@@ -185,13 +222,43 @@ class _RedisRunLog(RunLog):
     async def writer(
         self, ack: Ack, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
-        task_status.started()
+        await self._claim()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._keep_claim)
+            task_status.started()
+            while True:
+                if not self._records and not self._acks:
+                    self._wake = anyio.Event()
+                    await self._wake.wait()
+                    self._wake = None
+                await self._write_pending(ack)
+
+    async def _claim(self) -> None:
+        """Mark the run as being executed here (refused if another process executes it)."""
+        owner = f"{socket.gethostname()}:{os.getpid()}:{self._writer_id}"
+        held = await self._caller.script(_CLAIM, self._base, owner, int(LIVE_TTL * 1000))
+        if held:
+            raise WorkflowError(
+                f"run {self.run_id!r} is being executed by another process ({held.decode()}); "
+                f"if that process died, try again in {LIVE_TTL:g}s"
+            )
+        self._owner = owner
+
+    async def _keep_claim(self) -> None:
         while True:
-            if not self._records and not self._acks:
-                self._wake = anyio.Event()
-                await self._wake.wait()
-                self._wake = None
-            await self._write_pending(ack)
+            await anyio.sleep(LIVE_TTL / 3)
+            try:
+                kept = await self._caller.script(
+                    _KEEP, self._base, self._owner, int(LIVE_TTL * 1000)
+                )
+            except WorkflowError as exc:
+                log.warning("could not renew the run's claim", run_id=self.run_id, error=str(exc))
+                continue
+            if not kept:
+                log.warning(
+                    "another process claimed this run while it was executing here",
+                    run_id=self.run_id,
+                )
 
     async def _write_pending(self, ack: Ack | None) -> None:
         async with self._lock:
@@ -249,6 +316,10 @@ class _RedisRunLog(RunLog):
                 await self._write_pending(ack)
             finally:
                 self._closed = True
+                if self._owner is not None:
+                    owner, self._owner = self._owner, None
+                    with contextlib.suppress(WorkflowError):
+                        await self._caller.script(_RELEASE, self._base, owner)
 
 
 class RedisRunStore(RunStore):
@@ -329,12 +400,13 @@ class RedisRunStore(RunStore):
                     base = self._base(raw_id.decode())
                     pipe.hgetall(f"{base}:meta")
                     pipe.hlen(f"{base}:done")
+                    pipe.exists(f"{base}:live")
                 return list(await pipe.execute())
 
         replies = await self._caller.retrying(fetch, "list runs")
         out: list[RunSummary] = []
         for index, raw_id in enumerate(ids):
-            meta = {k.decode(): v.decode() for k, v in replies[2 * index].items()}
+            meta = {k.decode(): v.decode() for k, v in replies[3 * index].items()}
             if not meta:
                 continue
             error = meta.get("error")
@@ -345,9 +417,11 @@ class RedisRunStore(RunStore):
                     fingerprint=meta.get("fingerprint", ""),
                     created_at=float(meta.get("created_at", 0.0)),
                     updated_at=float(meta.get("updated_at", 0.0)),
-                    state=WorkflowState(meta.get("state", "pending")),
+                    state=WorkflowState.RUNNING
+                    if replies[3 * index + 2]
+                    else WorkflowState(meta.get("state", "pending")),
                     tasks=int(meta.get("tasks", 0)),
-                    completed=int(replies[2 * index + 1]),
+                    completed=int(replies[3 * index + 1]),
                     sessions=int(meta.get("sessions", 0)),
                     error=error,
                 )

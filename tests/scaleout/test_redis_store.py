@@ -10,8 +10,10 @@ import pytest
 import redis.asyncio as aioredis
 
 import swarm_runtime as sr
+from swarm_runtime.agents.base import FunctionAgent
 from swarm_runtime.orchestrator import WorkflowOrchestrator, WorkflowState
 from swarm_runtime.orchestrator._redis_store import RedisRunStore
+from swarm_runtime.orchestrator._scaleout import DispatchRuntime
 
 from ..conftest import REDIS_URL
 from ..orchestrator._helpers import FAST_RETRY
@@ -157,3 +159,37 @@ async def test_a_result_is_recorded_once_whoever_brings_it(prefix: str) -> None:
             await store.load("nope")
     finally:
         await client.aclose()
+
+
+async def test_a_run_executing_elsewhere_is_not_executed_twice(prefix: str) -> None:
+    """While one process executes a run (its tasks handled by a guarded agent of another
+    runtime), the run is listed as running, not offered for resumption, and the other
+    orchestrator's attempt to execute it is refused."""
+    started = anyio.Event()
+    release = anyio.Event()
+
+    async def slow(msg: sr.Message, ctx: sr.Context) -> str:
+        started.set()
+        await release.wait()
+        return "ok"
+
+    url = f"{REDIS_URL}?prefix={prefix}"
+    remote = FunctionAgent("slow", slow)
+    dispatcher = DispatchRuntime(url, remote=[remote], grace_period=0.0, log_level="error")
+    async with dispatcher, _runtime(prefix) as second_rt:
+        first = WorkflowOrchestrator(dispatcher)
+        run_id = await first.create_workflow(["only"], name="busy", agent="slow")
+        second = WorkflowOrchestrator(second_rt)
+        second.register_agent("slow", slow)  # behind the guard; the run is not live here
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(first.execute_workflow, run_id)
+            await started.wait()
+            [summary] = await second.list_runs()
+            assert summary.state is WorkflowState.RUNNING
+            assert await second.find_unfinished("busy") is None
+            with pytest.raises(sr.WorkflowError, match="being executed by another process"):
+                await second.resume_workflow(run_id)
+            release.set()
+        [summary] = await second.list_runs()
+        assert summary.state is WorkflowState.COMPLETED
+        assert summary.completed == 1
