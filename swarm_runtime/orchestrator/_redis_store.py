@@ -264,11 +264,23 @@ class _RedisRunLog(RunLog):
         async with self._lock:
             records, acks = self._records, self._acks
             self._records, self._acks = [], []
-            for start in range(0, len(records), BATCH):
-                await self._write(records[start : start + BATCH])
+            # Shielded: a cancellation arriving mid-call (the session just ended) must not
+            # drop records taken from the buffer, nor leave Redis unsure of a batch.
+            with anyio.CancelScope(shield=True):
+                for start in range(0, len(records), BATCH):
+                    try:
+                        await self._write(records[start : start + BATCH])
+                    except BaseException:
+                        self._records[:0] = records[start:]  # retried by the next write
+                        self._acks[:0] = acks
+                        raise
             if ack is not None:
-                for message_id in acks:
-                    await ack(message_id)
+                for i, message_id in enumerate(acks):
+                    try:
+                        await ack(message_id)
+                    except BaseException:
+                        self._acks[:0] = acks[i:]  # acked by the next write or close
+                        raise
 
     async def _write(self, records: list[dict[str, Any]]) -> None:
         sessions = 0
