@@ -310,15 +310,22 @@ class _FileRunLog(RunLog):
             self._records, self._acks = [], []
             if records:
                 try:
-                    await anyio.to_thread.run_sync(self._write_sync, records)
+                    # Shielded: a cancellation arriving as the batch is handed to the thread
+                    # (the session just ended) must not drop records taken from the buffer.
+                    with anyio.CancelScope(shield=True):
+                        await anyio.to_thread.run_sync(self._write_sync, records)
                 except OSError as exc:
                     raise WorkflowError(
                         f"cannot write the log of run {self.run_id!r} at {str(self.path)!r}: "
                         f"{exc.strerror or exc}"
                     ) from exc
             if ack is not None:
-                for message_id in acks:
-                    await ack(message_id)
+                for i, message_id in enumerate(acks):
+                    try:
+                        await ack(message_id)
+                    except BaseException:
+                        self._acks[:0] = acks[i:]  # acked by the next write or close
+                        raise
 
     def _write_sync(self, records: list[dict[str, Any]]) -> None:
         data = b"".join(encode_record(record) for record in records)

@@ -3,8 +3,17 @@
 Every task is dispatched the moment its last dependency completes (no level barrier),
 best priority first, within the run's concurrency limit and per-agent limits. A task is
 a message on its agent's inbox with ``reply_to`` the run's results topic; a replica
-handles it and the reply comes back through the queue, where one loop consumes results
-in batches. Nothing here runs a handler: there are no direct calls.
+handles it and replies. Nothing here runs a handler: there are no direct calls.
+
+Replies reach the scheduler two ways, both into one inbox that the scheduling loop takes
+in batches: a replica in this process hands its reply over in-process (the results topic
+is registered with :meth:`Runtime.register_local_topic`: no publish, lease or ack per
+result), and replicas elsewhere (``worker`` processes) or replies that arrive between
+sessions come through the queue, read by a receiver task. An in-process reply is not
+durable until its run-log record is; if the process dies first, the task is neither
+in the log nor in the queue (its replica acked the task message), and the next session
+dispatches it again like every task not completed in the log: at-least-once execution,
+exactly-once recording.
 
 Retries are the runtime's: a task message carries the task's ``max_attempts``, a failed
 attempt is nacked with backoff by the replica and delivered again, and only the final
@@ -12,12 +21,13 @@ failure (dead-lettered) comes back as an error reply. The orchestrator therefore
 re-publishes a failed task, and the attempt counter is the queue's.
 
 Hot path, per task: one ``rt.send`` (by a sender task, so publishes that wait for an
-fsync overlap and share it), one result message taken in a batch, a few dict operations
-and a run-log record. No cancel scope, timer or task is created per task.
+fsync overlap and share it), one in-process reply, a few dict operations and a run-log
+record. No cancel scope, timer or task is created per task.
 """
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections import deque
@@ -27,14 +37,15 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import structlog
 
-from ..errors import QueueClosedError, SwarmError
-from ..message import Message
+from ..errors import QueueClosedError, QueueError, SwarmError
 from ..pipeline.dag import ReadySet
 from ..queue.memory import MemoryQueue
 from ._model import Run, Task, correlation, task_of
 from ._state import TaskState, WorkflowState
 
 if TYPE_CHECKING:
+    from anyio.abc import TaskGroup
+
     from ..runtime.runtime import Runtime
     from ._runstore import RunLog
 
@@ -76,31 +87,68 @@ class Scheduler:
         self.ready: ReadySet | None = None
         self._to_ack: list[str] = []  # result messages to ack (memory run logs)
         self.senders = 1 if isinstance(self.queue, MemoryQueue) else SENDERS
+        # replies not yet taken by the loop: (correlation id, body, queue message id or
+        # None for an in-process reply)
+        self._inbox: list[tuple[str | None, Any, str | None]] = []
+        self._waiter: asyncio.Future[None] | None = None  # the loop waits for replies
 
     # ------------------------------------------------------------------ driving
 
-    async def drive(self, on_start: Callable[[], Any] | None = None) -> None:
-        """Drain earlier results, dispatch the ready tasks, consume results until done.
+    async def drive(self, tg: TaskGroup, on_start: Callable[[], Any] | None = None) -> None:
+        """Drain earlier results, dispatch the ready tasks, take replies until done.
 
         ``on_start`` is called once the earlier results are in, before the first dispatch.
+        The receiver of queued replies is started in ``tg``.
         """
         run = self.run
-        queue = self.queue
         await self._drain_earlier_results()
         if on_start is not None:
             on_start()
         completed = [name for name, task in run.tasks.items() if task.state is TaskState.COMPLETED]
         self.ready = ready = ReadySet(run.dag, completed)
-        self._dispatch()
         topic = run.topic
-        on_result = self._on_result
-        while not self.stop and not ready.finished:
-            batch = await queue.subscribe(topic, RESULT_BATCH, RESULT_LEASE, timeout=None)
-            for message in batch:
-                on_result(message)
+        self.rt.register_local_topic(topic, self.deliver)
+        try:
+            tg.start_soon(self.receive)
             self._dispatch()
-            if self._to_ack:
-                await self.settle()
+            on_result = self._on_result
+            loop = asyncio.get_running_loop()
+            while not self.stop and not ready.finished:
+                if not self._inbox:
+                    waiter = self._waiter = loop.create_future()
+                    try:
+                        await waiter
+                    finally:
+                        self._waiter = None
+                batch, self._inbox = self._inbox, []
+                for corr, body, message_id in batch:
+                    on_result(corr, body, message_id)
+                self._dispatch()
+                if self._to_ack:
+                    await self.settle()
+        finally:
+            self.rt.unregister_local_topic(topic)
+
+    def deliver(self, correlation_id: str, body: dict[str, Any]) -> None:
+        """Take a reply from a replica in this process (the results topic's local consumer)."""
+        self._inbox.append((correlation_id, body, None))
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def receive(self) -> None:
+        """Take replies that come through the queue (replicas in other processes, late
+        replies of an earlier session) into the inbox, in batches."""
+        queue = self.queue
+        topic = self.run.topic
+        while True:
+            batch = await queue.subscribe(topic, RESULT_BATCH, RESULT_LEASE, timeout=None)
+            inbox = self._inbox
+            for message in batch:
+                inbox.append((message.correlation_id, message.payload, message.id))
+            waiter = self._waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
 
     async def _drain_earlier_results(self) -> None:
         """Take results that reached the results topic in an earlier session but were not
@@ -206,17 +254,16 @@ class Scheduler:
             except QueueClosedError:
                 raise
             except SwarmError as exc:
-                # e.g. an agent that left the runtime: fail the task through the results
-                # topic, like any failure, so the scheduler loop hears of it.
-                await self.queue.publish(
-                    run.topic,
+                # e.g. an agent that left the runtime: fail the task like any failure,
+                # through the loop's inbox.
+                self.deliver(
+                    corr,
                     {
                         "ok": False,
                         "error_type": type(exc).__name__,
                         "error": f"could not dispatch: {exc}",
                         "attempts": 0,
                     },
-                    correlation_id=corr,
                 )
                 continue
             if self.on_dispatch is not None and not task.wrapped:
@@ -224,14 +271,15 @@ class Scheduler:
 
     # ------------------------------------------------------------------ results
 
-    def _on_result(self, message: Message) -> None:
+    def _on_result(self, corr: str | None, body: Any, message_id: str | None) -> None:
+        """One reply (``message_id``: its queue message, None if handed over in-process)."""
         run = self.run
-        body = message.payload
-        task = run.current.pop(message.correlation_id or "", None)
+        task = run.current.pop(corr or "", None)
         if task is None:
-            task = self._late_success(message)
+            task = self._late_success(corr, body)
             if task is None:
-                self._to_ack.append(message.id)
+                if message_id is not None:
+                    self._to_ack.append(message_id)
                 return
         if type(body) is not dict:
             body = {"ok": False, "error": f"malformed reply {body!r}"}
@@ -240,17 +288,16 @@ class Scheduler:
             self.agent_inflight[task.agent] -= 1
         now = time.time()
         if body.get("ok"):
-            self._record_completed(task, body.get("result"), now, message.id)
+            self._record_completed(task, body.get("result"), now, message_id)
             assert self.ready is not None
             self.ready.complete(task.name)
         else:
-            self._record_failed(task, body, now, message.id)
+            self._record_failed(task, body, now, message_id)
 
-    def _late_success(self, message: Message) -> Task | None:
+    def _late_success(self, corr: str | None, body: Any) -> Task | None:
         """A reply to an older dispatch of a task that is running again: a success still
         counts (its work is done); anything else is ignored."""
-        found = task_of(message.correlation_id)
-        body = message.payload
+        found = task_of(corr)
         if found is None or found[0] != self.run.id or type(body) is not dict:
             return None
         task = self.run.tasks.get(found[1])
@@ -260,7 +307,9 @@ class Scheduler:
             self.run.current.pop(task.corr, None)
         return task
 
-    def _record_completed(self, task: Task, result: Any, now: float, message_id: str) -> None:
+    def _record_completed(
+        self, task: Task, result: Any, now: float, message_id: str | None
+    ) -> None:
         task.state = TaskState.COMPLETED
         task.result = result
         history = task.history
@@ -271,7 +320,9 @@ class Scheduler:
             task.attempts = 1
         self._append(task.record(result=result), message_id)
 
-    def _record_failed(self, task: Task, body: dict[str, Any], now: float, message_id: str) -> None:
+    def _record_failed(
+        self, task: Task, body: dict[str, Any], now: float, message_id: str | None
+    ) -> None:
         run = self.run
         error_type = body.get("error_type") or "Error"
         error = f"{error_type}: {body.get('error', '')}"
@@ -314,6 +365,17 @@ class Scheduler:
             acks, self._to_ack = self._to_ack, []
             for message_id in acks:
                 await self.queue.acknowledge(message_id)
+
+    async def release_unread(self) -> None:
+        """Hand back queued replies the session ended before reading, so that the next
+        session counts them (shielded final bookkeeping)."""
+        unread, self._inbox = self._inbox, []
+        for _, _, message_id in unread:
+            if message_id is not None:
+                try:
+                    await self.queue.release(message_id)
+                except QueueError:
+                    pass  # leased still: it comes back when the lease runs out
 
     # ------------------------------------------------------------------ ending
 

@@ -389,7 +389,7 @@ class WorkflowOrchestrator:
                         for _ in range(scheduler.senders):
                             tg.start_soon(scheduler.sender)
                         await scheduler.drive(
-                            None if on_start is None else lambda: on_start(run.snapshot())
+                            tg, None if on_start is None else lambda: on_start(run.snapshot())
                         )
                         tg.cancel_scope.cancel()
                 except BaseExceptionGroup as group:
@@ -408,6 +408,7 @@ class WorkflowOrchestrator:
                 try:
                     await run_log.close(scheduler.ack)
                     await scheduler.settle()
+                    await scheduler.release_unread()
                 finally:
                     log.info(
                         "workflow finished",

@@ -270,10 +270,10 @@ class Replica:
             reply_to = msg.reply_to
             if reply_to is not None and msg.correlation_id is not None:
                 body = {"ok": True, "result": result, "agent": self.agent.name}
-                if reply_to == rt._reply_topic:
-                    rt._reply_local(msg.correlation_id, body)
-                else:
-                    await self._settle(rt._reply(reply_to, msg.correlation_id, body))
+                if not rt._reply_here(reply_to, msg.correlation_id, body):
+                    await self._settle(
+                        rt.queue.publish(reply_to, body, correlation_id=msg.correlation_id)
+                    )
         elif handoff_id is not None:
             await rt.handoffs.forward(handoff_id, forward.id)
         try:

@@ -30,7 +30,7 @@ from ..errors import (
 )
 from ..events import RuntimeListener
 from ..handoff import HandoffProtocol
-from ..message import Message, new_id
+from ..message import Message, new_id, validate_topic
 from ..queue.base import MessageQueue
 from ..retry import RetryPolicy
 from ..services import Services
@@ -46,6 +46,9 @@ __all__ = ["Runtime"]
 
 log = structlog.get_logger("swarm_runtime.runtime")
 H = TypeVar("H", bound=AgentHandler)
+
+LocalReply = Callable[[str, dict[str, Any]], None]
+"""Takes a reply addressed to a local topic: ``callback(correlation_id, body)``."""
 
 
 class _State(enum.Enum):
@@ -165,6 +168,9 @@ class Runtime:
             self._listeners[:0] = self.services.listeners
         self._pending = Deadlines()
         self._reply_topic = f"reply.{self.id}"
+        # topics consumed in this process: replies to them skip the queue (see
+        # register_local_topic); requests made here are answered the same way
+        self._local_topics: dict[str, LocalReply] = {self._reply_topic: self._reply_local}
         self._tg: TaskGroup | None = None
         self._status = _State.UNSTARTED
         self._inflight = 0
@@ -351,17 +357,49 @@ class Runtime:
             attempts=int(reply.get("attempts", 0)),
         )
 
+    def register_local_topic(self, topic: str, callback: LocalReply) -> None:
+        """Hand replies addressed to ``topic`` to ``callback(correlation_id, body)`` in
+        this process instead of publishing them on the queue.
+
+        For a consumer of ``topic`` that lives in this runtime (a workflow run's results
+        topic): a reply is then a function call, not a publish, a lease and an ack. Such a
+        reply is not durable: the replica acknowledges the request message right after the
+        call, so the callback's owner must record the reply durably itself, or redo the
+        work after a crash (the orchestrator's run log does: a task whose result is not in
+        the log is dispatched again on resume). Replies from other processes still come
+        through the queue, so keep consuming ``topic``. The callback must not block; if it
+        raises, the reply is published on the queue instead.
+        """
+        validate_topic(topic)
+        if topic in self._local_topics:
+            raise ConfigError(f"topic {topic!r} already has a local consumer")
+        self._local_topics[topic] = callback
+
+    def unregister_local_topic(self, topic: str) -> None:
+        """Publish replies to ``topic`` on the queue again (idempotent)."""
+        if topic != self._reply_topic:
+            self._local_topics.pop(topic, None)
+
     def _reply_local(self, correlation_id: str, body: dict[str, Any]) -> None:
         waiter = self._pending.get(correlation_id)
         if waiter is not None and not waiter.done():
             waiter.set_result(body)
 
+    def _reply_here(self, reply_to: str, correlation_id: str, body: dict[str, Any]) -> bool:
+        """Give a reply to the local consumer of ``reply_to``; False if there is none."""
+        local = self._local_topics.get(reply_to)
+        if local is None:
+            return False
+        try:
+            local(correlation_id, body)
+        except Exception as exc:  # a broken consumer must not lose the reply
+            log.error("local reply consumer failed", topic=reply_to, error=repr(exc))
+            return False
+        return True
+
     async def _reply(self, reply_to: str, correlation_id: str | None, body: dict[str, Any]) -> None:
-        """Answer a request: straight to a local waiter, else through the reply topic."""
-        if correlation_id is None:
-            return
-        if reply_to == self._reply_topic:
-            self._reply_local(correlation_id, body)
+        """Answer a request: straight to a local consumer, else through the reply topic."""
+        if correlation_id is None or self._reply_here(reply_to, correlation_id, body):
             return
         await self.queue.publish(reply_to, body, correlation_id=correlation_id)
 
