@@ -315,6 +315,36 @@ async def test_damage_found_after_open_drops_only_that_message(tmp_path: Path) -
     await q.close()
 
 
+async def test_full_segments_are_sealed_and_trusted_only_while_intact(tmp_path: Path) -> None:
+    """A full segment ends with a SEAL vouching for all its bytes; damage voids the seal."""
+    path = tmp_path / "q"
+    q = await open_file_queue(path, segment_size=64 * 1024, fsync="never")
+    for i in range(600):
+        await q.publish("t", {"i": i, "text": "x" * 200})
+    await q.close()
+    drop_snapshot(path)
+    segs = segments(path)
+    assert len(segs) >= 3
+    sealed = [seg for seg in segs if record_offsets(seg)[-1][1] == RecordType.SEAL]
+    assert sealed == segs[:-1]
+    q = await open_file_queue(path)
+    assert q.recovery is not None
+    assert q.recovery.trusted == len(segs) - 1
+    await q.close()
+    drop_snapshot(path)
+    victim = record_offsets(segs[0])[3]
+    flip(segs[0], victim[0] + 30)
+    q = await open_file_queue(path)
+    assert q.recovery is not None
+    assert q.recovery.trusted == len(segs) - 2
+    assert len(q.recovery.skipped) == 1
+    got = []
+    while batch := await q.subscribe("t", batch_size=100):
+        got.extend(m.payload["i"] for m in batch)
+    assert got == [i for i in range(600) if i != 3]
+    await q.close()
+
+
 async def test_stale_snapshot_is_ignored(tmp_path: Path) -> None:
     """A snapshot that does not match the log byte for byte is not trusted."""
     path = tmp_path / "q"

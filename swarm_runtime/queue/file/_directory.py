@@ -75,7 +75,8 @@ class QueueDirectory:
                         last = self.log.numbers[-1]
                         report.active = (last, self.log.file_size(last))
                 if report.active is not None:
-                    self.log.open_active(*report.active)
+                    number, size = report.active
+                    self.log.open_active(number, size, report.active_crc)
             return index, report
         except BaseException:
             self.log.close()

@@ -10,10 +10,11 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
-from ._format import SEGMENT_HEADER, encode_segment_header
+from ._format import SEGMENT_HEADER, encode_segment_header, is_sealed, seal_record
 
 __all__ = ["Log", "fsync_directory", "segment_name"]
 
@@ -48,6 +49,7 @@ class Log:
         self.active = 0  # number of the segment appends go to (0: none yet)
         self.active_size = 0
         self._write_fd: int | None = None
+        self._crc = 0  # CRC-32 of the active segment's bytes, for its SEAL record
         self._read_fds: dict[int, int] = {}
         self.bytes_written = 0
         self.syncs = 0
@@ -78,10 +80,21 @@ class Log:
 
     # ------------------------------------------------------------------ writing
 
-    def open_active(self, number: int, size: int) -> None:
-        """Append to existing segment ``number`` from ``size`` on (after recovery)."""
+    def open_active(self, number: int, size: int, crc: int | None = None) -> None:
+        """Append to existing segment ``number`` from ``size`` on (after recovery).
+
+        ``crc`` is the CRC-32 of its first ``size`` bytes (computed here if not given). A
+        segment that is already sealed is left alone: the next append starts a new one.
+        """
+        if crc is None:
+            with open(self.path(number), "rb") as f:
+                data = f.read(size)
+            if is_sealed(data):
+                return
+            crc = zlib.crc32(data)
         fd = os.open(self.path(number), os.O_WRONLY)
         self._write_fd = fd
+        self._crc = crc
         self.active = number
         self.active_size = size
 
@@ -97,14 +110,18 @@ class Log:
     def new_segment(self) -> int:
         """Seal the active segment and start the next one; returns its number."""
         if self._write_fd is not None:
+            seal = seal_record(self._crc)
+            self._write_all(self._write_fd, memoryview(seal), self.active_size)
+            self.active_size += len(seal)
             _datasync(self._write_fd)
             os.close(self._write_fd)
             self._write_fd = None
         number = (self.numbers[-1] if self.numbers else 0) + 1
         path = self.path(number)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        header = encode_segment_header(number)
         try:
-            self._write_all(fd, memoryview(encode_segment_header(number)), 0)
+            self._write_all(fd, memoryview(header), 0)
             os.fsync(fd)
         except BaseException:
             os.close(fd)
@@ -113,6 +130,7 @@ class Log:
             raise
         fsync_directory(self.directory)
         self._write_fd = fd
+        self._crc = zlib.crc32(header)
         self.numbers.append(number)
         self.active = number
         self.active_size = SEGMENT_HEADER
@@ -141,6 +159,7 @@ class Log:
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, start)
             raise
+        self._crc = zlib.crc32(data, self._crc)
         self.active_size = start + size
         self.bytes_written += size
         return self.active, start
