@@ -13,7 +13,7 @@ import anyio.abc
 
 import swarm_runtime as sr
 from swarm_runtime.queue.file import FileQueue
-from swarm_runtime.queue.file._format import FRAME_STRUCT, SEGMENT_HEADER, scan
+from swarm_runtime.queue.file._format import SEGMENT_HEADER, scan
 from swarm_runtime.queue.file._snapshot import SNAPSHOT_NAME
 
 
@@ -47,11 +47,6 @@ def record_offsets(segment: Path) -> list[tuple[int, int, int]]:
     """``(offset, type, end)`` of every valid record in a segment file."""
     data = segment.read_bytes()
     return [(off, rtype, end) for off, rtype, _, end in scan(data) if off >= 0]
-
-
-def frame_length(segment: Path, offset: int) -> int:
-    data = segment.read_bytes()
-    return int(FRAME_STRUCT.unpack_from(data, offset)[4])
 
 
 def truncate(path: Path, size: int) -> None:
@@ -92,7 +87,6 @@ __all__ = [
     "crash_copy",
     "drop_snapshot",
     "flip",
-    "frame_length",
     "open_file_queue",
     "record_offsets",
     "segments",

@@ -714,6 +714,20 @@ async def test_prefetched_messages_count_as_ready_and_peek_first(tmp_path: Path)
     await q.close()
 
 
+async def test_acking_a_message_while_it_is_being_prefetched(tmp_path: Path) -> None:
+    """A message settled while its prefetch read is under way is not delivered after all."""
+    q = await open_file_queue(tmp_path / "q")
+    ids = [await q.publish("t", i) for i in range(10)]
+    [first] = await q.subscribe("t")  # starts prefetching the other nine
+    assert await q.acknowledge(ids[5]) is True  # before the read is back
+    got = await q.subscribe("t", batch_size=20)
+    assert [m.payload for m in got] == [1, 2, 3, 4, 6, 7, 8, 9]
+    assert first.payload == 0
+    stats = await q.stats("t")
+    assert (stats.ready, stats.leased) == (0, 9)
+    await q.close()
+
+
 async def test_higher_priority_overtakes_prefetched_messages(tmp_path: Path) -> None:
     """A message of higher priority published after a prefetch is still delivered first."""
     q = await open_file_queue(tmp_path / "q")
@@ -876,6 +890,8 @@ async def test_runtime_on_a_file_queue_survives_a_restart(tmp_path: Path) -> Non
     """Runtime(queue="file://...") works end to end, and queued work survives a restart."""
     url = f"file://{tmp_path / 'q'}"
     async with sr.Runtime(queue=url) as rt:
+        assert isinstance(rt.queue, FileQueue)
+        await rt.start_background(rt.queue.maintain)  # the upkeep task, owned by the runtime
 
         @rt.agent("double")
         async def double(msg: sr.Message, ctx: sr.Context) -> dict[str, int]:

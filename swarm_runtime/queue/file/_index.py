@@ -17,7 +17,7 @@ import math
 import zlib
 from array import array
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from ._format import KEY_SIZE, State
@@ -218,22 +218,6 @@ class Index:
     def __len__(self) -> int:
         return self.count
 
-    def alloc(
-        self,
-        key: bytes,
-        loc: int,
-        size: int,
-        topic: int,
-        prio: int,
-        attempts: int,
-        max_attempts: int,
-        state: int,
-    ) -> int:
-        """A slot for a new message (its key must not be in the index)."""
-        slot = self.place(key, loc, size, topic, prio, attempts, max_attempts, state)
-        self.account(loc >> 32, 1, size)
-        return slot
-
     def account(self, segment: int, count: int, size: int) -> None:
         """``count`` more messages (``size`` bytes) have their MSG record in ``segment``."""
         self.seg_live[segment] = self.seg_live.get(segment, 0) + count
@@ -250,7 +234,8 @@ class Index:
         max_attempts: int,
         state: int,
     ) -> int:
-        """Like :meth:`alloc`, leaving the segment accounting to the caller (batches)."""
+        """A slot for a new message (its key must not be in the index); the caller updates
+        the per-segment accounting (:meth:`account`), once per batch."""
         free = self.free
         if free:
             slot = free.pop()
@@ -325,13 +310,6 @@ class Index:
         k = slot * KEY_SIZE
         return bytes(self.keys[k : k + KEY_SIZE])
 
-    def slots(self) -> Iterator[int]:
-        """Every slot that holds a message (any state but free and zombie)."""
-        state = self.state
-        for slot in range(len(state)):
-            if state[slot] not in (_FREE, _ZOMBIE):
-                yield slot
-
     # ------------------------------------------------------------------ hash table
 
     def find(self, key: bytes) -> int:
@@ -390,14 +368,6 @@ class Index:
             table[j] = 0
             i = j
 
-    def reserve(self, count: int) -> None:
-        """Size the hash table for ``count`` entries now (recovery), not by repeated doubling."""
-        size = len(self.table)
-        while count * 2 > size:
-            size *= 2
-        if size != len(self.table):
-            self._rebuild(size)
-
     def shrink(self) -> None:
         """Give back a hash table far larger than needed (after recovery)."""
         size = len(self.table)
@@ -431,25 +401,6 @@ class Index:
                 table[i] = v
         self.table = table
         self.mask = mask
-
-    def rebuild_table(self, slots: Iterable[int], count: int) -> None:
-        """Build the hash table at once for ``slots`` (recovery)."""
-        size = _MIN_TABLE
-        while count * 2 > size:
-            size *= 2
-        table: array[int] = array("I", bytes(4 * size))
-        mask = size - 1
-        keys = self.keys
-        crc32 = zlib.crc32
-        for slot in slots:
-            k = slot * KEY_SIZE
-            i = crc32(keys[k : k + KEY_SIZE]) & mask
-            while table[i]:
-                i = (i + 1) & mask
-            table[i] = slot + 1
-        self.table = table
-        self.mask = mask
-        self.count = count
 
     # ------------------------------------------------------------------ memory
 

@@ -317,7 +317,7 @@ class FileQueue(DeliveryMixin, CompactionMixin):
         The same contract as :meth:`MessageQueue.publish`; the file queue encodes the record
         straight from the arguments instead of building a :class:`Message` first.
         """
-        if dedup_key is not None or delay:
+        if dedup_key is not None or delay != 0:
             return await super().publish(
                 topic,
                 payload,
@@ -429,7 +429,14 @@ class FileQueue(DeliveryMixin, CompactionMixin):
         if max_attempts > 0xFFFFFFFF:
             raise ValueError(f"max_attempts must be below 2**32, got {max_attempts}")
         topic = self._index.by_name.get(topic_name) or self._index.topic_index(topic_name)
-        meta, flags = encode_meta(message_id, envelope, last_error, dedup)
+        try:
+            meta, flags = encode_meta(message_id, envelope, last_error, dedup)
+        except TypeError as exc:  # orjson.JSONEncodeError included
+            raise PayloadError(
+                "the message envelope (sender, headers, ids) is not JSON-serialisable: "
+                f"{exc}; use str values",
+                path="envelope",
+            ) from exc
         if delay > 0:
             state, due = _DELAYED, self.clock.time() + delay
         else:
