@@ -197,9 +197,11 @@ class FileQueue(DeliveryMixin, CompactionMixin):
                 await anyio.to_thread.run_sync(self._dir.close, snapshot, self._dedup)
 
     def _settle_leases_for_close(self) -> None:
-        """Unacked leases at close: ready again (first in line), or dead if that was the last
-        attempt - what reopening after a crash would make of them too."""
+        """Unacked leases at close: ready again (first in line, in the order they were
+        delivered), or dead if that was the last attempt - what reopening after a crash
+        would make of them too."""
         index = self._index
+        again = []
         for lease in self._leases.values():
             slot = lease.slot
             topic = lease.topic
@@ -213,10 +215,12 @@ class FileQueue(DeliveryMixin, CompactionMixin):
                     f"the queue was closed during attempt {index.attempts[slot]} of {limit}"
                 )
                 topic.dead[slot] = None
-                continue
-            index.state[slot] = _READY
-            self._push_front(topic, slot)
-            topic.n_ready += 1
+            else:
+                again.append(lease)
+        for lease in reversed(again):
+            index.state[lease.slot] = _READY
+            self._push_front(lease.topic, lease.slot)
+            lease.topic.n_ready += 1
         self._leases.clear()
         self._lease_heap.clear()
         self._lease_refs = 0
