@@ -254,3 +254,21 @@ def test_worker_refuses_an_unshared_queue(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert b"redis://" in done.stderr
+
+
+async def test_run_hosting_agents_shares_tasks_with_a_worker(tmp_path: Path, prefix: str) -> None:
+    """A run that hosts the agents itself and a worker process share the tasks: the
+    worker's replies come through the queue, the run's own in-process, each recorded once."""
+    url = f"{REDIS_URL}?prefix={prefix}"
+    pipeline = _pipeline(tmp_path, url, tasks=16, sleep=0.2)
+    with workers(tmp_path, pipeline) as group:
+        worker = group.start("--lease", "5")
+        await group.ready()
+        orch = DataPipelineOrchestrator(queue=url, services=False)
+        outcome = await orch.execute_pipeline(orch.create_pipeline(pipeline))
+        assert outcome.ok, outcome.error
+        pids = {result["pid"] for result in outcome.results.values()}
+        assert pids == {os.getpid(), worker.pid}
+    completed, done = await _recorded(prefix, outcome.run_id)
+    assert done == 17
+    assert set(completed.values()) == {1}
