@@ -17,7 +17,7 @@ from ..._logging import get_logger
 from ...errors import ConfigError, QueueError, QueueFormatError
 from ._format import FORMAT_VERSION
 from ._index import Index
-from ._lock import DirectoryLock
+from ._lock import DirectoryLock, lock_holder
 from ._log import Log, fsync_directory
 from ._recovery import RecoveryReport, recover
 from ._snapshot import discard_snapshot, load_snapshot, save_snapshot
@@ -38,6 +38,8 @@ class QueueDirectory:
         self.read_only = read_only
         self.log = Log(path / LOG_DIR, segment_size, read_only=read_only)
         self.lock = DirectoryLock(path)
+        #: pid of the process owning the queue, as seen at open (None: nobody, read-only)
+        self.holder: int | None = None
 
     # ------------------------------------------------------------------ opening
 
@@ -52,6 +54,7 @@ class QueueDirectory:
                     f"no queue at {str(path)!r} (no {FORMAT_FILE} file, no log): check the path"
                 )
             self._check_format()
+            self.holder = lock_holder(path)
         else:
             try:
                 path.mkdir(parents=True, exist_ok=True)
@@ -61,6 +64,7 @@ class QueueDirectory:
                 ) from exc
             self._check_format()
             self.lock.acquire()
+            self.holder = os.getpid()
         try:
             if not self.read_only:
                 (path / LOG_DIR).mkdir(exist_ok=True)
@@ -73,7 +77,7 @@ class QueueDirectory:
                     report.active = None
                     if self.log.numbers:
                         last = self.log.numbers[-1]
-                        report.active = (last, self.log.file_size(last))
+                        report.active = (last, self.log.sizes[last])
                 if report.active is not None:
                     number, size = report.active
                     self.log.open_active(number, size, report.active_crc)
@@ -87,7 +91,7 @@ class QueueDirectory:
         """The index from the clean-close snapshot if it matches the log, else from the log."""
         started = time.perf_counter()
         numbers = self.log.discover()
-        sizes = {number: self.log.file_size(number) for number in numbers}
+        sizes = dict(self.log.sizes)
         index, dedup, note = load_snapshot(self.path, sizes)
         if not self.read_only:
             discard_snapshot(self.path)  # from here on the log moves past it

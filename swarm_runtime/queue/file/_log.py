@@ -46,6 +46,7 @@ class Log:
         self.segment_size = segment_size
         self.read_only = read_only
         self.numbers: list[int] = []  # existing segments, oldest first
+        self.sizes: dict[int, int] = {}  # segment -> bytes, kept up to date by this class
         self.active = 0  # number of the segment appends go to (0: none yet)
         self.active_size = 0
         self._write_fd: int | None = None
@@ -66,6 +67,7 @@ class Log:
                     numbers.append(int(name[: -len(SEGMENT_SUFFIX)]))
         numbers.sort()
         self.numbers = numbers
+        self.sizes = {number: self.file_size(number) for number in numbers}
         return numbers
 
     def path(self, number: int) -> Path:
@@ -106,6 +108,7 @@ class Log:
             os.fsync(fd)
         finally:
             os.close(fd)
+        self.sizes[number] = size
 
     def new_segment(self) -> int:
         """Seal the active segment and start the next one; returns its number."""
@@ -113,6 +116,7 @@ class Log:
             seal = seal_record(self._crc)
             self._write_all(self._write_fd, memoryview(seal), self.active_size)
             self.active_size += len(seal)
+            self.sizes[self.active] = self.active_size
             _datasync(self._write_fd)
             os.close(self._write_fd)
             self._write_fd = None
@@ -134,6 +138,7 @@ class Log:
         self.numbers.append(number)
         self.active = number
         self.active_size = SEGMENT_HEADER
+        self.sizes[number] = SEGMENT_HEADER
         return number
 
     def append(self, chunks: Sequence[bytes], size: int, sync: bool) -> tuple[int, int]:
@@ -161,6 +166,7 @@ class Log:
             raise
         self._crc = zlib.crc32(data, self._crc)
         self.active_size = start + size
+        self.sizes[self.active] = self.active_size
         self.bytes_written += size
         return self.active, start
 
@@ -234,6 +240,7 @@ class Log:
                 os.unlink(self.path(number))
             with contextlib.suppress(ValueError):
                 self.numbers.remove(number)
+            self.sizes.pop(number, None)
         fsync_directory(self.directory)
 
     def close(self) -> None:

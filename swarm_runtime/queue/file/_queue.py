@@ -42,7 +42,6 @@ from ._format import (
 )
 from ._index import TopicIndex
 from ._journal import Batch
-from ._lock import lock_holder
 from ._options import FileOptions, FsyncPolicy, MiB, parse_url
 
 __all__ = ["FileQueue", "FileQueueInfo"]
@@ -149,7 +148,7 @@ class FileQueue(DeliveryMixin, CompactionMixin):
         self.recovery = report
         # Read-only next to a running owner, a half-written last record is just the owner
         # at work, not damage: say so quietly.
-        owned = self.read_only and lock_holder(self.directory) is not None
+        owned = self.read_only and self._dir.holder is not None
         for problem in report.problems:
             if owned:
                 log.debug("queue being written by its owner", problem=problem)
@@ -819,20 +818,14 @@ class FileQueue(DeliveryMixin, CompactionMixin):
 
     def info(self) -> FileQueueInfo:
         """Figures about the directory, the log and the index."""
-        numbers = list(self._log.numbers)
-        sizes = {}
-        for number in numbers:
-            try:
-                sizes[number] = self._log.file_size(number)
-            except OSError:
-                sizes[number] = 0
+        sizes = dict(self._log.sizes)  # kept by the I/O thread: no stat on the event loop
         index = self._index
         return FileQueueInfo(
             directory=str(self.directory),
             format=FORMAT_VERSION,
             fsync=self.fsync,
             read_only=self.read_only,
-            segments=len(numbers),
+            segments=len(sizes),
             log_bytes=sum(sizes.values()),
             live_messages=len(index),
             index_bytes=index.nbytes(),
@@ -840,6 +833,6 @@ class FileQueue(DeliveryMixin, CompactionMixin):
             records=self._journal.records,
             fsyncs=self._log.syncs,
             corrupt_reads=self.corrupt_reads,
-            lock_holder=lock_holder(self.directory) if self.read_only else os.getpid(),
+            lock_holder=self._dir.holder,
             recovery=self.recovery,
         )
