@@ -11,7 +11,11 @@ processes' tasks unhandled). Consequences, all documented in the README:
 * a duplicate delivery (a worker killed after its reply, before its ack) may run the
   handler twice: at-least-once execution, as on every backend after a crash;
 * the agent's ``timeout`` applies to every task it runs; a task's own ``timeout`` in the
-  pipeline overrides it only when the task's agent has none (it is the agent default).
+  pipeline is not enforced on a shared queue.
+
+Agent state and handoff records are shared too (:mod:`._redis_state`,
+:mod:`._redis_handoff`): ``worker`` and ``DataPipelineOrchestrator`` on a ``redis://``
+queue give their runtime a :class:`RedisStateManager` and a :class:`RedisHandoffProtocol`.
 """
 
 from __future__ import annotations
