@@ -7,12 +7,16 @@ Each task depends on 1 to 3 earlier tasks chosen at random (fixed seed). Compare
   runner can do;
 * Dask's threaded scheduler (``dask.threaded.get``) on the same graph, if installed;
 * the runtime's message path alone, no scheduling: every task message published up
-  front, handled by the agent, answered on a results topic, the results consumed in
-  batches (what one workflow task costs the runtime: the bound for the orchestrator);
+  front (by as many senders as the orchestrator uses), handled by the agent, and
+  answered either in-process (``Runtime.register_local_topic``, as the orchestrator's
+  replies travel: the bound for the orchestrator) or on a results topic consumed in
+  batches (how replies travelled before; still the path from other processes);
 * ``WorkflowOrchestrator.execute_workflow`` on ``memory://``: every task is a message
   published to an agent's inbox, leased by a replica, handled (behind the workflow
-  guard), answered on the run's results topic, recorded, and its dependents dispatched;
-* the same on ``file://`` (fsync'd group commits, durable run log);
+  guard), its result handed to the scheduler in-process, recorded, and its dependents
+  dispatched;
+* the same on ``file://`` (fsync'd group commits for task messages, the run log fsync'd
+  in batches: a result is acknowledged as done only once its record is on disk);
 
 each with the runtime's background services off and on (the default).
 Per-task overhead is the wall time of the run divided by the number of tasks.
@@ -42,9 +46,13 @@ from _common import print_table, write_json
 
 import swarm_runtime as sr
 from swarm_runtime.orchestrator import WorkflowOrchestrator
+from swarm_runtime.orchestrator._scheduler import SENDERS
 
 SEED = 20240601
 GOALS = {"memory": 30.0, "file": 100.0}
+#: replicas of the no-op agent on file://: replies are handed over in-process, so a
+#: replica never waits for an fsync and a few are enough (more only add task switches)
+FILE_REPLICAS = 4
 
 
 def make_dag(n: int, seed: int = SEED) -> dict[str, list[str]]:
@@ -109,8 +117,15 @@ def dask_threaded(graph: dict[str, list[str]]) -> float | None:
 # ---------------------------------------------------------------------- runtime
 
 
-async def message_path(n: int, queue: str, replicas: int, services: bool) -> dict[str, float]:
-    """Seconds for the runtime alone to carry ``n`` task messages and their replies."""
+async def message_path(
+    n: int, queue: str, replicas: int, services: bool, local: bool
+) -> dict[str, float]:
+    """Seconds for the runtime alone to carry ``n`` task messages and their replies.
+
+    ``local``: replies are handed over in-process (``Runtime.register_local_topic``, as
+    the orchestrator does); otherwise they are published on a results topic and consumed
+    back in batches.
+    """
     async with sr.Runtime(queue=queue, log_level="error", services=services) as rt:
 
         @rt.agent("noop", replicas=replicas)
@@ -119,6 +134,17 @@ async def message_path(n: int, queue: str, replicas: int, services: bool) -> dic
 
         q = rt.queue
         numbers = iter(range(n))
+        got = 0
+        done = anyio.Event()
+
+        def take(correlation_id: str, body: dict[str, Any]) -> None:
+            nonlocal got
+            got += 1
+            if got == n:
+                done.set()
+
+        if local:
+            rt.register_local_topic("results", take)
 
         async def sender() -> None:
             for i in numbers:  # shared: each sender takes the next number
@@ -127,9 +153,10 @@ async def message_path(n: int, queue: str, replicas: int, services: bool) -> dic
 
         start = time.perf_counter()
         async with anyio.create_task_group() as tg:
-            for _ in range(1 if queue == "memory://" else 64):  # as the orchestrator does
+            for _ in range(1 if queue == "memory://" else SENDERS):  # as the orchestrator
                 tg.start_soon(sender)
-        got = 0
+        if local:
+            await done.wait()
         while got < n:
             batch = await q.subscribe("results", 512, 300, timeout=None)
             for message in batch:
@@ -175,12 +202,15 @@ def run_backend(
     replicas: int,
     services: bool = True,
     profiler: cProfile.Profile | None = None,
-    messages_only: bool = False,
+    kind: str = "workflow",
 ) -> dict[str, float]:
+    """One run of ``kind``: ``workflow``, or the message path alone with its replies
+    ``local`` (in-process) or ``queued`` (through a results topic)."""
     with tempfile.TemporaryDirectory(prefix="bench-dag-") as tmp:
         queue = "memory://" if backend == "memory" else f"file://{tmp}/queue"
-        if messages_only:
-            return asyncio.run(message_path(len(graph), queue, replicas, services))
+        if kind != "workflow":
+            local = kind == "local"
+            return asyncio.run(message_path(len(graph), queue, replicas, services, local))
         return asyncio.run(runtime_run(graph, queue, replicas, services, profiler))
 
 
@@ -192,12 +222,19 @@ def profile(graph: dict[str, list[str]], backend: str, replicas: int, services: 
     stats.print_stats(35)
 
 
+KINDS = {
+    "queued": "messages only, replies queued",
+    "local": "messages only, replies in-process",
+    "workflow": "workflow",
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--memory-replicas", type=int, default=1)
-    parser.add_argument("--file-replicas", type=int, default=64)
+    parser.add_argument("--file-replicas", type=int, default=FILE_REPLICAS)
     parser.add_argument("--profile", choices=["memory", "file"])
     parser.add_argument("--services", action="store_true", help="profile with services on")
     args = parser.parse_args()
@@ -209,9 +246,9 @@ def main() -> None:
         profile(graph, args.profile, replicas[args.profile], args.services)
         return
 
-    def best(backend: str, services: bool, messages_only: bool = False) -> float:
+    def best(backend: str, services: bool, kind: str) -> float:
         runs = [
-            run_backend(graph, backend, replicas[backend], services, None, messages_only)
+            run_backend(graph, backend, replicas[backend], services, None, kind)
             for _ in range(args.repeat)
         ]
         return min(run["execute"] for run in runs)
@@ -223,8 +260,8 @@ def main() -> None:
     for backend in ("memory", "file"):
         for services in (False, True):
             tag = f"{backend}_services_{'on' if services else 'off'}"
-            seconds[f"messages_{tag}"] = best(backend, services, messages_only=True)
-            seconds[f"workflow_{tag}"] = best(backend, services)
+            for kind in KINDS:
+                seconds[f"{kind}_{tag}"] = best(backend, services, kind)
     create_s = asyncio.run(runtime_run(graph, "memory://", 1, False))["create"]
 
     def us(value: float) -> float:
@@ -235,7 +272,7 @@ def main() -> None:
         rows.append(["dask threaded scheduler", us(dask_s), dask_s / floor_s, 1.0])
     for backend in ("memory", "file"):
         for services in ("off", "on"):
-            for kind, label in (("messages", "runtime messages only"), ("workflow", "workflow")):
+            for kind, label in KINDS.items():
                 value = seconds[f"{kind}_{backend}_services_{services}"]
                 rows.append(
                     [
@@ -246,7 +283,8 @@ def main() -> None:
                     ]
                 )
     print_table(
-        f"DAG of {n:,} no-op tasks (1-3 dependencies each, seed {SEED}), best of {args.repeat}",
+        f"DAG of {n:,} no-op tasks (1-3 dependencies each, seed {SEED}), best of {args.repeat}; "
+        f"replicas: memory {replicas['memory']}, file {replicas['file']}",
         ["scheduler", "µs/task", "x floor", "x dask"],
         rows,
     )
@@ -254,11 +292,13 @@ def main() -> None:
     for backend in ("memory", "file"):
         for services in ("off", "on"):
             tag = f"{backend}_services_{services}"
-            workflow, messages = per_task[f"workflow_{tag}"], per_task[f"messages_{tag}"]
+            workflow, messages = per_task[f"workflow_{tag}"], per_task[f"local_{tag}"]
             print(
                 f"{backend}, services {services}: {workflow:.1f} µs/task "
                 f"(goal <= {GOALS[backend]:g}); the runtime's message path alone "
-                f"{messages:.1f}, scheduling adds {workflow - messages:.1f}"
+                f"{messages:.1f} (replies in-process, as the orchestrator uses it; "
+                f"{per_task[f'queued_{tag}']:.1f} through the queue), "
+                f"scheduling adds {workflow - messages:.1f}"
             )
     print(f"create_workflow (validation, not scheduling): {us(create_s):.1f} µs/task")
     write_json(

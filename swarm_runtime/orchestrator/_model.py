@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from ._state import Attempt, TaskState, TaskStatus, WorkflowState, WorkflowStatus
+from ._state import (
+    ATTEMPT_FIELDS,
+    TaskState,
+    TaskStatus,
+    TaskStatuses,
+    WorkflowState,
+    WorkflowStatus,
+    status_of,
+)
 
 if TYPE_CHECKING:
     import anyio
@@ -16,6 +23,8 @@ if TYPE_CHECKING:
     from ._runstore import RunLog
 
 __all__ = ["CORRELATION_PREFIX", "Run", "Task", "correlation", "task_of"]
+
+_NO_RESULT: Any = object()
 
 #: correlation ids of workflow task messages: ``wf|<run id>|<dispatch token>|<task>``
 CORRELATION_PREFIX = "wf|"
@@ -96,8 +105,9 @@ class Task:
         self.replica: int | None = None
         self.result: Any = None
         self.resumed = False
-        # [number, agent, replica, started_at, finished_at, outcome, error]
-        self.history: list[list[Any]] = []
+        # (number, agent, replica, started_at, finished_at, outcome, error) per attempt:
+        # immutable, so snapshots share them (the last one is replaced when it ends)
+        self.history: list[tuple[Any, ...]] = []
 
     def attempt_started(self, agent: str, replica: int, attempt: int, now: float) -> None:
         """A replica picked the task's message up (delivery number ``attempt``)."""
@@ -105,19 +115,18 @@ class Task:
             self.started_at = now
         self.attempts = attempt
         self.replica = replica
-        self.history.append([attempt, agent, replica, now, None, "running", None])
+        self.history.append((attempt, agent, replica, now, None, "running", None))
 
     def attempt_finished(self, outcome: str, error: str | None, now: float) -> None:
         history = self.history
-        if history and history[-1][4] is None:
+        if history:
             entry = history[-1]
-            entry[4] = now
-            entry[5] = outcome
-            entry[6] = error
+            if entry[4] is None:
+                history[-1] = (entry[0], entry[1], entry[2], entry[3], now, outcome, error)
 
-    def record(self, **extra: Any) -> dict[str, Any]:
-        """The run-log record of this task's end."""
-        return {
+    def record(self, result: Any = _NO_RESULT) -> dict[str, Any]:
+        """The run-log record of this task's end (with its ``result`` if it completed)."""
+        record = {
             "k": "task",
             "name": self.name,
             "state": self.state.value,
@@ -130,8 +139,10 @@ class Task:
             "error": self.error,
             "history": self.history,
             "at": self.finished_at or time.time(),
-            **extra,
         }
+        if result is not _NO_RESULT:
+            record["result"] = result
+        return record
 
     def restore(self, record: Mapping[str, Any]) -> None:
         """Take the state of a completed task from an earlier session's record."""
@@ -143,14 +154,19 @@ class Task:
         self.finished_at = record.get("finished_at")
         self.replica = record.get("replica")
         history = record.get("history")
-        self.history = [list(h) for h in history] if isinstance(history, list) else []
+        self.history = (
+            [tuple(h) for h in history if isinstance(h, list) and len(h) == ATTEMPT_FIELDS]
+            if isinstance(history, list)
+            else []
+        )
         self.resumed = True
 
-    def snapshot(self) -> TaskStatus:
-        return TaskStatus(
+    def row(self) -> tuple[Any, ...]:
+        """A frozen copy of this task's status fields (see :class:`TaskStatuses`)."""
+        return (
             self.name,
             self.agent,
-            self.state,
+            self.state.value,
             self.deps,
             self.attempts,
             self.max_attempts,
@@ -161,11 +177,11 @@ class Task:
             self.error,
             self.replica,
             self.resumed,
-            tuple(map(_attempt, self.history)),
+            tuple(self.history),
         )
 
-
-_attempt = Attempt._make
+    def snapshot(self) -> TaskStatus:
+        return status_of(self.row())
 
 
 class Run:
@@ -214,7 +230,7 @@ class Run:
             name=self.name,
             state=self.state,
             created_at=self.created_at,
-            tasks=MappingProxyType({name: t.snapshot() for name, t in self.tasks.items()}),
+            tasks=TaskStatuses({name: t.row() for name, t in self.tasks.items()}),
             failure_policy=self.failure_policy,
             started_at=self.started_at,
             finished_at=self.finished_at,

@@ -34,7 +34,6 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import anyio
 import structlog
 
 from ..errors import QueueClosedError, QueueError, SwarmError
@@ -82,7 +81,7 @@ class Scheduler:
         self.inflight = 0
         self.agent_inflight: dict[str, int] = dict.fromkeys(run.agent_limits, 0)
         self.outbox: deque[tuple[Task, str, dict[str, Any]]] = deque()
-        self.idle: deque[anyio.Event] = deque()
+        self.idle: deque[asyncio.Future[None]] = deque()  # senders waiting for work
         self.stop = False  # fail_fast tripped
         self.ready: ReadySet | None = None
         self._to_ack: list[str] = []  # result messages to ack (memory run logs)
@@ -111,7 +110,7 @@ class Scheduler:
         try:
             tg.start_soon(self.receive)
             self._dispatch()
-            on_result = self._on_result
+            take = self._take
             loop = asyncio.get_running_loop()
             while not self.stop and not ready.finished:
                 if not self._inbox:
@@ -121,8 +120,7 @@ class Scheduler:
                     finally:
                         self._waiter = None
                 batch, self._inbox = self._inbox, []
-                for corr, body, message_id in batch:
-                    on_result(corr, body, message_id)
+                take(batch)
                 self._dispatch()
                 if self._to_ack:
                     await self.settle()
@@ -221,19 +219,22 @@ class Scheduler:
     def _wake(self, count: int) -> None:
         idle = self.idle
         while count > 0 and idle:
-            idle.popleft().set()
-            count -= 1
+            waiter = idle.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                count -= 1
 
     async def sender(self) -> None:
         """Publish dispatched tasks; several run at once so slow publishes overlap."""
         outbox = self.outbox
         run = self.run
         send = self.rt.send
+        loop = asyncio.get_running_loop()
         while True:
             if not outbox:
-                event = anyio.Event()
-                self.idle.append(event)
-                await event.wait()
+                waiter = loop.create_future()
+                self.idle.append(waiter)
+                await waiter  # cancelled with the session: the waiter is left behind
                 continue
             task, corr, payload = outbox.popleft()
             if run.current.get(corr) is not task:
@@ -271,28 +272,47 @@ class Scheduler:
 
     # ------------------------------------------------------------------ results
 
-    def _on_result(self, corr: str | None, body: Any, message_id: str | None) -> None:
-        """One reply (``message_id``: its queue message, None if handed over in-process)."""
+    def _take(self, batch: list[tuple[str | None, Any, str | None]]) -> None:
+        """Record a batch of replies (``message_id``: the reply's queue message, None if it
+        was handed over in-process) and mark the completed tasks' dependents ready."""
         run = self.run
-        task = run.current.pop(corr or "", None)
-        if task is None:
-            task = self._late_success(corr, body)
-            if task is None:
-                if message_id is not None:
-                    self._to_ack.append(message_id)
-                return
-        if type(body) is not dict:
-            body = {"ok": False, "error": f"malformed reply {body!r}"}
-        self.inflight -= 1
-        if run.agent_limits and task.agent in self.agent_inflight:
-            self.agent_inflight[task.agent] -= 1
+        current = run.current
+        results = run.results
+        ready = self.ready
+        assert ready is not None
+        complete = ready.complete
+        append = self._append
+        limits = self.agent_inflight if run.agent_limits else None
+        completed = TaskState.COMPLETED
         now = time.time()
-        if body.get("ok"):
-            self._record_completed(task, body.get("result"), now, message_id)
-            assert self.ready is not None
-            self.ready.complete(task.name)
-        else:
-            self._record_failed(task, body, now, message_id)
+        for corr, body, message_id in batch:
+            task = current.pop(corr, None) if corr is not None else None
+            if task is None:
+                task = self._late_success(corr, body)
+                if task is None:
+                    if message_id is not None:
+                        self._to_ack.append(message_id)
+                    continue
+            if type(body) is not dict:
+                body = {"ok": False, "error": f"malformed reply {body!r}"}
+            self.inflight -= 1
+            if limits is not None and task.agent in limits:
+                limits[task.agent] -= 1
+            if not body.get("ok"):
+                self._record_failed(task, body, now, message_id)
+                continue
+            # completed (as _record_completed, inlined: the hot path)
+            result = body.get("result")
+            task.state = completed
+            task.result = result
+            history = task.history
+            task.finished_at = history[-1][4] or now if history else now
+            task.corr = None
+            results[task.name] = result
+            if task.attempts == 0:
+                task.attempts = 1
+            append(task.record(result), message_id)
+            complete(task.name)
 
     def _late_success(self, corr: str | None, body: Any) -> Task | None:
         """A reply to an older dispatch of a task that is running again: a success still
@@ -318,7 +338,7 @@ class Scheduler:
         self.run.results[task.name] = result
         if task.attempts == 0:
             task.attempts = 1
-        self._append(task.record(result=result), message_id)
+        self._append(task.record(result), message_id)
 
     def _record_failed(
         self, task: Task, body: dict[str, Any], now: float, message_id: str | None

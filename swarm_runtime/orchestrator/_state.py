@@ -5,7 +5,7 @@ snapshots handed out to callers (``get_workflow_status`` copies out, never expos
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -13,6 +13,7 @@ __all__ = [
     "Attempt",
     "TaskState",
     "TaskStatus",
+    "TaskStatuses",
     "WorkflowResult",
     "WorkflowState",
     "WorkflowStatus",
@@ -105,6 +106,65 @@ class TaskStatus(NamedTuple):
         return self.state in FINISHED_TASK_STATES
 
 
+ATTEMPT_FIELDS = len(Attempt._fields)
+_STATES = {state.value: state for state in TaskState}
+_new_tuple = tuple.__new__  # a NamedTuple's __new__ minus its argument handling
+
+
+def status_of(row: tuple[Any, ...]) -> TaskStatus:
+    """The :class:`TaskStatus` of a row: its fields in order, the state as its value and
+    each attempt as a plain tuple (what :class:`TaskStatuses` keeps)."""
+    history = row[13]
+    return _new_tuple(
+        TaskStatus,
+        (
+            *row[:2],
+            _STATES[row[2]],
+            *row[3:13],
+            tuple([_new_tuple(Attempt, entry) for entry in history]) if history else (),
+        ),
+    )
+
+
+class TaskStatuses(Mapping[str, TaskStatus]):
+    """Task snapshots by name (read-only), each :class:`TaskStatus` made on first access.
+
+    The snapshot itself is one tuple of plain values per task, which Python's garbage
+    collector stops tracking at its next pass: a 10,000-task run's final status then
+    costs no objects that age into the old generation (they used to trigger a full
+    collection, several µs per task), and statuses nobody reads are never built.
+    """
+
+    __slots__ = ("_made", "_rows")
+
+    def __init__(self, rows: dict[str, tuple[Any, ...]]) -> None:
+        self._rows = rows
+        self._made: dict[str, TaskStatus] = {}
+
+    def __getitem__(self, name: str) -> TaskStatus:
+        made = self._made.get(name)
+        if made is None:
+            made = self._made[name] = status_of(self._rows[name])
+        return made
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._rows
+
+    def states(self) -> Iterator[TaskState]:
+        """Each task's state, without making the statuses."""
+        states = _STATES
+        return (states[row[2]] for row in self._rows.values())
+
+    def __repr__(self) -> str:
+        return f"TaskStatuses({dict(self.items())!r})"
+
+
 @dataclass(frozen=True, slots=True)
 class WorkflowStatus:
     """A snapshot of a workflow run and every task in it."""
@@ -124,14 +184,20 @@ class WorkflowStatus:
     def counts(self) -> dict[TaskState, int]:
         """How many tasks are in each state (every state present, maybe 0)."""
         out = dict.fromkeys(TaskState, 0)
-        for task in self.tasks.values():
-            out[task.state] += 1
+        for state in self._states():
+            out[state] += 1
         return out
 
     @property
     def done(self) -> int:
         """Tasks finished one way or another."""
-        return sum(1 for task in self.tasks.values() if task.finished)
+        return sum(1 for state in self._states() if state in FINISHED_TASK_STATES)
+
+    def _states(self) -> Iterator[TaskState]:
+        tasks = self.tasks
+        if isinstance(tasks, TaskStatuses):
+            return tasks.states()
+        return (task.state for task in tasks.values())
 
     @property
     def duration(self) -> float | None:
