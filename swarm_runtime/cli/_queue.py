@@ -293,21 +293,30 @@ def replay_command(queue_url: str, ids: tuple[str, ...], topic: str | None) -> N
 @queue_option
 @click.option("--dead", is_flag=True, help="Purge the dead-letter queue instead.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-@click.argument("topic")
-def purge_command(queue_url: str, dead: bool, yes: bool, topic: str) -> None:
+@click.argument("topic", required=False)
+def purge_command(queue_url: str, dead: bool, yes: bool, topic: str | None) -> None:
     """Delete TOPIC's ready and delayed messages (leased ones are left alone), or with
-    --dead its dead letters. Asks first unless --yes."""
+    --dead its dead letters; without TOPIC, every topic's. Asks first unless --yes."""
     _check_topic(topic)
     what = "dead letters" if dead else "ready and delayed messages"
+    where = f"topic {topic!r}" if topic else "EVERY topic"
     if not yes:
         if not os.isatty(0):
-            _fail(f"refusing to purge {what} of {topic!r} without --yes", ExitCode.USAGE)
-        click.confirm(f"Delete every {what[:-1]} of {topic!r} in {queue_url}?", abort=True)
+            _fail(f"refusing to purge the {what} of {where} without --yes", ExitCode.USAGE)
+        click.confirm(f"Delete all {what} of {where} in {queue_url}?", abort=True)
 
-    async def job(queue: MessageQueue) -> int:
-        if dead:
-            return await queue.purge_dead_letters(topic)
-        return await queue.purge(topic)
+    async def job(queue: MessageQueue) -> dict[str, int]:
+        names = [topic] if topic else await queue.topics()
+        counts = {}
+        for name in names:
+            if dead:
+                counts[name] = await queue.purge_dead_letters(name)
+            else:
+                counts[name] = await queue.purge(name)
+        return counts
 
-    count = _with_queue(queue_url, write=True, job=job)
-    click.echo(f"purged {count} {what} of {topic}")
+    counts = _with_queue(queue_url, write=True, job=job)
+    for name, count in counts.items():
+        click.echo(f"purged {count} {what} of {name}")
+    if not counts:
+        click.echo("nothing to purge")

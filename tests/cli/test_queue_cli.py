@@ -119,6 +119,21 @@ def test_purge_without_yes_is_refused_when_not_interactive(
     code, _, err = run("queue", "purge", "--queue", url, "jobs")
     assert code == 2
     assert "--yes" in err
+    code, _, err = run("queue", "purge", "--queue", url)
+    assert code == 2
+    assert "EVERY topic" in err
+
+
+def test_purge_every_topic(filled: tuple[str, dict[str, str]]) -> None:
+    """purge without a topic empties every topic (with --yes)."""
+    url, _ = filled
+    code, out, _ = run("queue", "purge", "--queue", url, "--yes")
+    assert code == 0
+    assert "purged 3 ready and delayed messages of jobs" in out
+    assert "purged 1 ready and delayed messages of emails" in out
+    code, out, _ = run("queue", "stats", "--queue", url, "--json")
+    topics = json.loads(out)["topics"]
+    assert topics == {"jobs": {"ready": 0, "delayed": 0, "leased": 0, "dead": 1, "depth": 0}}
 
 
 def test_bad_topic_and_missing_queue_have_clear_errors(tmp_path: Path) -> None:
