@@ -105,9 +105,10 @@ class Task:
         self.replica: int | None = None
         self.result: Any = None
         self.resumed = False
-        # (number, agent, replica, started_at, finished_at, outcome, error) per attempt:
-        # immutable, so snapshots share them (the last one is replaced when it ends)
-        self.history: list[tuple[Any, ...]] = []
+        # (number, agent, replica, started_at, finished_at, outcome, error) per attempt,
+        # all immutable (replaced, not changed): snapshots share it, and plain tuples
+        # are dropped by the GC's tracking, so finished runs do not weigh on collections
+        self.history: tuple[tuple[Any, ...], ...] = ()
 
     def attempt_started(self, agent: str, replica: int, attempt: int, now: float) -> None:
         """A replica picked the task's message up (delivery number ``attempt``)."""
@@ -115,14 +116,15 @@ class Task:
             self.started_at = now
         self.attempts = attempt
         self.replica = replica
-        self.history.append((attempt, agent, replica, now, None, "running", None))
+        self.history = (*self.history, (attempt, agent, replica, now, None, "running", None))
 
     def attempt_finished(self, outcome: str, error: str | None, now: float) -> None:
         history = self.history
         if history:
             entry = history[-1]
             if entry[4] is None:
-                history[-1] = (entry[0], entry[1], entry[2], entry[3], now, outcome, error)
+                ended = (entry[0], entry[1], entry[2], entry[3], now, outcome, error)
+                self.history = (*history[:-1], ended)
 
     def record(self, result: Any = _NO_RESULT) -> dict[str, Any]:
         """The run-log record of this task's end (with its ``result`` if it completed)."""
@@ -155,9 +157,9 @@ class Task:
         self.replica = record.get("replica")
         history = record.get("history")
         self.history = (
-            [tuple(h) for h in history if isinstance(h, list) and len(h) == ATTEMPT_FIELDS]
+            tuple(tuple(h) for h in history if isinstance(h, list) and len(h) == ATTEMPT_FIELDS)
             if isinstance(history, list)
-            else []
+            else ()
         )
         self.resumed = True
 
@@ -177,7 +179,7 @@ class Task:
             self.error,
             self.replica,
             self.resumed,
-            tuple(self.history),
+            self.history,
         )
 
     def snapshot(self) -> TaskStatus:
