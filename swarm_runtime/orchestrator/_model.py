@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["CORRELATION_PREFIX", "Run", "Task", "correlation", "task_of"]
 
 _NO_RESULT: Any = object()
+_VALUE = {state: state.value for state in TaskState}  # no enum property call per task
 
 #: correlation ids of workflow task messages: ``wf|<run id>|<dispatch token>|<task>``
 CORRELATION_PREFIX = "wf|"
@@ -131,7 +132,7 @@ class Task:
         record = {
             "k": "task",
             "name": self.name,
-            "state": self.state.value,
+            "state": _VALUE[self.state],
             "agent": self.agent,
             "attempts": self.attempts,
             "dispatched_at": self.dispatched_at,
@@ -168,7 +169,7 @@ class Task:
         return (
             self.name,
             self.agent,
-            self.state.value,
+            _VALUE[self.state],
             self.deps,
             self.attempts,
             self.max_attempts,

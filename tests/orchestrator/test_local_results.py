@@ -235,3 +235,71 @@ def _record_into(executions: Path) -> Any:
         return name + "!"
 
     return record
+
+
+async def test_reply_after_the_session_ended_counts_in_the_next() -> None:
+    """A handler that finishes after its session was interrupted replies through the queue
+    (the results topic has no local consumer any more); the next session takes that result
+    instead of running the task again."""
+    calls: list[str] = []
+    started = anyio.Event()
+    release = anyio.Event()
+    async with orchestrator() as orch:
+        rt = orch.runtime
+
+        @orch.agent("w")
+        async def work(msg: sr.Message, ctx: sr.Context) -> str:
+            name = str(msg.payload["params"]["n"])
+            calls.append(name)
+            if name == "a":
+                started.set()
+                await release.wait()
+                return "late a"
+            return f"{name} after {msg.payload['inputs']}"
+
+        workflow_id = await orch.create_workflow(
+            [
+                {"name": "a", "params": {"n": "a"}},
+                {"name": "b", "depends_on": ["a"], "params": {"n": "b"}},
+            ]
+        )
+        topic = f"workflow.{workflow_id}"
+        with anyio.fail_after(GUARD):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(orch.execute_workflow, workflow_id)
+                await started.wait()
+                tg.cancel_scope.cancel()
+            assert orch.get_workflow_status(workflow_id).state.value == "interrupted"
+            release.set()
+            while await rt.queue.depth(topic) == 0:  # the late reply, through the queue
+                await anyio.sleep(0.01)
+            result = await orch.execute_workflow(workflow_id)
+    assert result.ok
+    assert result.results == {"a": "late a", "b": "b after {'a': 'late a'}"}
+    assert calls == ["a", "b"]
+
+
+async def test_queued_reply_read_but_not_recorded_is_handed_back() -> None:
+    """A reply the receiver took from the queue just as the session was cancelled is
+    released, not left leased, so a later session can still count it."""
+    async with orchestrator() as orch:
+        rt = orch.runtime
+        workflow_id = ""
+
+        @rt.agent("remote")  # answers through the queue, then the run is cancelled
+        async def remote(msg: sr.Message, ctx: sr.Context) -> None:
+            await rt.queue.publish(
+                msg.reply_to or "",
+                {"ok": True, "result": "done elsewhere"},
+                correlation_id=msg.correlation_id,
+            )
+            msg.reply_to = None
+            await orch.cancel_workflow(workflow_id)
+
+        workflow_id = await orch.create_workflow(["a"], agent="remote")
+        with anyio.fail_after(GUARD):
+            result = await orch.execute_workflow(workflow_id)
+            await rt.join()
+            handed_back = await rt.queue.subscribe(f"workflow.{workflow_id}", 10, timeout=0)
+    assert result.status.state.value == "cancelled"
+    assert [m.payload["result"] for m in handed_back] == ["done elsewhere"]
