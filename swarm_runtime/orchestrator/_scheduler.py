@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from ..errors import QueueClosedError, QueueError, SwarmError
+from ..errors import ConfigError, QueueClosedError, QueueError, SwarmError, WorkflowError
 from ..pipeline.dag import ReadySet
 from ..queue.memory import MemoryQueue
 from ._model import Run, Task, correlation, task_of
@@ -106,7 +106,13 @@ class Scheduler:
         completed = [name for name, task in run.tasks.items() if task.state is TaskState.COMPLETED]
         self.ready = ready = ReadySet(run.dag, completed)
         topic = run.topic
-        self.rt.register_local_topic(topic, self.deliver)
+        try:
+            self.rt.register_local_topic(topic, self.deliver)
+        except ConfigError:
+            raise WorkflowError(
+                f"workflow {run.id!r} is already being executed by another orchestrator "
+                "of this runtime"
+            ) from None
         try:
             tg.start_soon(self.receive)
             self._dispatch()

@@ -303,3 +303,14 @@ async def test_queued_reply_read_but_not_recorded_is_handed_back() -> None:
             handed_back = await rt.queue.subscribe(f"workflow.{workflow_id}", 10, timeout=0)
     assert result.status.state.value == "cancelled"
     assert [m.payload["result"] for m in handed_back] == ["done elsewhere"]
+
+
+async def test_run_whose_results_topic_is_taken_is_refused() -> None:
+    """A run whose results topic already has a local consumer in this runtime (another
+    orchestrator executing it) is refused with a clear error, not run twice."""
+    async with orchestrator() as orch:
+        orch.register_agent("w", _name)
+        workflow_id = await orch.create_workflow([{"name": "a", "params": {"n": "a"}}])
+        orch.runtime.register_local_topic(f"workflow.{workflow_id}", lambda corr, body: None)
+        with anyio.fail_after(GUARD), pytest.raises(sr.WorkflowError, match="already being"):
+            await orch.execute_workflow(workflow_id)
