@@ -72,7 +72,7 @@ class EtlStage(_Stage):
                 raise ValueError(f"{_SOURCE_HINT}, got {value!r}")
         elif isinstance(value, dict):
             kind = value.get("type")
-            if kind not in _SOURCE_TYPES:
+            if not isinstance(kind, str) or kind not in _SOURCE_TYPES:
                 raise ValueError(
                     f"source.type must be one of {', '.join(_SOURCE_TYPES)}, got {kind!r}"
                 )
