@@ -53,7 +53,9 @@ __all__ = ["Scheduler"]
 log = structlog.get_logger("swarm_runtime.orchestrator")
 
 RESULT_BATCH = 512
-RESULT_LEASE = 300.0
+#: results are logged and acknowledged within a batch or two; a short lease means a batch
+#: whose subscribe reply was lost (Redis connection cut) comes back quickly
+RESULT_LEASE = 30.0
 #: concurrent publishers on backends whose publish waits (fsync, network)
 SENDERS = 64
 _SENDER = "orchestrator"
