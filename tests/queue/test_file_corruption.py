@@ -102,7 +102,7 @@ def _drain(path: Path) -> dict[str, object]:
     return anyio.run(run)
 
 
-def _check(
+def _assert_survivors(
     template: Template, got: dict[str, object], damaged: set[tuple[int, int]], before: int
 ) -> None:
     """``damaged``: (segment, record start) of damaged records; ``before``: global byte position
@@ -149,9 +149,9 @@ def test_truncating_a_segment_loses_nothing_before_the_cut(
         damaged = {
             (p.segment, p.start) for p in template.published if p.segment == segment and p.end > cut
         }
-        _check(template, got, damaged, before=(segment << 32) + cut)
+        _assert_survivors(template, got, damaged, before=(segment << 32) + cut)
         if segment < len(template.sizes) - 1:
-            _check(template, got, damaged, before=2**62)
+            _assert_survivors(template, got, damaged, before=2**62)
     finally:
         shutil.rmtree(path.parent, ignore_errors=True)
 
@@ -182,7 +182,7 @@ def test_flipping_bytes_loses_only_the_records_hit(template: Template, data: st.
             for p in template.published
             if p.segment == segment and any(p.start <= pos < p.end for pos in positions)
         }
-        _check(template, got, damaged, before=2**62)
+        _assert_survivors(template, got, damaged, before=2**62)
     finally:
         shutil.rmtree(path.parent, ignore_errors=True)
 
@@ -214,6 +214,6 @@ def test_flipped_bytes_behind_a_clean_close_snapshot(
             for p in template.published
             if p.segment == segment and p.start <= pos < p.end
         }
-        _check(template, got, damaged, before=2**62)
+        _assert_survivors(template, got, damaged, before=2**62)
     finally:
         shutil.rmtree(path.parent, ignore_errors=True)
