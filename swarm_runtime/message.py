@@ -23,6 +23,16 @@ _PROCESS = os.urandom(6).hex()
 _COUNTER = itertools.count(int.from_bytes(os.urandom(3), "big"))
 
 
+def _reseed() -> None:
+    """A forked child gets its own process tag, or it would repeat its parent's ids."""
+    global _PROCESS, _COUNTER
+    _PROCESS = os.urandom(6).hex()
+    _COUNTER = itertools.count(int.from_bytes(os.urandom(3), "big"))
+
+
+os.register_at_fork(after_in_child=_reseed)
+
+
 def new_id() -> str:
     """A new message id: 32 hex characters.
 

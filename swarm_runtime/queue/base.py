@@ -16,6 +16,7 @@ from types import TracebackType
 from typing import Any, Literal, Self
 
 import anyio
+from anyio.abc import TaskStatus
 
 from .. import _json
 from ..clock import Clock, SystemClock
@@ -99,6 +100,8 @@ class MessageQueue(abc.ABC):
         self.clock: Clock = clock or SystemClock()
         self._state = _State.UNOPENED
         self._interrupts: dict[str, int] = {}
+        #: set while some owner (a runtime) runs :meth:`maintain`, so a second one does not
+        self.maintained = False
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> Self:
@@ -273,6 +276,14 @@ class MessageQueue(abc.ABC):
             batch = await self.subscribe(topic, batch_size, lease, timeout=None)
             for message in batch:
                 yield message
+
+    async def maintain(
+        self, interval: float = 0.05, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Background upkeep for a task group to run while the queue is open (a runtime
+        starts it): backends that write lazily (acks, compaction) do it here. The queue is
+        correct without it. This base version has nothing to do and returns at once."""
+        task_status.started()
 
     def interrupt(self, topic: str) -> None:
         """Make ``subscribe`` calls now waiting on ``topic`` in this process return early,

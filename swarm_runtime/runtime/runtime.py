@@ -474,6 +474,8 @@ class Runtime:
                 await tg.start(self.services.run)
             await tg.start(self._reply_loop)
             await tg.start(self._heartbeat_loop)
+            if not self.queue.maintained:
+                await tg.start(self._maintain_queue)
             if self.state_snapshot is not None:
                 await tg.start(self._snapshot_loop)
             for agent in list(self._agents.values()):
@@ -590,6 +592,17 @@ class Runtime:
                 return readings
             readings.append(Reading("queue_size", float(depth), name))
         return readings
+
+    async def _maintain_queue(
+        self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Run the queue's upkeep (lazy ack writes, compaction, lease reaping) while we run."""
+        queue = self.queue
+        queue.maintained = True
+        try:
+            await queue.maintain(task_status=task_status)
+        finally:
+            queue.maintained = False
 
     def _heartbeat_interval(self) -> float:
         leases = [a.lease for a in self._agents.values() if a.lease is not None]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -487,3 +488,43 @@ async def test_message_retry_header_overrides_the_backoff() -> None:
 
         headers = {"retry": {"base_delay": 0.01, "max_delay": 0.01, "jitter": False}}
         assert await rt.request("flaky", None, headers=headers, timeout=10) == 2
+
+
+async def test_runtime_runs_the_queue_upkeep_once(tmp_path: Path) -> None:
+    """The runtime runs its queue's maintain() loop while it runs; a second runtime on the
+    same queue does not start another one."""
+    queue = await sr.MessageQueue.open(f"file://{tmp_path / 'q'}")
+    try:
+        async with sr.Runtime(queue=queue):
+            assert queue.maintained
+            async with sr.Runtime(queue=queue) as second:
+                assert queue.maintained
+                assert second.running
+            assert queue.maintained  # still the first runtime's loop
+        assert not queue.maintained
+    finally:
+        await queue.close()
+
+
+def test_forked_children_make_their_own_ids() -> None:
+    """Message ids made in a forked child never repeat the parent's."""
+    import os
+    import warnings
+
+    from swarm_runtime.message import new_id
+
+    read, write = os.pipe()
+    with warnings.catch_warnings():  # 3.12+ warns about fork() in a threaded process
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # child
+        os.close(read)
+        os.write(write, new_id().encode())
+        os._exit(0)
+    os.close(write)
+    child_id = os.read(read, 64).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    parent_id = new_id()
+    assert len(child_id) == 32
+    assert child_id[12:24] != parent_id[12:24]  # the per-process tag differs
