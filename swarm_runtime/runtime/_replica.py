@@ -199,7 +199,24 @@ class Replica:
         if agent.history.maxlen:
             agent.history.append(msg)
         if listeners:
-            self._emit(True, msg, "started", started_at, None, None, False)
+            event = TaskEvent(
+                agent.name,
+                self.index,
+                msg.id,
+                msg.topic,
+                msg.attempts,
+                "started",
+                started_at,
+                None,
+                msg.workflow_id,
+                None,
+                False,
+            )
+            for listener in listeners:
+                try:
+                    listener.on_task_started(event)
+                except Exception as exc:  # a broken listener must not break handling
+                    log.error("runtime listener failed", listener=repr(listener), error=repr(exc))
         handoff_id = msg.headers.get("handoff_id") if msg.headers else None
         ctx = Context(rt, agent.name, self.index, msg)
         outcome: Outcome = "ok"
@@ -223,7 +240,22 @@ class Replica:
                 else:
                     with anyio.fail_after(timeout) as scope:
                         result = await self._call(msg, ctx)
-                await self._succeed(msg, ctx, result, handoff_id)
+                if handoff_id is None and not ctx._pending_handoffs and type(result) is not Handoff:
+                    # the common case, inlined: check the result, answer, acknowledge
+                    _json.check_json(result, what="result")
+                    reply_to = msg.reply_to
+                    if reply_to is not None and msg.correlation_id is not None:
+                        body = {"ok": True, "result": result, "agent": agent.name}
+                        if not rt._reply_here(reply_to, msg.correlation_id, body):
+                            await self._settle(
+                                queue.publish(reply_to, body, correlation_id=msg.correlation_id)
+                            )
+                    try:
+                        await queue.acknowledge(msg.id)
+                    except QueueError as error:
+                        log.error("could not acknowledge message", error=str(error))
+                else:
+                    await self._succeed(msg, ctx, result, handoff_id)
             except Exception as exc:
                 timed_out = (
                     isinstance(exc, TimeoutError) and scope is not None and scope.cancel_called
@@ -249,7 +281,26 @@ class Replica:
             rt._leases.pop(msg.id, None)
             rt._task_finished()
             if listeners:
-                self._emit(False, msg, outcome, started_at, time.perf_counter() - t0, failure, dead)
+                event = TaskEvent(
+                    agent.name,
+                    self.index,
+                    msg.id,
+                    msg.topic,
+                    msg.attempts,
+                    outcome,
+                    started_at,
+                    time.perf_counter() - t0,
+                    msg.workflow_id,
+                    failure,
+                    dead,
+                )
+                for listener in listeners:
+                    try:
+                        listener.on_task_finished(event)
+                    except Exception as exc:  # a broken listener must not break handling
+                        log.error(
+                            "runtime listener failed", listener=repr(listener), error=repr(exc)
+                        )
 
     async def _succeed(
         self, msg: Message, ctx: Context, result: Any, handoff_id: str | None

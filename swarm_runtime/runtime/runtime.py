@@ -129,6 +129,7 @@ class Runtime:
         self._comm: CommunicationSystem | None = None
         self._agents: dict[str, Agent] = {}
         self._inboxes: dict[str, str] = {}
+        self._routes: dict[str, tuple[str, int]] = {}
         self._subscriptions: list[tuple[str, str]] = []
         self._replicas: list[Replica] = []
         self._dispatchers: list[Dispatcher] = []
@@ -260,6 +261,11 @@ class Runtime:
             raise RuntimeStateError("the runtime is shutting down; no new agents")
         self._agents[agent.name] = agent
         self._inboxes[agent.name] = CommunicationSystem.inbox(agent.name)
+        # what send() needs per agent, looked up once: inbox topic and attempts limit
+        self._routes[agent.name] = (
+            self._inboxes[agent.name],
+            self.policy_for(agent).max_attempts,
+        )
         if self.services is not None:
             self.services.balancer.register_agent(
                 agent.name, capacity=agent.concurrency, replicas=agent.replicas
@@ -308,12 +314,12 @@ class Runtime:
         """
         if self._status is not _State.RUNNING:
             self._check_running()
-        inbox = self._inboxes.get(agent)
-        if inbox is None:
+        route = self._routes.get(agent)
+        if route is None:
             raise UnknownAgentError(agent, self._agents)
         if "max_attempts" not in options:
-            options["max_attempts"] = self.policy_for(self._agents[agent]).max_attempts
-        return await self.queue.publish(inbox, payload, **options)
+            options["max_attempts"] = route[1]
+        return await self._queue.publish(route[0], payload, **options)  # type: ignore[union-attr]
 
     async def publish(self, topic: str, payload: Any = None, **options: Any) -> list[str]:
         """Publish on ``topic``: each subscribed agent gets its own durable copy."""
@@ -332,12 +338,20 @@ class Runtime:
         wait = self.request_timeout if timeout is None else timeout
         if not wait > 0:
             raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
+        if self._status is not _State.RUNNING:
+            self._check_running()
+        route = self._routes.get(agent)
+        if route is None:
+            raise UnknownAgentError(agent, self._agents)
+        if "max_attempts" not in options:
+            options["max_attempts"] = route[1]
         correlation_id = new_id()
         waiter: Waiter = asyncio.get_running_loop().create_future()
         self._pending.add(correlation_id, waiter, wait)
         try:
-            await self.send(
-                agent,
+            # what send() does, inlined: this is the hot path of every request
+            await self._queue.publish(  # type: ignore[union-attr]
+                route[0],
                 payload,
                 reply_to=self._reply_topic,
                 correlation_id=correlation_id,
