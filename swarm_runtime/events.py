@@ -20,8 +20,9 @@ Outcome = Literal["started", "ok", "error", "timeout", "cancelled", "rejected"]
 class TaskEvent:
     """One message handled (or being handled) by one replica of an agent.
 
-    Not frozen: it is made twice per message on the hot path, and a frozen dataclass costs
-    several times more to build. Listeners must treat it as read-only.
+    One object per message: the event given to ``on_task_started`` is updated in place
+    (outcome, duration, error) and given again to ``on_task_finished``. Listeners must treat
+    it as read-only, and copy it (``dataclasses.replace(event)``) to keep it.
     """
 
     agent: str

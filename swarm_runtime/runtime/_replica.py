@@ -198,6 +198,7 @@ class Replica:
         rt._leases[msg.id] = [started_at + lease, lease]
         if agent.history.maxlen:
             agent.history.append(msg)
+        event: TaskEvent | None = None
         if listeners:
             event = TaskEvent(
                 agent.name,
@@ -280,20 +281,12 @@ class Replica:
             _reset_context(token)
             rt._leases.pop(msg.id, None)
             rt._task_finished()
-            if listeners:
-                event = TaskEvent(
-                    agent.name,
-                    self.index,
-                    msg.id,
-                    msg.topic,
-                    msg.attempts,
-                    outcome,
-                    started_at,
-                    time.perf_counter() - t0,
-                    msg.workflow_id,
-                    failure,
-                    dead,
-                )
+            if event is not None:
+                # the started event, updated in place: one object per message, not two
+                event.outcome = outcome
+                event.duration = time.perf_counter() - t0
+                event.error = failure
+                event.dead_lettered = dead
                 for listener in listeners:
                     try:
                         listener.on_task_finished(event)

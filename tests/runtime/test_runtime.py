@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +23,10 @@ class Recorder:
         self.finished: list[TaskEvent] = []
 
     def on_task_started(self, event: TaskEvent) -> None:
-        self.started.append(event)
+        self.started.append(dataclasses.replace(event))  # the event is updated in place
 
     def on_task_finished(self, event: TaskEvent) -> None:
-        self.finished.append(event)
+        self.finished.append(dataclasses.replace(event))
 
 
 async def test_request_returns_the_agents_result() -> None:
