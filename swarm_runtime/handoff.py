@@ -51,6 +51,32 @@ class Handoff(BaseModel):
     def done(self) -> bool:
         return self.status != "pending"
 
+    def settle(self, ok: bool, result: Any, error: str | None, now: float) -> bool:
+        """Move pending -> completed / failed; False if already settled (exactly once)."""
+        if self.done:
+            return False
+        self.status = "completed" if ok else "failed"
+        self.result = result if ok else None
+        self.error = None if ok else (error or "failed")
+        self.completed_at = now
+        return True
+
+    def refusal(self, agent: str) -> str | None:
+        """Why ``agent`` may not take this handoff, or None if it may."""
+        if self.target != agent:
+            return f"handoff {self.id!r} is addressed to {self.target!r}, not {agent!r}"
+        if self.done:
+            return f"handoff {self.id!r} is already {self.status}"
+        return None
+
+    def mark_verified(self, agent: str, now: float) -> bool:
+        """Record the target's first confirmation; False if it was already confirmed."""
+        if self.verified_by is not None:
+            return False
+        self.verified_by = agent
+        self.verified_at = now
+        return True
+
 
 class HandoffProtocol:
     """Records handoffs and their outcomes; pending → completed / failed, exactly once.
@@ -82,28 +108,42 @@ class HandoffProtocol:
         workflow_id: str | None = None,
     ) -> str:
         """Record a pending handoff and return its id."""
-        if not source_agent or not target_agent:
-            raise HandoffError("a handoff needs a source and a target agent")
-        _json.check_json(task_data, what="task_data")
         if parent_id is not None and parent_id not in self._records:
             raise HandoffError(f"parent handoff {parent_id!r} is unknown")
-        handoff_id = f"{self._prefix}{next(self._counter)}"
-        record = Handoff(
-            id=handoff_id,
-            source=source_agent,
-            target=target_agent,
-            task_data=task_data,
-            reason=reason,
-            parent_id=parent_id,
-            workflow_id=workflow_id,
-            created_at=self._clock.time(),
+        record = self._new_record(
+            source_agent, target_agent, task_data, reason, parent_id, workflow_id
         )
+        handoff_id = record.id
         self._records[handoff_id] = record
         self._events[handoff_id] = anyio.Event()
         if parent_id is not None:
             self._records[parent_id].children.append(handoff_id)
         self._evict()
         return handoff_id
+
+    def _new_record(
+        self,
+        source: str,
+        target: str,
+        task_data: Any,
+        reason: str | None,
+        parent_id: str | None,
+        workflow_id: str | None,
+    ) -> Handoff:
+        """A validated pending record with a fresh id (stores share it)."""
+        if not source or not target:
+            raise HandoffError("a handoff needs a source and a target agent")
+        _json.check_json(task_data, what="task_data")
+        return Handoff(
+            id=f"{self._prefix}{next(self._counter)}",
+            source=source,
+            target=target,
+            task_data=task_data,
+            reason=reason,
+            parent_id=parent_id,
+            workflow_id=workflow_id,
+            created_at=self._clock.time(),
+        )
 
     async def complete_handoff(
         self,
@@ -119,12 +159,10 @@ class HandoffProtocol:
         Parents that forwarded their work to this handoff settle with it.
         """
         record = self._records.get(handoff_id)
-        if record is None or record.done:
+        if record is None or not record.settle(
+            completion_status, result, error, self._clock.time()
+        ):
             return False
-        record.status = "completed" if completion_status else "failed"
-        record.result = result if completion_status else None
-        record.error = None if completion_status else (error or "failed")
-        record.completed_at = self._clock.time()
         self._records.move_to_end(handoff_id)
         event = self._events.pop(handoff_id, None)
         if event is not None:
@@ -145,15 +183,10 @@ class HandoffProtocol:
         record = self._records.get(handoff_id)
         if record is None:
             raise HandoffError(f"handoff {handoff_id!r} is unknown (expired or never initiated)")
-        if record.target != agent:
-            raise HandoffError(
-                f"handoff {handoff_id!r} is addressed to {record.target!r}, not {agent!r}"
-            )
-        if record.done:
-            raise HandoffError(f"handoff {handoff_id!r} is already {record.status}")
-        if record.verified_by is None:
-            record.verified_by = agent
-            record.verified_at = self._clock.time()
+        problem = record.refusal(agent)
+        if problem is not None:
+            raise HandoffError(problem)
+        record.mark_verified(agent, self._clock.time())
         return record.model_copy(deep=True)
 
     async def forward(self, handoff_id: str, child_id: str) -> None:

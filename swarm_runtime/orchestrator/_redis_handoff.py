@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from redis.exceptions import WatchError
 
-from .. import _json
 from ..errors import HandoffError, RequestTimeoutError, RuntimeStateError
 from ..handoff import Handoff, HandoffProtocol, HandoffStatus
 
@@ -104,10 +103,10 @@ class RedisHandoffProtocol(HandoffProtocol):
         parent_id: str | None = None,
         workflow_id: str | None = None,
     ) -> str:
-        if not source_agent or not target_agent:
-            raise HandoffError("a handoff needs a source and a target agent")
-        _json.check_json(task_data, what="task_data")
-        handoff_id = f"{self._prefix}{next(self._counter)}"
+        record = self._new_record(
+            source_agent, target_agent, task_data, reason, parent_id, workflow_id
+        )
+        handoff_id = record.id
         if parent_id is not None:
 
             def adopt(parent: Handoff) -> bool:
@@ -117,16 +116,6 @@ class RedisHandoffProtocol(HandoffProtocol):
             found, _ = await self._modify(parent_id, adopt)
             if found is None:
                 raise HandoffError(f"parent handoff {parent_id!r} is unknown")
-        record = Handoff(
-            id=handoff_id,
-            source=source_agent,
-            target=target_agent,
-            task_data=task_data,
-            reason=reason,
-            parent_id=parent_id,
-            workflow_id=workflow_id,
-            created_at=self._clock.time(),
-        )
         client, base = self._client()
         async with client.pipeline(transaction=True) as pipe:
             pipe.set(f"{base}:r:{handoff_id}", record.model_dump_json())
@@ -146,13 +135,7 @@ class RedisHandoffProtocol(HandoffProtocol):
         now = self._clock.time()
 
         def settle(record: Handoff) -> bool:
-            if record.done:
-                return False
-            record.status = "completed" if completion_status else "failed"
-            record.result = result if completion_status else None
-            record.error = None if completion_status else (error or "failed")
-            record.completed_at = now
-            return True
+            return record.settle(completion_status, result, error, now)
 
         record, settled = await self._modify(handoff_id, settle)
         if record is None or not settled:
@@ -175,19 +158,11 @@ class RedisHandoffProtocol(HandoffProtocol):
         problem: list[str] = []
 
         def check(record: Handoff) -> bool:
-            if record.target != agent:
-                problem.append(
-                    f"handoff {handoff_id!r} is addressed to {record.target!r}, not {agent!r}"
-                )
+            refusal = record.refusal(agent)
+            if refusal is not None:
+                problem.append(refusal)
                 return False
-            if record.done:
-                problem.append(f"handoff {handoff_id!r} is already {record.status}")
-                return False
-            if record.verified_by is None:
-                record.verified_by = agent
-                record.verified_at = now
-                return True
-            return False
+            return record.mark_verified(agent, now)
 
         record, _ = await self._modify(handoff_id, check)
         if record is None:
