@@ -43,7 +43,16 @@ from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..errors import WorkflowError
-from ._runstore import Ack, LoadedRun, RunLog, RunStore, RunSummary, _safe_id, _unknown_run
+from ._runstore import (
+    Ack,
+    BufferedRunLog,
+    LoadedRun,
+    RunLog,
+    RunStore,
+    RunSummary,
+    _safe_id,
+    _unknown_run,
+)
 from ._state import WorkflowState
 
 if TYPE_CHECKING:
@@ -194,8 +203,8 @@ class _Caller:
                 ) from exc
 
 
-class _RedisRunLog(RunLog):
-    durable = True
+class _RedisRunLog(BufferedRunLog):
+    batch_size = BATCH
 
     def __init__(self, run_id: str, base: str, caller: _Caller) -> None:
         super().__init__(run_id)
@@ -203,21 +212,7 @@ class _RedisRunLog(RunLog):
         self._caller = caller
         self._writer_id = os.urandom(6).hex()
         self._seq = 0
-        self._records: list[dict[str, Any]] = []
-        self._acks: list[str] = []
-        self._wake: anyio.Event | None = None
-        self._lock = anyio.Lock()
-        self._closed = False
         self._owner: str | None = None  # set while this process executes the run
-
-    def append(self, record: dict[str, Any], ack: str | None = None) -> None:
-        if self._closed:
-            raise WorkflowError(f"the log of run {self.run_id!r} is closed")
-        self._records.append(record)
-        if ack is not None:
-            self._acks.append(ack)
-        if self._wake is not None:
-            self._wake.set()
 
     async def writer(
         self, ack: Ack, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
@@ -226,12 +221,7 @@ class _RedisRunLog(RunLog):
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._keep_claim)
             task_status.started()
-            while True:
-                if not self._records and not self._acks:
-                    self._wake = anyio.Event()
-                    await self._wake.wait()
-                    self._wake = None
-                await self._write_pending(ack)
+            await self._write_loop(ack)
 
     async def _claim(self) -> None:
         """Mark the run as being executed here (refused if another process executes it)."""
@@ -260,29 +250,7 @@ class _RedisRunLog(RunLog):
                     run_id=self.run_id,
                 )
 
-    async def _write_pending(self, ack: Ack | None) -> None:
-        async with self._lock:
-            records, acks = self._records, self._acks
-            self._records, self._acks = [], []
-            # Shielded: a cancellation arriving mid-call (the session just ended) must not
-            # drop records taken from the buffer, nor leave Redis unsure of a batch.
-            with anyio.CancelScope(shield=True):
-                for start in range(0, len(records), BATCH):
-                    try:
-                        await self._write(records[start : start + BATCH])
-                    except BaseException:
-                        self._records[:0] = records[start:]  # retried by the next write
-                        self._acks[:0] = acks
-                        raise
-            if ack is not None:
-                for i, message_id in enumerate(acks):
-                    try:
-                        await ack(message_id)
-                    except BaseException:
-                        self._acks[:0] = acks[i:]  # acked by the next write or close
-                        raise
-
-    async def _write(self, records: list[dict[str, Any]]) -> None:
+    async def _store_batch(self, records: list[dict[str, Any]]) -> None:
         sessions = 0
         state = ""
         error_mode = ""
@@ -319,19 +287,11 @@ class _RedisRunLog(RunLog):
             *args,
         )
 
-    async def flush(self, ack: Ack | None = None) -> None:
-        await self._write_pending(ack)
-
-    async def close(self, ack: Ack | None = None) -> None:
-        with anyio.CancelScope(shield=True):
-            try:
-                await self._write_pending(ack)
-            finally:
-                self._closed = True
-                if self._owner is not None:
-                    owner, self._owner = self._owner, None
-                    with contextlib.suppress(WorkflowError):
-                        await self._caller.script(_RELEASE, self._base, owner)
+    async def _release(self) -> None:
+        if self._owner is not None:
+            owner, self._owner = self._owner, None
+            with contextlib.suppress(WorkflowError):
+                await self._caller.script(_RELEASE, self._base, owner)
 
 
 class RedisRunStore(RunStore):

@@ -197,6 +197,85 @@ class RunLog(abc.ABC):
         """Flush and release the log (shielded from cancellation: final bookkeeping)."""
 
 
+class BufferedRunLog(RunLog):
+    """A durable log that buffers what :meth:`append` gets and writes it in batches.
+
+    The :meth:`writer` task (or :meth:`flush`) takes the buffer, stores it in chunks of
+    ``batch_size`` records with :meth:`_store_batch` (shielded from cancellation, so a
+    session ending mid-write never drops records taken from the buffer; a chunk that
+    fails goes back to the buffer with everything after it), then acknowledges the
+    result messages those records hold.
+    """
+
+    durable = True
+    batch_size: int | None = None  # None: one chunk per write
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(run_id)
+        self._records: list[dict[str, Any]] = []
+        self._acks: list[str] = []
+        self._wake: anyio.Event | None = None
+        self._lock = anyio.Lock()
+        self._closed = False
+
+    def append(self, record: dict[str, Any], ack: str | None = None) -> None:
+        if self._closed:
+            raise WorkflowError(f"the log of run {self.run_id!r} is closed")
+        self._records.append(record)
+        if ack is not None:
+            self._acks.append(ack)
+        if self._wake is not None:
+            self._wake.set()
+
+    async def _write_loop(self, ack: Ack) -> None:
+        """Write whatever is buffered, waiting for more, until cancelled."""
+        while True:
+            if not self._records and not self._acks:
+                self._wake = anyio.Event()
+                await self._wake.wait()
+                self._wake = None
+            await self._write_pending(ack)
+
+    async def _write_pending(self, ack: Ack | None) -> None:
+        async with self._lock:
+            records, acks = self._records, self._acks
+            self._records, self._acks = [], []
+            size = self.batch_size or max(1, len(records))
+            with anyio.CancelScope(shield=True):
+                for start in range(0, len(records), size):
+                    try:
+                        await self._store_batch(records[start : start + size])
+                    except BaseException:
+                        self._records[:0] = records[start:]  # retried by the next write
+                        self._acks[:0] = acks
+                        raise
+            if ack is not None:
+                for i, message_id in enumerate(acks):
+                    try:
+                        await ack(message_id)
+                    except BaseException:
+                        self._acks[:0] = acks[i:]  # acked by the next write or close
+                        raise
+
+    @abc.abstractmethod
+    async def _store_batch(self, records: list[dict[str, Any]]) -> None:
+        """Make ``records`` durable; raise (a :class:`WorkflowError`) if they were not."""
+
+    async def _release(self) -> None:
+        """Let go of what the log holds (files, claims) once closed."""
+
+    async def flush(self, ack: Ack | None = None) -> None:
+        await self._write_pending(ack)
+
+    async def close(self, ack: Ack | None = None) -> None:
+        with anyio.CancelScope(shield=True):
+            try:
+                await self._write_pending(ack)
+            finally:
+                self._closed = True
+                await self._release()
+
+
 class RunStore(abc.ABC):
     """Where runs are kept; one :class:`RunLog` per run."""
 
@@ -270,62 +349,27 @@ class MemoryRunStore(RunStore):
 # ---------------------------------------------------------------------- directory
 
 
-class _FileRunLog(RunLog):
-    durable = True
-
+class _FileRunLog(BufferedRunLog):
     def __init__(self, run_id: str, path: Path, valid_size: int | None = None) -> None:
         super().__init__(run_id)
         self.path = path
         self._valid_size = valid_size  # cut the file to this many bytes before appending
         self._file: BinaryIO | None = None
-        self._records: list[dict[str, Any]] = []
-        self._acks: list[str] = []
-        self._wake: anyio.Event | None = None
-        self._lock = anyio.Lock()
-        self._closed = False
-
-    def append(self, record: dict[str, Any], ack: str | None = None) -> None:
-        if self._closed:
-            raise WorkflowError(f"the log of run {self.run_id!r} is closed")
-        self._records.append(record)
-        if ack is not None:
-            self._acks.append(ack)
-        if self._wake is not None:
-            self._wake.set()
 
     async def writer(
         self, ack: Ack, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
         task_status.started()
-        while True:
-            if not self._records and not self._acks:
-                self._wake = anyio.Event()
-                await self._wake.wait()
-                self._wake = None
-            await self._write_pending(ack)
+        await self._write_loop(ack)
 
-    async def _write_pending(self, ack: Ack | None) -> None:
-        async with self._lock:
-            records, acks = self._records, self._acks
-            self._records, self._acks = [], []
-            if records:
-                try:
-                    # Shielded: a cancellation arriving as the batch is handed to the thread
-                    # (the session just ended) must not drop records taken from the buffer.
-                    with anyio.CancelScope(shield=True):
-                        await anyio.to_thread.run_sync(self._write_sync, records)
-                except OSError as exc:
-                    raise WorkflowError(
-                        f"cannot write the log of run {self.run_id!r} at {str(self.path)!r}: "
-                        f"{exc.strerror or exc}"
-                    ) from exc
-            if ack is not None:
-                for i, message_id in enumerate(acks):
-                    try:
-                        await ack(message_id)
-                    except BaseException:
-                        self._acks[:0] = acks[i:]  # acked by the next write or close
-                        raise
+    async def _store_batch(self, records: list[dict[str, Any]]) -> None:
+        try:
+            await anyio.to_thread.run_sync(self._write_sync, records)
+        except OSError as exc:
+            raise WorkflowError(
+                f"cannot write the log of run {self.run_id!r} at {str(self.path)!r}: "
+                f"{exc.strerror or exc}"
+            ) from exc
 
     def _write_sync(self, records: list[dict[str, Any]]) -> None:
         data = b"".join(encode_record(record) for record in records)
@@ -336,18 +380,10 @@ class _FileRunLog(RunLog):
         file.flush()
         _datasync(file.fileno())
 
-    async def flush(self, ack: Ack | None = None) -> None:
-        await self._write_pending(ack)
-
-    async def close(self, ack: Ack | None = None) -> None:
-        with anyio.CancelScope(shield=True):
-            try:
-                await self._write_pending(ack)
-            finally:
-                self._closed = True
-                if self._file is not None:
-                    file, self._file = self._file, None
-                    await anyio.to_thread.run_sync(file.close)
+    async def _release(self) -> None:
+        if self._file is not None:
+            file, self._file = self._file, None
+            await anyio.to_thread.run_sync(file.close)
 
 
 _datasync = getattr(os, "fdatasync", os.fsync)

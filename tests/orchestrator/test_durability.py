@@ -249,3 +249,36 @@ async def test_batch_handed_to_the_writer_survives_a_cancellation(
     records = read_log(tmp_path / "r1" / "run.log")
     assert [r["k"] for r in records] == ["run", "task", "end"]
     assert acked == ["m1"]
+
+
+async def test_a_failed_log_write_keeps_its_records_for_the_next_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write that fails (disk trouble) raises WorkflowError, acks nothing, and keeps its
+    records: the next flush writes them and only then acknowledges their results."""
+    store = DirectoryRunStore(tmp_path)
+    header = {"k": "run", "run_id": "r1", "name": "w", "created_at": 1.0, "tasks": []}
+    run_log = await store.create(header)
+    acked: list[str] = []
+
+    async def ack(message_id: str) -> None:
+        acked.append(message_id)
+
+    real = type(run_log)._write_sync
+    failures = [OSError(28, "No space left on device")]
+
+    def flaky(self: Any, records: list[dict[str, Any]]) -> None:
+        if failures:
+            raise failures.pop()
+        real(self, records)
+
+    monkeypatch.setattr(type(run_log), "_write_sync", flaky)
+    run_log.append({"k": "task", "name": "a", "state": "completed", "at": 2.0}, "m1")
+    with pytest.raises(sr.WorkflowError, match="No space left"):
+        await run_log.flush(ack)
+    assert acked == []
+    await run_log.flush(ack)
+    assert acked == ["m1"]
+    await run_log.close()
+    loaded, _ = await store.load("r1")
+    assert set(loaded.completed) == {"a"}

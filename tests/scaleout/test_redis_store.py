@@ -141,9 +141,9 @@ async def test_a_result_is_recorded_once_whoever_brings_it(prefix: str) -> None:
         second.append({**record, "result": 2})
         await first.flush()
         await second.flush()
-        await second._write([{**record, "result": 3}])  # type: ignore[attr-defined]
+        await second._store_batch([{**record, "result": 3}])  # type: ignore[attr-defined]
         second._seq -= 1  # type: ignore[attr-defined]  # replay the batch number: a retry
-        await second._write([{"k": "end", "state": "completed", "at": 3.0}])  # type: ignore[attr-defined]
+        await second._store_batch([{"k": "end", "state": "completed", "at": 3.0}])  # type: ignore[attr-defined]
         await first.close()
         await second.close()
         loaded, _ = await store.load("r1")
