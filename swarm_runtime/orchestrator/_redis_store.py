@@ -38,11 +38,10 @@ import anyio
 import orjson
 import structlog
 from anyio.abc import TaskStatus
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..errors import WorkflowError
+from ..queue.redis._retry import TRANSIENT, backoff
 from ._runstore import (
     Ack,
     BufferedRunLog,
@@ -64,7 +63,7 @@ __all__ = ["RedisRunStore"]
 
 log = structlog.get_logger("swarm_runtime.orchestrator")
 
-_TRANSIENT = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
+_TRANSIENT = TRANSIENT
 #: records per script call (bounds one script's run time)
 BATCH = 2000
 
@@ -180,23 +179,15 @@ class _Caller:
             except NoScriptError:
                 continue  # Redis restarted and forgot the script: load it again
             except _TRANSIENT as exc:
-                if failures >= self.retries:
-                    raise WorkflowError(
-                        f"lost the connection to Redis at {self.url} and could not get it "
-                        f"back after {failures + 1} attempts ({what}): {exc}"
-                    ) from exc
-                delay = min(2.0, self.backoff * 2**failures)
-                log.warning(
-                    "redis connection lost; retrying",
+                failures = await backoff(
+                    failures,
+                    exc,
                     url=self.url,
-                    operation=what,
-                    attempt=failures + 1,
+                    what=what,
                     retries=self.retries,
-                    retry_in=round(delay, 3),
-                    error=str(exc) or type(exc).__name__,
+                    base_delay=self.backoff,
+                    error=WorkflowError,
                 )
-                failures += 1
-                await anyio.sleep(delay)
             except ResponseError as exc:
                 raise WorkflowError(
                     f"the Redis server at {self.url} refused a run-store call ({what}): {exc}"

@@ -21,12 +21,6 @@ from redis.exceptions import (
     RedisError,
     ResponseError,
 )
-from redis.exceptions import (
-    ConnectionError as RedisConnectionError,
-)
-from redis.exceptions import (
-    TimeoutError as RedisTimeoutError,
-)
 
 from ..._logging import get_logger
 from ...clock import Clock
@@ -35,6 +29,7 @@ from ...message import Message
 from ..base import MessageQueue, NackOutcome, QueueOptions, QueueStats, split_options
 from ._batch import Batcher
 from ._lua import SCRIPTS
+from ._retry import TRANSIENT, backoff
 
 __all__ = ["RedisQueue"]
 
@@ -46,7 +41,7 @@ MAX_BATCH = 1000
 SHARED_REQUEST = 16
 #: Priorities must be exact as Redis sorted-set scores (doubles).
 MAX_PRIORITY = 2**53 - 1
-_TRANSIENT = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
+_TRANSIENT = TRANSIENT
 
 
 #: What a publish hands to the batch: (topic, id, priority, due, dedup key, max_attempts,
@@ -302,23 +297,15 @@ class RedisQueue(MessageQueue):
             raise QueueClosedError(
                 "the redis:// queue was closed while a call was in flight"
             ) from exc
-        if failures >= self.retries:
-            raise QueueError(
-                f"lost the connection to Redis at {self.url} and could not get it back after "
-                f"{failures + 1} attempts ({what}): {exc}"
-            ) from exc
-        delay = min(2.0, self.retry_backoff * 2**failures)
-        log.warning(
-            "redis connection lost; retrying",
+        return await backoff(
+            failures,
+            exc,
             url=self.url,
-            operation=what,
-            attempt=failures + 1,
+            what=what,
             retries=self.retries,
-            retry_in=round(delay, 3),
-            error=str(exc) or type(exc).__name__,
+            base_delay=self.retry_backoff,
+            error=QueueError,
         )
-        await anyio.sleep(delay)
-        return failures + 1
 
     # ------------------------------------------------------------------ publishing
 
