@@ -8,7 +8,9 @@ YAML pipeline end to end on a runtime it builds.
 from __future__ import annotations
 
 from ._runstore import DirectoryRunStore, MemoryRunStore, RunStore, RunSummary
-from ._state import (
+from .data_pipeline import DataPipelineOrchestrator
+from .pipeline_result import PipelineResult, RunStart
+from .status import (
     Attempt,
     TaskState,
     TaskStatus,
@@ -16,7 +18,6 @@ from ._state import (
     WorkflowState,
     WorkflowStatus,
 )
-from .pipeline import DataPipelineOrchestrator, PipelineResult, RunStart
 from .workflow import TaskInput, WorkflowOrchestrator, new_run_id
 
 __all__ = [

@@ -19,12 +19,12 @@ import anyio
 from ..agents.base import Agent, AgentHandler, FunctionAgent
 from ..errors import TaskTimeoutError
 from ..message import Message
-from ._model import CORRELATION_PREFIX
+from ._run import CORRELATION_PREFIX
 
 if TYPE_CHECKING:
     from ..runtime.context import Context
     from ..runtime.runtime import Runtime
-    from ._model import Run
+    from ._run import Run
 
 __all__ = ["WorkflowAgent", "guard"]
 

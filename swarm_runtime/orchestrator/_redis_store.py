@@ -52,7 +52,7 @@ from ._runstore import (
     _safe_id,
     _unknown_run,
 )
-from ._state import WorkflowState
+from .status import WorkflowState
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis

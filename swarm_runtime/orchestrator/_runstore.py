@@ -29,7 +29,7 @@ from anyio.abc import TaskStatus
 
 from .. import _json
 from ..errors import WorkflowError
-from ._state import WorkflowState
+from .status import WorkflowState
 
 __all__ = [
     "DirectoryRunStore",

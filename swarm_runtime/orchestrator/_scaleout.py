@@ -29,7 +29,7 @@ from ..errors import ConfigError
 from ..pipeline import PipelineConfig
 from ..runtime.runtime import Runtime
 from ._guard import WorkflowAgent
-from .pipeline import _build_agent
+from ._pipeline_agents import build_agent
 
 __all__ = ["DispatchRuntime", "is_shared_queue", "shared_agents"]
 
@@ -47,7 +47,7 @@ def shared_agents(config: PipelineConfig, *, lease: float | None = None) -> list
         raise ConfigError(f"lease must be > 0 seconds, got {lease!r}")
     agents: list[Agent] = []
     for spec in config.agents:
-        agent = _build_agent(spec)
+        agent = build_agent(spec)
         if spec.timeout is not None and agent.timeout is None:
             agent.timeout = spec.timeout
         if lease is not None:

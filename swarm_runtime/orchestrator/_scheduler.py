@@ -39,8 +39,8 @@ import structlog
 from ..errors import ConfigError, QueueClosedError, QueueError, SwarmError, WorkflowError
 from ..pipeline.dag import ReadySet
 from ..queue.memory import MemoryQueue
-from ._model import Run, Task, correlation, task_of
-from ._state import TaskState, WorkflowState
+from ._run import Run, Task, correlation, task_of
+from .status import TaskState, WorkflowState
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup

@@ -47,10 +47,10 @@ from ..pipeline.dag import Dag, check_dag
 from ..retry import RetryPolicy
 from ..runtime.runtime import Runtime
 from ._guard import WorkflowAgent
-from ._model import Run, Task
+from ._run import Run, Task
 from ._runstore import DirectoryRunStore, MemoryRunStore, RunStore, RunSummary
 from ._scheduler import Scheduler
-from ._state import TaskState, TaskStatus, WorkflowResult, WorkflowState, WorkflowStatus
+from .status import TaskState, TaskStatus, WorkflowResult, WorkflowState, WorkflowStatus
 
 __all__ = ["TaskInput", "WorkflowOrchestrator", "fingerprint", "new_run_id", "task_dict"]
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BackendUnavailableError, ConfigError
-from .base import MessageQueue
+
+if TYPE_CHECKING:
+    from .base import MessageQueue
 
 __all__ = ["BACKENDS", "create"]
 

@@ -22,6 +22,7 @@ from .. import _json
 from ..clock import Clock, SystemClock
 from ..errors import ConfigError, QueueClosedError
 from ..message import Message, build_message, validate_topic
+from ._registry import create
 
 __all__ = ["MessageQueue", "NackOutcome", "QueueOptions", "QueueStats", "split_options"]
 
@@ -124,8 +125,6 @@ class MessageQueue(abc.ABC):
         Keyword options go to the backend (``max_attempts``, ``lease``, ``dedup_window``,
         ``clock``, and backend-specific ones).
         """
-        from ._registry import create
-
         return _QueueOpener(create(url, **options))
 
     @property

@@ -6,7 +6,7 @@ import anyio
 
 import swarm_runtime as sr
 from swarm_runtime.orchestrator import TaskState, TaskStatus
-from swarm_runtime.orchestrator._state import Attempt, TaskStatuses
+from swarm_runtime.orchestrator.status import Attempt, TaskStatuses
 
 from ._helpers import orchestrator
 

@@ -6,7 +6,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ._state import (
+from .status import (
     ATTEMPT_FIELDS,
     TaskState,
     TaskStatus,

@@ -14,99 +14,33 @@ A pipeline run on a ``file://`` queue is durable: if it is interrupted (Ctrl-C, 
 
 from __future__ import annotations
 
-import inspect
 import os
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import anyio
 import structlog
 
-from ..agents.base import Agent, FunctionAgent
-from ..agents.builtin import Builtin
 from ..errors import ConfigError, WorkflowError
 from ..events import RuntimeListener
-from ..message import Message
 from ..pipeline import (
-    AgentSpec,
     PipelineConfig,
     TaskSpec,
-    import_callable,
     load_pipeline,
     parse_pipeline,
     validate_pipeline,
 )
-from ..report import RunReport
-from ..runtime.context import Context
 from ..runtime.runtime import Runtime
-from ._state import TaskState, WorkflowResult, WorkflowStatus
+from ._pipeline_agents import build_agent, user_target
+from ._scaleout import DispatchRuntime, is_shared_queue, shared_agents
+from .pipeline_result import PipelineResult, RunStart
+from .status import TaskState, WorkflowStatus
 from .workflow import WorkflowOrchestrator, fingerprint, task_dict
 
 __all__ = ["DataPipelineOrchestrator", "PipelineResult", "RunStart"]
 
 log = structlog.get_logger("swarm_runtime.pipeline")
-
-#: lease of a pipeline task's message when the task has no timeout (seconds): long, since
-#: a handler is never interrupted by its lease running out, only duplicated
-_DEFAULT_LEASE = 3600.0
-
-
-@dataclass(frozen=True, slots=True)
-class RunStart:
-    """What ``execute_pipeline`` tells ``on_start`` before the first task is dispatched."""
-
-    run_id: str
-    pipeline: str
-    resumed: bool
-    completed: int  # tasks completed in earlier sessions (skipped now)
-    total: int
-    queue: str
-    metrics_url: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PipelineResult:
-    """The outcome of one ``execute_pipeline``: the run's final status, results and extras.
-
-    ``alerts`` are the monitoring alerts raised during the run (when the services ran);
-    ``services`` is the services' report (metrics, circuits, errors) or None.
-    """
-
-    pipeline_id: str
-    config: PipelineConfig
-    result: WorkflowResult
-    resumed: bool
-    queue: str
-    alerts: tuple[dict[str, Any], ...] = ()
-    services: dict[str, Any] | None = field(default=None)
-
-    @property
-    def run_id(self) -> str:
-        return self.result.workflow_id
-
-    @property
-    def ok(self) -> bool:
-        return self.result.ok
-
-    @property
-    def status(self) -> WorkflowStatus:
-        return self.result.status
-
-    @property
-    def results(self) -> Mapping[str, Any]:
-        return self.result.results
-
-    @property
-    def error(self) -> str | None:
-        return self.result.error
-
-    def to_report(self) -> RunReport:
-        """The run's :class:`~swarm_runtime.report.RunReport` (for the JSON / HTML reports)."""
-        from ._report import build_report
-
-        return build_report(self)
 
 
 @dataclass
@@ -184,7 +118,7 @@ class DataPipelineOrchestrator:
             )
         for spec in parsed.agents:
             if spec.builtin is None:
-                _user_target(spec)  # fail now, not once the run has started
+                user_target(spec)  # fail now, not once the run has started
         pipeline_id = uuid.uuid4().hex
         self._pipelines[pipeline_id] = _Pipeline(parsed, source)
         return pipeline_id
@@ -226,8 +160,6 @@ class DataPipelineOrchestrator:
         queue = self.queue or config.queue
         retry = config.retry.to_policy()
         thresholds = dict(config.monitoring.thresholds) if self.services else None
-        from ._scaleout import DispatchRuntime, is_shared_queue, shared_agents
-
         shared = is_shared_queue(queue)
         if not self.host_agents and not shared:
             raise ConfigError(
@@ -269,7 +201,7 @@ class DataPipelineOrchestrator:
                 runtime.add_agent(agent)
         elif self.host_agents:
             for spec in config.agents:
-                orch.register_agent(_build_agent(spec))
+                orch.register_agent(build_agent(spec))
         specs = _task_specs(config)
         fp = fingerprint([task_dict(s, retry) for s in specs], input_data)
         pipeline.orchestrator = orch
@@ -399,72 +331,3 @@ async def _stored_fingerprint(orch: WorkflowOrchestrator, run_id: str) -> str | 
         if summary.run_id == run_id:
             return summary.fingerprint
     return None
-
-
-def _lease(spec: AgentSpec) -> float:
-    return _DEFAULT_LEASE if spec.timeout is None else max(60.0, 2 * spec.timeout + 30.0)
-
-
-def _build_agent(spec: AgentSpec) -> Agent:
-    """The runtime agent of an agent spec (built-in or user-defined)."""
-    builtin = spec.builtin
-    options: dict[str, Any] = {
-        "replicas": spec.replicas,
-        "concurrency": spec.concurrency,
-        "lease": _lease(spec),
-    }
-    if builtin is not None:
-        return FunctionAgent(
-            spec.name, _builtin_handler(builtin), role=spec.role or builtin.kind, **options
-        )
-    target = _user_target(spec)
-    options["role"] = spec.role or "agent"
-    if isinstance(target, type):
-        try:
-            agent: Agent = target(spec.name, **options)
-        except TypeError as exc:
-            raise ConfigError(
-                f"agent {spec.name!r}: cannot create {spec.uses!r} as {target.__name__}(name, "
-                f"role=..., replicas=..., concurrency=..., lease=...): {exc}"
-            ) from exc
-        return agent
-    return FunctionAgent(spec.name, target, **options)
-
-
-def _user_target(spec: AgentSpec) -> Any:
-    """The class or coroutine function a user agent's ``uses`` names (ConfigError if unfit)."""
-    target = import_callable(spec.uses)
-    if isinstance(target, type):
-        if issubclass(target, Agent):
-            return target
-    elif inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(
-        getattr(target, "__call__", None)  # noqa: B004 - async callable objects
-    ):
-        return target
-    raise ConfigError(
-        f"agent {spec.name!r}: {spec.uses!r} is {_describe(target)}; expected an "
-        "'async def handler(msg, ctx)' or a subclass of swarm_runtime.Agent"
-    )
-
-
-def _describe(target: Any) -> str:
-    if isinstance(target, type):
-        return f"the class {target.__name__}, which is not an Agent subclass"
-    if callable(target):
-        return f"the plain (not async) function {getattr(target, '__name__', target)!r}"
-    return f"a {type(target).__name__}"
-
-
-def _builtin_handler(builtin: Builtin[Any]) -> Callable[[Message, Context], Any]:
-    """A coroutine agent running a built-in's synchronous work in a worker thread."""
-    work = builtin.run
-
-    async def handle(msg: Message, ctx: Context) -> Any:
-        payload = msg.payload if isinstance(msg.payload, dict) else {}
-        params = payload.get("params") or {}
-        inputs = payload.get("inputs") or {}
-        return await anyio.to_thread.run_sync(work, params, inputs)
-
-    handle.__name__ = builtin.name.replace(".", "_")
-    handle.__doc__ = builtin.description
-    return handle

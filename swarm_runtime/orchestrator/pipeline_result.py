@@ -1,20 +1,77 @@
-"""Turn a finished pipeline run into the :class:`~swarm_runtime.report.RunReport` that the
-JSON and HTML reports are written from."""
+"""The outcome of a pipeline run (:class:`PipelineResult`, and :class:`RunStart` told
+before it starts), and its conversion into the :class:`~swarm_runtime.report.RunReport`
+that the JSON and HTML reports are written from."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..report import AlertRecord, RunReport, TaskRecord
-from ._state import TaskStatus, WorkflowState
+from .status import TaskStatus, WorkflowResult, WorkflowState, WorkflowStatus
 
 if TYPE_CHECKING:
+    from ..pipeline import PipelineConfig
     from ..report.model import RunStatus, Severity
-    from .pipeline import PipelineResult
 
-__all__ = ["build_report"]
+__all__ = ["PipelineResult", "RunStart", "build_report"]
+
+
+@dataclass(frozen=True, slots=True)
+class RunStart:
+    """What ``execute_pipeline`` tells ``on_start`` before the first task is dispatched."""
+
+    run_id: str
+    pipeline: str
+    resumed: bool
+    completed: int  # tasks completed in earlier sessions (skipped now)
+    total: int
+    queue: str
+    metrics_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineResult:
+    """The outcome of one ``execute_pipeline``: the run's final status, results and extras.
+
+    ``alerts`` are the monitoring alerts raised during the run (when the services ran);
+    ``services`` is the services' report (metrics, circuits, errors) or None.
+    """
+
+    pipeline_id: str
+    config: PipelineConfig
+    result: WorkflowResult
+    resumed: bool
+    queue: str
+    alerts: tuple[dict[str, Any], ...] = ()
+    services: dict[str, Any] | None = field(default=None)
+
+    @property
+    def run_id(self) -> str:
+        return self.result.workflow_id
+
+    @property
+    def ok(self) -> bool:
+        return self.result.ok
+
+    @property
+    def status(self) -> WorkflowStatus:
+        return self.result.status
+
+    @property
+    def results(self) -> Mapping[str, Any]:
+        return self.result.results
+
+    @property
+    def error(self) -> str | None:
+        return self.result.error
+
+    def to_report(self) -> RunReport:
+        """The run's :class:`~swarm_runtime.report.RunReport` (for the JSON / HTML reports)."""
+        return build_report(self)
+
 
 _RUN_STATUS: dict[WorkflowState, RunStatus] = {
     WorkflowState.PENDING: "pending",

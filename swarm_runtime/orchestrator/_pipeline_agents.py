@@ -1,0 +1,92 @@
+"""Build the runtime agent of a pipeline's agent spec: a built-in data agent (its
+synchronous work run in a worker thread) or the user's ``uses: "module:callable"``."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+
+from ..agents.base import Agent, FunctionAgent
+from ..agents.builtin import Builtin
+from ..errors import ConfigError
+from ..message import Message
+from ..pipeline import AgentSpec, import_callable
+from ..runtime.context import Context
+
+__all__ = ["build_agent", "user_target"]
+
+#: lease of a pipeline task's message when the task has no timeout (seconds): long, since
+#: a handler is never interrupted by its lease running out, only duplicated
+_DEFAULT_LEASE = 3600.0
+
+
+def _lease(spec: AgentSpec) -> float:
+    return _DEFAULT_LEASE if spec.timeout is None else max(60.0, 2 * spec.timeout + 30.0)
+
+
+def build_agent(spec: AgentSpec) -> Agent:
+    """The runtime agent of an agent spec (built-in or user-defined)."""
+    builtin = spec.builtin
+    options: dict[str, Any] = {
+        "replicas": spec.replicas,
+        "concurrency": spec.concurrency,
+        "lease": _lease(spec),
+    }
+    if builtin is not None:
+        return FunctionAgent(
+            spec.name, _builtin_handler(builtin), role=spec.role or builtin.kind, **options
+        )
+    target = user_target(spec)
+    options["role"] = spec.role or "agent"
+    if isinstance(target, type):
+        try:
+            agent: Agent = target(spec.name, **options)
+        except TypeError as exc:
+            raise ConfigError(
+                f"agent {spec.name!r}: cannot create {spec.uses!r} as {target.__name__}(name, "
+                f"role=..., replicas=..., concurrency=..., lease=...): {exc}"
+            ) from exc
+        return agent
+    return FunctionAgent(spec.name, target, **options)
+
+
+def user_target(spec: AgentSpec) -> Any:
+    """The class or coroutine function a user agent's ``uses`` names (ConfigError if unfit)."""
+    target = import_callable(spec.uses)
+    if isinstance(target, type):
+        if issubclass(target, Agent):
+            return target
+    elif inspect.iscoroutinefunction(target) or inspect.iscoroutinefunction(
+        getattr(target, "__call__", None)  # noqa: B004 - async callable objects
+    ):
+        return target
+    raise ConfigError(
+        f"agent {spec.name!r}: {spec.uses!r} is {_describe(target)}; expected an "
+        "'async def handler(msg, ctx)' or a subclass of swarm_runtime.Agent"
+    )
+
+
+def _describe(target: Any) -> str:
+    if isinstance(target, type):
+        return f"the class {target.__name__}, which is not an Agent subclass"
+    if callable(target):
+        return f"the plain (not async) function {getattr(target, '__name__', target)!r}"
+    return f"a {type(target).__name__}"
+
+
+def _builtin_handler(builtin: Builtin[Any]) -> Callable[[Message, Context], Any]:
+    """A coroutine agent running a built-in's synchronous work in a worker thread."""
+    work = builtin.run
+
+    async def handle(msg: Message, ctx: Context) -> Any:
+        payload = msg.payload if isinstance(msg.payload, dict) else {}
+        params = payload.get("params") or {}
+        inputs = payload.get("inputs") or {}
+        return await anyio.to_thread.run_sync(work, params, inputs)
+
+    handle.__name__ = builtin.name.replace(".", "_")
+    handle.__doc__ = builtin.description
+    return handle
