@@ -32,10 +32,9 @@ def dumps(value: Any, *, what: str = "payload") -> bytes:
     try:
         data = orjson.dumps(value, default=_refuse, option=_OPTIONS)
     except (TypeError, orjson.JSONEncodeError) as exc:
-        path, type_name = _find_bad(value, what)
+        path, type_name, reason = _find_bad(value, what)
         raise PayloadError(
-            f"{path} is not JSON-serialisable: got {type_name}; use dict, list, str, int, "
-            "float, bool or None",
+            f"{_short(path)} is not JSON-serialisable: {reason}",
             path=path,
             type_name=type_name,
         ) from exc
@@ -56,26 +55,59 @@ def check_json(value: Any, *, what: str = "payload") -> None:
     dumps(value, what=what)
 
 
-def _find_bad(value: Any, path: str) -> tuple[str, str]:
-    stack: list[tuple[Any, str]] = [(value, path)]
+#: orjson's limits: integers must fit 64 bits, containers nest at most 255 deep.
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
+MAX_DEPTH = 255
+_WRONG_TYPE = "got {}; use dict, list, str, int, float, bool or None"
+
+
+def _find_bad(value: Any, path: str) -> tuple[str, str, str]:
+    """``(path, type name, reason)`` of the first value orjson refuses, depth first."""
+    stack: list[tuple[Any, str, int]] = [(value, path, 0)]
     while stack:
-        obj, where = stack.pop()
-        if obj is None or isinstance(obj, (bool, int, float, str)):
-            if type(obj) in (bool, int, float, str) or obj is None:
-                continue
-            return where, type(obj).__name__
-        if type(obj) in (list, tuple):
-            for i in range(len(obj) - 1, -1, -1):
-                stack.append((obj[i], f"{where}[{i}]"))
+        obj, where, depth = stack.pop()
+        kind = type(obj)
+        if obj is None or kind is bool or kind is float:
             continue
-        if type(obj) is dict:
-            for key, item in obj.items():
-                if not isinstance(key, str):
-                    return f"{where} key {key!r}", f"{type(key).__name__} (keys must be str)"
-                stack.append((item, f"{where}.{key}"))
+        if kind is int:
+            if not _INT_MIN <= obj <= _INT_MAX:
+                return where, "int", "integer out of range (JSON numbers here are 64-bit)"
             continue
-        return where, type(obj).__name__
-    return path, type(value).__name__
+        if kind is str:
+            if not _is_utf8(obj):
+                return where, "str", "invalid unicode (a lone surrogate cannot be encoded)"
+            continue
+        if kind in (list, tuple, dict):
+            if depth >= MAX_DEPTH:
+                return where, kind.__name__, f"nesting too deep (more than {MAX_DEPTH} levels)"
+            if kind is dict:
+                for key, item in obj.items():
+                    if not isinstance(key, str):
+                        name = f"{type(key).__name__} (keys must be str)"
+                        return f"{where} key {key!r}", name, f"got {name}"
+                    if not _is_utf8(key):
+                        return f"{where} key", "str", "invalid unicode in a key"
+                    stack.append((item, f"{where}.{key}", depth + 1))
+            else:
+                for i in range(len(obj) - 1, -1, -1):
+                    stack.append((obj[i], f"{where}[{i}]", depth + 1))
+            continue
+        return where, kind.__name__, _WRONG_TYPE.format(kind.__name__)
+    kind_name = type(value).__name__
+    return path, kind_name, _WRONG_TYPE.format(kind_name)
+
+
+def _short(path: str, limit: int = 120) -> str:
+    """``path`` for a message: a very deep one keeps its start and end."""
+    return path if len(path) <= limit else f"{path[:60]}...{path[-50:]}"
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _has_nonfinite(value: Any) -> bool:

@@ -65,6 +65,45 @@ def test_non_finite_floats_are_refused(bad: float) -> None:
     assert _json.dumps({"x": None}) == b'{"x":null}'
 
 
+def _nested(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = {"a": value}
+    return {"outer": value}
+
+
+@pytest.mark.parametrize(
+    ("value", "path", "reason"),
+    [
+        ({"outer": {"x": 2**70}}, "payload.outer.x", "integer out of range"),
+        ({"outer": {"x": -(2**64)}}, "payload.outer.x", "integer out of range"),
+        ({"outer": ["ok", "\ud800"]}, "payload.outer[1]", "invalid unicode"),
+        ({"outer": {"k\udfff": 1}}, "payload.outer key", "invalid unicode"),
+        (_nested(300), "payload.outer" + ".a" * 254, "nesting too deep"),
+    ],
+    ids=["big-int", "small-int", "surrogate", "surrogate-key", "deep"],
+)
+def test_values_orjson_refuses_are_named_with_a_reason(value: Any, path: str, reason: str) -> None:
+    """Out-of-range integers, lone surrogates and deep nesting name their path and why."""
+    with pytest.raises(sr.PayloadError, match=reason) as info:
+        _json.dumps(value)
+    assert info.value.path == path
+    assert "got dict" not in str(info.value)
+    assert len(str(info.value)) < 300
+
+
+def test_the_largest_accepted_values_still_encode() -> None:
+    """The edges of orjson's ranges stay accepted: 64-bit integers, 255 levels of nesting."""
+    assert (
+        _json.dumps({"x": [2**64 - 1, -(2**63)]})
+        == b'{"x":[18446744073709551615,-9223372036854775808]}'
+    )
+    deep: Any = 1
+    for _ in range(254):
+        deep = [deep]
+    assert _json.loads(_json.dumps(deep)) == deep
+
+
 def test_message_round_trips_through_json() -> None:
     """A message serialises to JSON and back with every field."""
     msg = sr.Message(

@@ -66,7 +66,13 @@ class FileQueueCore(MessageQueue):
         self.prefetch = file_options.prefetch
         self.read_only = bool(file_options.read_only)
         self.recovery: RecoveryReport | None = None
-        self._dir = QueueDirectory(self.directory, self.segment_size, read_only=self.read_only)
+        self._dir = QueueDirectory(
+            self.directory,
+            self.segment_size,
+            read_only=self.read_only,
+            file_mode=file_options.file_mode,
+            directory_mode=file_options.directory_mode,
+        )
         self._log = self._dir.log
         self._index = Index()
         self._journal = Journal(

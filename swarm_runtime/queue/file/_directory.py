@@ -25,6 +25,8 @@ from ._snapshot import discard_snapshot, load_snapshot, save_snapshot
 __all__ = ["FORMAT_FILE", "LOG_DIR", "QueueDirectory"]
 
 FORMAT_FILE = "FORMAT"
+#: what may stand in an empty directory that is about to become a queue
+_ALLOWED_EXTRAS = frozenset({"README", "README.md", "README.txt", "LOCK", "runs"})
 LOG_DIR = "log"
 
 log = get_logger("swarm_runtime.queue.file")
@@ -33,11 +35,21 @@ log = get_logger("swarm_runtime.queue.file")
 class QueueDirectory:
     """Everything about one queue directory that is not the log's contents."""
 
-    def __init__(self, path: Path, segment_size: int, *, read_only: bool) -> None:
+    def __init__(
+        self,
+        path: Path,
+        segment_size: int,
+        *,
+        read_only: bool,
+        file_mode: int = 0o600,
+        directory_mode: int = 0o700,
+    ) -> None:
         self.path = path
         self.read_only = read_only
-        self.log = Log(path / LOG_DIR, segment_size, read_only=read_only)
-        self.lock = DirectoryLock(path)
+        self.file_mode = file_mode
+        self.directory_mode = directory_mode
+        self.log = Log(path / LOG_DIR, segment_size, read_only=read_only, file_mode=file_mode)
+        self.lock = DirectoryLock(path, file_mode=file_mode)
         #: pid of the process owning the queue, as seen at open (None: nobody, read-only)
         self.holder: int | None = None
 
@@ -57,17 +69,18 @@ class QueueDirectory:
             self.holder = lock_holder(path)
         else:
             try:
-                path.mkdir(parents=True, exist_ok=True)
+                path.mkdir(parents=True, exist_ok=True, mode=self.directory_mode)
             except OSError as exc:
                 raise QueueError(
                     f"cannot create the queue directory {str(path)!r}: {exc.strerror}"
                 ) from exc
             self._check_format()
+            self._refuse_foreign_directory()
             self.lock.acquire()
             self.holder = os.getpid()
         try:
             if not self.read_only:
-                (path / LOG_DIR).mkdir(exist_ok=True)
+                (path / LOG_DIR).mkdir(exist_ok=True, mode=self.directory_mode)
                 if not (path / FORMAT_FILE).exists():
                     self._write_format()
             index, report = self._load_index(now, default_max_attempts)
@@ -114,6 +127,31 @@ class QueueDirectory:
         report.snapshot_note = note
         return index, report
 
+    def _refuse_foreign_directory(self) -> None:
+        """Refuse to turn a directory holding other files into a queue.
+
+        A queue directory has a ``FORMAT`` file or a ``log/`` directory; an empty one (or
+        one with only a README or dot files, like the repository's ``queue/``) becomes one.
+        Anything else is somebody's data: writing ``FORMAT``, ``LOCK`` and ``log/`` into it
+        would be a surprise at best.
+        """
+        path = self.path
+        if (path / FORMAT_FILE).exists() or (path / LOG_DIR).is_dir():
+            return
+        try:
+            names = sorted(os.listdir(path))
+        except OSError as exc:
+            raise QueueError(f"cannot list the queue directory {str(path)!r}: {exc}") from exc
+        foreign = [n for n in names if not n.startswith(".") and n not in _ALLOWED_EXTRAS]
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (
+                f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+            )
+            raise ConfigError(
+                f"{str(path)!r} is not a queue directory and is not empty (it holds {shown}); "
+                "give the file queue a new or empty directory"
+            )
+
     def _check_format(self) -> None:
         path = self.path / FORMAT_FILE
         try:
@@ -152,7 +190,8 @@ class QueueDirectory:
             },
             option=orjson.OPT_INDENT_2,
         )
-        with open(tmp, "wb") as f:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, self.file_mode)
+        with open(fd, "wb") as f:
             f.write(data + b"\n")
             f.flush()
             os.fsync(f.fileno())
@@ -168,7 +207,7 @@ class QueueDirectory:
             if index is not None and not self.read_only:
                 sizes = {n: self.log.file_size(n) for n in self.log.discover()}
                 try:
-                    save_snapshot(self.path, index, sizes, dedup)
+                    save_snapshot(self.path, index, sizes, dedup, file_mode=self.file_mode)
                 except OSError as exc:
                     log.warning(
                         "could not write the index snapshot; the next open will scan the log",

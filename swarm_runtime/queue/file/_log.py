@@ -41,8 +41,16 @@ def fsync_directory(path: Path) -> None:
 class Log:
     """Append-only, segmented log files under ``DIR/log``."""
 
-    def __init__(self, directory: Path, segment_size: int, *, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        segment_size: int,
+        *,
+        read_only: bool = False,
+        file_mode: int = 0o600,
+    ) -> None:
         self.directory = directory
+        self.file_mode = file_mode
         self.segment_size = segment_size
         self.read_only = read_only
         self.numbers: list[int] = []  # existing segments, oldest first
@@ -122,7 +130,7 @@ class Log:
             self._write_fd = None
         number = (self.numbers[-1] if self.numbers else 0) + 1
         path = self.path(number)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, self.file_mode)
         header = encode_segment_header(number)
         try:
             self._write_all(fd, memoryview(header), 0)

@@ -26,6 +26,7 @@ class FileOptions:
     segment_size: int = 64 * MiB
     prefetch: int = 128
     read_only: bool = False
+    file_mode: int = 0o600
 
     def __post_init__(self) -> None:
         if self.fsync not in FSYNC_POLICIES:
@@ -44,6 +45,17 @@ class FileOptions:
             )
         if not isinstance(self.prefetch, int) or not 0 <= self.prefetch <= 10_000:
             raise ConfigError(f"prefetch must be an int from 0 to 10000, got {self.prefetch!r}")
+        mode = self.file_mode
+        if not isinstance(mode, int) or mode & ~0o666 or mode & 0o600 != 0o600:
+            raise ConfigError(
+                "file_mode must be a permission mode giving the owner read and write and "
+                f"nothing beyond 0o666 (e.g. 0o600, 0o640), got {_octal(mode)}"
+            )
+
+    @property
+    def directory_mode(self) -> int:
+        """The mode for directories: ``file_mode`` plus search (x) wherever it can read."""
+        return self.file_mode | ((self.file_mode & 0o444) >> 2)
 
     @classmethod
     def names(cls) -> frozenset[str]:
@@ -67,6 +79,8 @@ class FileOptions:
             try:
                 if name in ("segment_size", "prefetch"):
                     typed[name] = int(value)
+                elif name == "file_mode":
+                    typed[name] = int(value, 8)
                 elif name == "fsync_interval":
                     typed[name] = float(value)
                 elif name == "read_only":
@@ -80,6 +94,10 @@ class FileOptions:
                     f"option {name}={value!r} in the queue URL is not valid"
                 ) from None
         return cls(**typed)
+
+
+def _octal(mode: object) -> str:
+    return oct(mode) if isinstance(mode, int) else repr(mode)
 
 
 def parse_url(url: str) -> tuple[str, dict[str, str]]:

@@ -58,6 +58,10 @@ _PARKED = State.PARKED
 MAX_MESSAGE_BYTES = 64 * MiB
 
 
+#: how often the upkeep loop puts back a ``LOCK`` file somebody removed (seconds)
+LOCK_CHECK_INTERVAL = 5.0
+
+
 class FileQueueInfo:
     """Figures about a file queue's directory, log and index (for ``queue stats``)."""
 
@@ -87,6 +91,9 @@ class FileQueue(DeliveryMixin, CompactionMixin):
       before they are handed out counts one attempt too many for them (never their last:
       a message whose next delivery is its last is not prefetched).
     * ``read_only``: inspect a queue without taking its lock or changing anything.
+    * ``file_mode``: permissions of the files the queue creates (default ``0o600``: payloads
+      are readable by their owner only); directories it creates get the same plus search
+      (``0o700``). In a URL, octal: ``file://q?file_mode=640``.
     """
 
     scheme = "file"
@@ -100,10 +107,13 @@ class FileQueue(DeliveryMixin, CompactionMixin):
         segment_size: int = 64 * MiB,
         prefetch: int = 128,
         read_only: bool = False,
+        file_mode: int = 0o600,
         options: QueueOptions | None = None,
         clock: Clock | None = None,
     ) -> None:
-        file_options = FileOptions(fsync, fsync_interval, segment_size, prefetch, read_only)
+        file_options = FileOptions(
+            fsync, fsync_interval, segment_size, prefetch, read_only, file_mode
+        )
         super().__init__(directory, file_options, options=options, clock=clock)
 
     @classmethod
@@ -126,6 +136,7 @@ class FileQueue(DeliveryMixin, CompactionMixin):
             segment_size=file_options.segment_size,
             prefetch=file_options.prefetch,
             read_only=file_options.read_only,
+            file_mode=file_options.file_mode,
             options=common,
             clock=clock,
         )
@@ -559,6 +570,7 @@ class FileQueue(DeliveryMixin, CompactionMixin):
         Returns when the queue is closed.
         """
         task_status.started()
+        next_lock_check = 0.0
         while self.is_open:
             await anyio.sleep(interval)
             if not self.is_open:
@@ -567,6 +579,9 @@ class FileQueue(DeliveryMixin, CompactionMixin):
             if self.read_only:
                 continue
             try:
+                if (now := time.monotonic()) >= next_lock_check:
+                    next_lock_check = now + LOCK_CHECK_INTERVAL
+                    await anyio.to_thread.run_sync(self._dir.lock.verify)
                 if self._acks or self._journal.pending:
                     self._frame_acks()
                     await self._journal.flush(sync=False)

@@ -92,6 +92,10 @@ class RecoveryReport:
     discard: list[int] = field(default_factory=list)
     #: dedup_key -> (message id, expires, segment)
     dedup: dict[str, tuple[str, float, int]] = field(default_factory=dict)
+    #: segment numbers missing between the oldest and the newest (only damage does that)
+    missing_segments: list[int] = field(default_factory=list)
+    #: messages known to be lost with them (later records refer to them; a lower bound)
+    lost: int = 0
 
     @property
     def damaged(self) -> bool:
@@ -107,6 +111,15 @@ def recover(
     numbers = log.discover()
     due_of: dict[int, float] = {}
     topic_of: dict[bytes, int] = {}
+    # Compaction deletes only the oldest segments, so a hole in the numbering is damage.
+    if numbers:
+        present = set(numbers)
+        report.missing_segments = [
+            n for n in range(numbers[0], numbers[-1] + 1) if n not in present
+        ]
+    gap = report.missing_segments[0] if report.missing_segments else None
+    referenced: set[bytes] = set()  # messages later records refer to (only after a gap)
+    settled: set[bytes] = set()
     for position, number in enumerate(numbers):
         newest = position == len(numbers) - 1
         data = log.read_all(number)
@@ -131,8 +144,18 @@ def recover(
             report.problems.append(f"segment {number}: header unreadable ({exc}); records kept")
         trusted = is_sealed(data)
         report.trusted += trusted
+        track = gap is not None and number > gap
         valid_end = _apply_segment(
-            data, number, index, report, due_of, topic_of, now=now, newest=newest, trusted=trusted
+            data,
+            number,
+            index,
+            report,
+            due_of,
+            topic_of,
+            now=now,
+            newest=newest,
+            trusted=trusted,
+            unknown=(referenced, settled) if track else None,
         )
         if newest:
             if valid_end < len(data):
@@ -147,6 +170,16 @@ def recover(
             if not trusted:  # a sealed newest segment is not appended to: a new one starts
                 report.active_crc = zlib.crc32(memoryview(data)[: report.active[1]])
         del data
+    if report.missing_segments:
+        report.lost = sum(1 for key in referenced - settled if index.find(key) < 0)
+        names = ", ".join(str(n) for n in report.missing_segments[:10])
+        more = len(report.missing_segments) - 10
+        report.problems.append(
+            f"segment(s) {names}{f' and {more} more' if more > 0 else ''} missing from the "
+            f"log (deleted or lost: the queue never removes a segment between others): "
+            f"at least {report.lost} message(s) lost that later records refer to; messages "
+            "in them that were never delivered cannot be counted"
+        )
     _finish(index, report, due_of, now=now, default_max_attempts=default_max_attempts)
     index.shrink()
     report.elapsed = time.perf_counter() - started
@@ -164,12 +197,15 @@ def _apply_segment(
     now: float,
     newest: bool,
     trusted: bool = False,
+    unknown: tuple[set[bytes], set[bytes]] | None = None,
 ) -> int:
     """Apply one segment's records; returns where its last valid record ends.
 
     ``trusted``: the segment's SEAL vouched for every byte, so record checksums are not
-    checked again one by one.
+    checked again one by one. ``unknown``: two sets collecting the keys of messages not
+    (yet) found that lease / requeue / dead-letter records, and ack records, refer to.
     """
+    referenced, settled = unknown if unknown is not None else (None, None)
     find = index.find
     state = index.state
     attempts = index.attempts
@@ -307,6 +343,8 @@ def _apply_segment(
                 if slot >= 0:
                     index.settle(slot, listed=True)  # recycled in _finish, keeping slot order
                     due_of.pop(slot, None)
+                elif settled is not None:
+                    settled.add(data[k : k + KEY_SIZE])
         elif rtype == _LEASE:
             for key, att in LEASE_ITEM.iter_unpack(data[start:end]):
                 slot = find(key)
@@ -314,12 +352,16 @@ def _apply_segment(
                     state[slot] = _LEASED
                     attempts[slot] = att
                     due_of.pop(slot, None)
+                elif slot < 0 and referenced is not None:
+                    referenced.add(key)
         elif rtype == _REQUEUE:
             head = REQUEUE_HEAD.size
             if end - start < head:
                 continue
             key, att, due, has_error = REQUEUE_HEAD.unpack_from(data, start)
             slot = find(key)
+            if slot < 0 and referenced is not None:
+                referenced.add(key)
             if slot >= 0:
                 attempts[slot] = att
                 if due > 0:

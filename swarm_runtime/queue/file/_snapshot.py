@@ -40,6 +40,8 @@ def save_snapshot(
     index: Index,
     segments: dict[int, int],
     dedup: dict[str, tuple[str, float, int]],
+    *,
+    file_mode: int = 0o600,
 ) -> int:
     """Write the snapshot atomically (temp file, fsync, rename); returns its size."""
     blobs: list[bytes] = [bytes(index.keys), bytes(index.state)]
@@ -100,7 +102,8 @@ def save_snapshot(
     tmp = path.with_suffix(".tmp")
     crc = 0
     size = 0
-    with open(tmp, "wb") as f:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, file_mode)
+    with open(fd, "wb") as f:
         for chunk in (_HEAD.pack(_MAGIC, _VERSION, len(meta)), meta, *blobs):
             f.write(chunk)
             crc = zlib.crc32(chunk, crc)
