@@ -7,6 +7,7 @@ import enum
 import math
 import os
 from collections.abc import Callable, Coroutine, Iterable, Mapping
+from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -53,6 +54,7 @@ LocalReply = Callable[[str, dict[str, Any]], None]
 
 class _State(enum.Enum):
     UNSTARTED = "unstarted"
+    STARTING = "starting"
     RUNNING = "running"
     STOPPING = "stopping"
     CLOSED = "closed"
@@ -167,12 +169,16 @@ class Runtime:
         self._route_through_balancer = balancer is not None
         if self.services is not None:
             self._listeners[:0] = self.services.listeners
-        self._pending = Deadlines()
+        self._pending = Deadlines(self.clock)
         self._reply_topic = f"reply.{self.id}"
         # topics consumed in this process: replies to them skip the queue (see
         # register_local_topic); requests made here are answered the same way
         self._local_topics: dict[str, LocalReply] = {self._reply_topic: self._reply_local}
         self._tg: TaskGroup | None = None
+        self._host: asyncio.Task[None] | None = None  # runs _lifespan
+        self._stop: anyio.Event | None = None
+        self._graceful = True
+        self._failure: BaseException | None = None  # what stopped the host task
         self._status = _State.UNSTARTED
         self._inflight = 0
         # leases of messages being handled: id -> [deadline, lease], kept alive by heartbeats
@@ -456,11 +462,102 @@ class Runtime:
             raise RuntimeStateError(f"the runtime is {self._status.value}; it takes no new work")
 
     async def __aenter__(self) -> Self:
+        """Start the runtime: open the queue, start the services and every agent's replicas.
+
+        The runtime's whole life runs in a host task of its own (:meth:`_lifespan`: one
+        ``async with create_task_group()`` from start to stop) that ``__aexit__`` stops and
+        waits for. So ``__aenter__`` and ``__aexit__`` may run in different tasks, as they
+        do for a pytest-asyncio fixture or an ``AsyncExitStack`` owned by a framework, and
+        no task outlives the ``async with``.
+        """
         if self._status is not _State.UNSTARTED:
             raise RuntimeStateError(
                 f"this Runtime is {self._status.value}; create a new Runtime to start again"
             )
+        self._status = _State.STARTING
         configure_logging(self.log_level)
+        started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._stop = anyio.Event()
+        self._host = asyncio.create_task(self._lifespan(started), name=f"swarm-runtime {self.id}")
+        try:
+            await started
+        except BaseException:
+            await self._stop_host(graceful=False)
+            if self._failure is not None:
+                raise _unwrap(self._failure) from None
+            raise
+        log.debug("runtime started", runtime=self.id, agents=sorted(self._agents))
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop: drain in-flight messages for up to ``grace_period`` seconds (not when the
+        body raised), cancel the rest, close. Re-raises a background task's failure."""
+        if self._host is None:
+            return
+        await self._stop_host(graceful=exc_type is None)
+        failure, self._failure = self._failure, None
+        if failure is not None and exc_type is None:
+            raise _unwrap(failure)
+
+    async def _stop_host(self, *, graceful: bool) -> None:
+        """Ask the host task to stop and wait for it, even when this task is cancelled."""
+        host = self._host
+        assert host is not None
+        assert self._stop is not None
+        self._graceful = graceful
+        if not graceful and self._tg is not None:
+            self._tg.cancel_scope.cancel()
+        self._stop.set()
+        with anyio.CancelScope(shield=True):
+            await asyncio.wait((host,))
+        self._host = None
+
+    async def _lifespan(self, started: asyncio.Future[None]) -> None:
+        """The runtime's life in one task: resources opened and closed with an exit
+        stack, every background task owned by one task group entered with ``async with``."""
+        stop = self._stop
+        assert stop is not None
+        try:
+            async with AsyncExitStack() as stack:
+                stack.push_async_callback(self._close)
+                await self._open()
+                async with anyio.create_task_group() as tg:
+                    self._tg = tg
+                    self._status = _State.RUNNING
+                    await tg.start(self._pending.run)
+                    if self.services is not None:
+                        await tg.start(self.services.run)
+                    await tg.start(self._reply_loop)
+                    await tg.start(self._heartbeat_loop)
+                    if not self.queue.maintained:
+                        await tg.start(self._maintain_queue)
+                    if self.state_snapshot is not None:
+                        await tg.start(self._snapshot_loop)
+                    for agent in list(self._agents.values()):
+                        await self._start_agent(agent)
+                    if not started.done():  # done if the starter was cancelled meanwhile
+                        started.set_result(None)
+                    await stop.wait()
+                    self._status = _State.STOPPING
+                    await self._drain()
+                    tg.cancel_scope.cancel()
+        except BaseException as exc:
+            if not isinstance(exc, asyncio.CancelledError):
+                self._failure = exc
+                if started.done():
+                    log.error("runtime stopped by a failure", runtime=self.id, error=repr(exc))
+            if not started.done():
+                started.set_exception(RuntimeStateError("the runtime failed to start"))
+            if not isinstance(exc, Exception):
+                raise
+
+    async def _open(self) -> None:
+        """Open the queue (unless given one already open) and restore the state snapshot."""
         if self._queue is None:
             assert isinstance(self._queue_spec, str)
             self._queue = await MessageQueue.open(
@@ -479,65 +576,30 @@ class Runtime:
             self._comm.subscribe(topic, name)
         if self.state_snapshot is not None and self.state_snapshot.exists():
             await self.state.restore(self.state_snapshot)
-        tg = anyio.create_task_group()
-        await tg.__aenter__()
-        self._tg = tg
-        self._status = _State.RUNNING
-        try:
-            if self.services is not None:
-                await tg.start(self.services.run)
-            await tg.start(self._reply_loop)
-            await tg.start(self._heartbeat_loop)
-            if not self.queue.maintained:
-                await tg.start(self._maintain_queue)
-            if self.state_snapshot is not None:
-                await tg.start(self._snapshot_loop)
-            for agent in list(self._agents.values()):
-                await self._start_agent(agent)
-        except BaseException as exc:
-            await self._shutdown(type(exc), exc, exc.__traceback__)
-            raise
-        log.debug("runtime started", runtime=self.id, agents=sorted(self._agents))
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self._shutdown(exc_type, exc, tb)
+    async def _drain(self) -> None:
+        """Stop receiving; on a graceful stop let in-flight messages finish (grace period)."""
+        for dispatcher in self._dispatchers:
+            dispatcher.stop_receiving()
+        for replica in self._replicas:
+            replica.stop_receiving()
+        if self._graceful and self._inflight:
+            # real time, not the clock: a ManualClock must not hold up a test's shutdown
+            with anyio.move_on_after(self.grace_period, shield=True):
+                self._idle = anyio.Event()
+                await self._idle.wait()
+            if self._inflight:
+                log.warning(
+                    "grace period over; cancelling in-flight messages",
+                    inflight=self._inflight,
+                    grace_period=self.grace_period,
+                )
 
-    async def _shutdown(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._status in (_State.STOPPING, _State.CLOSED):
-            return
+    async def _close(self) -> None:
+        """Last bookkeeping, shielded: agents' on_stop, state snapshot, queue close."""
         self._status = _State.STOPPING
-        tg = self._tg
-        try:
-            for dispatcher in self._dispatchers:
-                dispatcher.stop_receiving()
-            for replica in self._replicas:
-                replica.stop_receiving()
-            if exc_type is None and self._inflight:
-                with anyio.move_on_after(self.grace_period, shield=True):
-                    self._idle = anyio.Event()
-                    await self._idle.wait()
-                if self._inflight:
-                    log.warning(
-                        "grace period over; cancelling in-flight messages",
-                        inflight=self._inflight,
-                        grace_period=self.grace_period,
-                    )
-            if tg is not None:
-                tg.cancel_scope.cancel()
-                await tg.__aexit__(None, None, None)
-        finally:
-            with anyio.CancelScope(shield=True):
+        with anyio.CancelScope(shield=True):
+            try:
                 for agent in self._agents.values():
                     try:
                         await agent.on_stop()
@@ -545,10 +607,14 @@ class Runtime:
                         log.error("agent on_stop failed", agent=agent.name, error=repr(error))
                 if self.state_snapshot is not None:
                     await self.state.snapshot(self.state_snapshot)
+            finally:
                 self._pending.close()
-                if self._owns_queue and self._queue is not None:
-                    await self._queue.close()
-                self._status = _State.CLOSED
+                self._tg = None
+                try:
+                    if self._owns_queue and self._queue is not None:
+                        await self._queue.close()
+                finally:
+                    self._status = _State.CLOSED
 
     async def _start_agent(self, agent: Agent) -> None:
         assert self._tg is not None
@@ -682,3 +748,10 @@ class Runtime:
 
     def __repr__(self) -> str:
         return f"<Runtime {self.id} {self._status.value} agents={sorted(self._agents)}>"
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    """The one error inside (nested) single-error exception groups, else ``exc``."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
