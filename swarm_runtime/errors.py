@@ -7,7 +7,8 @@ redis, pydantic) are translated at the boundary, with the original chained as
 
     SwarmError
     ├── ConfigError                  a runtime / pipeline option is invalid
-    │   └── PipelineConfigError      a pipeline or workflow is invalid; lists every problem
+    │   ├── PipelineConfigError      a pipeline or workflow is invalid; lists every problem
+    │   └── NotSupportedError        the backend does not offer the store or feature asked for
     ├── PayloadError (ValueError)    a payload is not JSON-serialisable
     ├── UnknownAgentError (LookupError)
     ├── RuntimeStateError            the runtime is not running (not started / closed)
@@ -44,6 +45,7 @@ __all__ = [
     "HandoffError",
     "InvalidTopicError",
     "NoCapacityError",
+    "NotSupportedError",
     "PayloadError",
     "PipelineConfigError",
     "QueueClosedError",
@@ -100,6 +102,10 @@ class PipelineConfigError(ConfigError):
         self.source = source
         self.problems = tuple(problems)
         super().__init__("\n".join(problem.format(source) for problem in self.problems))
+
+
+class NotSupportedError(ConfigError):
+    """The backend (chosen by the queue URL) does not offer the store or feature asked for."""
 
 
 class DataError(SwarmError):

@@ -19,11 +19,10 @@ from typing import NoReturn
 import anyio
 import click
 
+from ..backends import backend_class
 from ..errors import ConfigError, QueueError, SwarmError
 from ..orchestrator import DataPipelineOrchestrator
-from ..orchestrator._redis_handoff import RedisHandoffProtocol
-from ..orchestrator._redis_state import RedisStateManager
-from ..orchestrator._scaleout import is_shared_queue, shared_agents
+from ..orchestrator._scaleout import shared_agents
 from ..pipeline import PipelineConfig
 from ..runtime.runtime import Runtime
 from ._exit import ExitCode
@@ -78,7 +77,13 @@ def worker_command(
 
         _config_error(exc)
     queue = queue_url or config.queue
-    if not is_shared_queue(queue):
+    try:
+        shared = backend_class(queue).shared
+    except ConfigError as exc:
+        _fail(ExitCode.USAGE, str(exc))
+    except QueueError as exc:
+        _fail(ExitCode.QUEUE, str(exc))
+    if not shared:
         _fail(
             ExitCode.USAGE,
             f"a worker needs a queue that several processes share (redis://HOST:PORT/DB), "
@@ -100,19 +105,13 @@ def worker_command(
 async def _serve(
     config: PipelineConfig, queue: str, lease: float | None, grace: float, verbose: bool
 ) -> ExitCode:
-    state = RedisStateManager()
-    handoffs = RedisHandoffProtocol()
     runtime = Runtime(
         queue=queue,
         retry=config.retry.to_policy(),
         grace_period=grace,
         log_level="info" if verbose else "warning",
         services=False,
-        state=state,
-        handoffs=handoffs,
     )
-    state.attach(runtime)
-    handoffs.attach(runtime)
     agents = shared_agents(config, lease=lease)
     for agent in agents:
         runtime.add_agent(agent)

@@ -7,7 +7,8 @@ YAML pipeline end to end on a runtime it builds.
 
 from __future__ import annotations
 
-from ._runstore import DirectoryRunStore, MemoryRunStore, RunStore, RunSummary
+from ..backends.file import DirectoryRunStore
+from ._runstore import MemoryRunStore, RunStore, RunSummary
 from .data_pipeline import DataPipelineOrchestrator
 from .pipeline_result import PipelineResult, RunStart
 from .status import (

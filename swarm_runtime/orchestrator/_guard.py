@@ -40,7 +40,7 @@ def guard(name: str, call: AgentHandler, live: Mapping[str, Run]) -> AgentHandle
         run = live.get(msg.workflow_id or "")
         task = run.current.get(corr) if run is not None else None
         if task is None:
-            if run is None and ctx.runtime.queue.scheme == "redis":
+            if run is None and ctx.runtime.backend.shared:
                 # On a shared queue, a run no process of ours executes may be executing
                 # elsewhere: run the task like a worker would (at-least-once).
                 return await call(msg, ctx)

@@ -1,26 +1,25 @@
 """Durable workflow runs: run metadata, task states and results, kept so a run can resume.
 
-A :class:`DirectoryRunStore` keeps one append-only log per run, ``DIR/<run_id>/run.log``
-(for a ``file://`` queue, ``DIR`` is ``<queue dir>/runs``). Each line is one record,
+The :class:`RunStore` interface and the record format every store shares: a run is one
+append-only log of records (:mod:`swarm_runtime.backends.file` keeps it as a file of
+lines, :mod:`swarm_runtime.backends.redis` as a Redis list). Each line is one record,
 ``<crc32 hex> <json>\\n``: the first is the run's header (its definition); then a
 ``session`` record each time it is executed, a ``task`` record each time a task
 finishes, and an ``end`` record when a session ends. Records are written by a writer
 task in batches, one worker-thread hop and one fsync per batch; a torn last line (a
 crash mid-write) is detected by its checksum and cut off when the run is reopened.
 
-A :class:`MemoryRunStore` keeps the same records in memory (``memory://`` queues).
+A :class:`MemoryRunStore` keeps the same records in memory (``memory://`` queues, and
+any queue whose backend keeps no runs of its own).
 """
 
 from __future__ import annotations
 
 import abc
-import contextlib
-import os
 import zlib
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import anyio
 import orjson
@@ -32,12 +31,15 @@ from ..errors import WorkflowError
 from .status import WorkflowState
 
 __all__ = [
-    "DirectoryRunStore",
     "LoadedRun",
     "MemoryRunStore",
     "RunLog",
     "RunStore",
     "RunSummary",
+    "decode_lines",
+    "encode_record",
+    "safe_id",
+    "unknown_run",
 ]
 
 log = structlog.get_logger("swarm_runtime.orchestrator")
@@ -336,7 +338,7 @@ class MemoryRunStore(RunStore):
     async def load(self, run_id: str) -> tuple[LoadedRun, RunLog]:
         records = self._runs.get(run_id)
         if records is None:
-            raise WorkflowError(_unknown_run(run_id, self._runs))
+            raise WorkflowError(unknown_run(run_id, self._runs))
         return LoadedRun.from_records(run_id, records), _MemoryRunLog(run_id, records)
 
     async def list_runs(self) -> list[RunSummary]:
@@ -346,152 +348,11 @@ class MemoryRunStore(RunStore):
         return sorted(runs, key=lambda run: run.created_at)
 
 
-# ---------------------------------------------------------------------- directory
-
-
-class _FileRunLog(BufferedRunLog):
-    def __init__(self, run_id: str, path: Path, valid_size: int | None = None) -> None:
-        super().__init__(run_id)
-        self.path = path
-        self._valid_size = valid_size  # cut the file to this many bytes before appending
-        self._file: BinaryIO | None = None
-
-    async def writer(
-        self, ack: Ack, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
-    ) -> None:
-        task_status.started()
-        await self._write_loop(ack)
-
-    async def _store_batch(self, records: list[dict[str, Any]]) -> None:
-        try:
-            await anyio.to_thread.run_sync(self._write_sync, records)
-        except OSError as exc:
-            raise WorkflowError(
-                f"cannot write the log of run {self.run_id!r} at {str(self.path)!r}: "
-                f"{exc.strerror or exc}"
-            ) from exc
-
-    def _write_sync(self, records: list[dict[str, Any]]) -> None:
-        data = b"".join(encode_record(record) for record in records)
-        file = self._file
-        if file is None:
-            file = self._file = _open_append(self.path, self._valid_size)
-        file.write(data)
-        file.flush()
-        _datasync(file.fileno())
-
-    async def _release(self) -> None:
-        if self._file is not None:
-            file, self._file = self._file, None
-            await anyio.to_thread.run_sync(file.close)
-
-
-_datasync = getattr(os, "fdatasync", os.fsync)
-
-
-def _open_append(path: Path, valid_size: int | None) -> BinaryIO:
-    """Open a run log for appending, first cutting off a torn tail."""
-    file = open(path, "r+b" if path.exists() else "w+b")  # noqa: SIM115 - kept open
-    try:
-        if valid_size is not None and os.fstat(file.fileno()).st_size > valid_size:
-            file.truncate(valid_size)
-            _datasync(file.fileno())
-        file.seek(0, os.SEEK_END)
-    except BaseException:
-        file.close()
-        raise
-    return file
-
-
-class DirectoryRunStore(RunStore):
-    """Runs kept on disk under ``directory`` (``<queue dir>/runs`` for a file queue)."""
-
-    durable = True
-
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
-        self.directory = Path(directory)
-
-    def _log_path(self, run_id: str) -> Path:
-        return self.directory / run_id / LOG_NAME
-
-    async def create(self, header: dict[str, Any]) -> RunLog:
-        run_id = str(header["run_id"])
-        path = self._log_path(run_id)
-        data = encode_record(header)
-
-        def write() -> None:
-            path.parent.mkdir(parents=True, exist_ok=False)
-            with open(path, "xb") as file:
-                file.write(data)
-                file.flush()
-                os.fsync(file.fileno())
-            _fsync_dir(path.parent)
-            _fsync_dir(path.parent.parent)
-
-        try:
-            await anyio.to_thread.run_sync(write)
-        except FileExistsError:
-            raise WorkflowError(f"a run with id {run_id!r} already exists") from None
-        except OSError as exc:
-            raise WorkflowError(
-                f"cannot create the run directory {str(path.parent)!r}: {exc.strerror or exc}"
-            ) from exc
-        return _FileRunLog(run_id, path, len(data))
-
-    async def load(self, run_id: str) -> tuple[LoadedRun, RunLog]:
-        path = self._log_path(run_id)
-        if not _safe_id(run_id) or not path.exists():
-            known = [s.run_id for s in await self.list_runs()]
-            raise WorkflowError(_unknown_run(run_id, known, where=str(self.directory)))
-        try:
-            data = await anyio.to_thread.run_sync(path.read_bytes)
-        except OSError as exc:
-            raise WorkflowError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from exc
-        records, valid, bad = decode_lines(data)
-        if bad:
-            log.warning("run log has damaged records; skipped", run_id=run_id, damaged=bad)
-        if valid < len(data):
-            log.info("run log had a torn tail; cut off", run_id=run_id, bytes=len(data) - valid)
-        return LoadedRun.from_records(run_id, records), _FileRunLog(run_id, path, valid)
-
-    async def list_runs(self) -> list[RunSummary]:
-        def scan() -> list[RunSummary]:
-            out: list[RunSummary] = []
-            for path in _run_logs(self.directory):
-                try:
-                    records, _, _ = decode_lines(path.read_bytes())
-                    out.append(LoadedRun.from_records(path.parent.name, records).summary())
-                except (OSError, WorkflowError):
-                    continue
-            return sorted(out, key=lambda run: run.created_at)
-
-        return await anyio.to_thread.run_sync(scan)
-
-
-def _run_logs(directory: Path) -> Iterator[Path]:
-    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-        for entry in os.scandir(directory):
-            if entry.is_dir() and _safe_id(entry.name):
-                path = Path(entry.path) / LOG_NAME
-                if path.is_file():
-                    yield path
-
-
-def _safe_id(run_id: str) -> bool:
+def safe_id(run_id: str) -> bool:
     return bool(run_id) and all(c.isalnum() or c in "_-" for c in run_id)
 
 
-def _fsync_dir(path: Path) -> None:
-    if os.name == "nt":  # pragma: no cover - directories cannot be fsync'd there
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _unknown_run(run_id: str, known: Any, where: str | None = None) -> str:
+def unknown_run(run_id: str, known: Any, where: str | None = None) -> str:
     names = sorted(known)
     place = f" in {where!r}" if where else ""
     listed = ", ".join(names[-5:]) if names else "none"

@@ -38,7 +38,6 @@ import structlog
 
 from ..errors import ConfigError, QueueClosedError, QueueError, SwarmError, WorkflowError
 from ..pipeline.dag import ReadySet
-from ..queue.memory import MemoryQueue
 from ._run import Run, Task, correlation, task_of
 from .status import TaskState, WorkflowState
 
@@ -87,7 +86,8 @@ class Scheduler:
         self.stop = False  # fail_fast tripped
         self.ready: ReadySet | None = None
         self._to_ack: list[str] = []  # result messages to ack (memory run logs)
-        self.senders = 1 if isinstance(self.queue, MemoryQueue) else SENDERS
+        # a publish that is not made durable does no I/O: one sender keeps up
+        self.senders = SENDERS if runtime.backend.durable else 1
         # replies not yet taken by the loop: (correlation id, body, queue message id or
         # None for an in-process reply)
         self._inbox: list[tuple[str | None, Any, str | None]] = []

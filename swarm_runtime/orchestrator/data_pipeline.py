@@ -22,6 +22,7 @@ from typing import Any
 
 import structlog
 
+from ..backends import backend_class
 from ..errors import ConfigError, WorkflowError
 from ..events import RuntimeListener
 from ..pipeline import (
@@ -33,7 +34,7 @@ from ..pipeline import (
 )
 from ..runtime.runtime import Runtime
 from ._pipeline_agents import build_agent, user_target
-from ._scaleout import DispatchRuntime, is_shared_queue, shared_agents
+from ._scaleout import DispatchRuntime, shared_agents
 from .pipeline_result import PipelineResult, RunStart
 from .status import TaskState, WorkflowStatus
 from .workflow import WorkflowOrchestrator, fingerprint, task_dict
@@ -160,7 +161,7 @@ class DataPipelineOrchestrator:
         queue = self.queue or config.queue
         retry = config.retry.to_policy()
         thresholds = dict(config.monitoring.thresholds) if self.services else None
-        shared = is_shared_queue(queue)
+        shared = backend_class(queue).shared
         if not self.host_agents and not shared:
             raise ConfigError(
                 f"hosting no agents needs a shared queue (redis://...) that worker "
@@ -175,20 +176,10 @@ class DataPipelineOrchestrator:
             "thresholds": thresholds or None,
             "metrics_port": self.metrics_port,
         }
-        state = None
-        if shared:
-            from ._redis_handoff import RedisHandoffProtocol
-            from ._redis_state import RedisStateManager
-
-            state = options["state"] = RedisStateManager()
-            handoffs = options["handoffs"] = RedisHandoffProtocol()
         if self.host_agents:
             runtime = Runtime(queue=queue, **options)
         else:
             runtime = DispatchRuntime(queue, remote=shared_agents(config), **options)
-        if state is not None:
-            state.attach(runtime)
-            handoffs.attach(runtime)
         orch = WorkflowOrchestrator(
             runtime,
             store=self.runs_dir,

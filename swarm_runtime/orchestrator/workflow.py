@@ -34,6 +34,7 @@ from pydantic import ValidationError
 from .. import _json
 from ..agents.base import Agent, AgentHandler, FunctionAgent
 from ..agents.builtin._validation import join_path, translate_errors
+from ..backends.file import DirectoryRunStore
 from ..errors import (
     ConfigError,
     ConfigProblem,
@@ -48,7 +49,7 @@ from ..retry import RetryPolicy
 from ..runtime.runtime import Runtime
 from ._guard import WorkflowAgent
 from ._run import Run, Task
-from ._runstore import DirectoryRunStore, MemoryRunStore, RunStore, RunSummary
+from ._runstore import RunStore, RunSummary
 from ._scheduler import Scheduler
 from .status import TaskState, TaskStatus, WorkflowResult, WorkflowState, WorkflowStatus
 
@@ -81,8 +82,8 @@ class WorkflowOrchestrator:
     """Creates, runs, resumes, cancels and reports on workflows over one :class:`Runtime`.
 
     ``store`` is where runs are kept: a :class:`RunStore`, a directory, or ``None`` for
-    ``<queue dir>/runs`` on a ``file://`` queue, Redis (``PREFIX:wf:``, see
-    :mod:`._redis_store`) on a ``redis://`` queue and memory otherwise. ``failure_policy``,
+    the run store of the runtime's backend (``<queue dir>/runs`` on a ``file://`` queue,
+    Redis ``PREFIX:wf:`` on a ``redis://`` queue, memory otherwise). ``failure_policy``,
     ``concurrency`` and ``retry`` are defaults for the workflows created here (``retry``
     defaults to the runtime's policy).
     """
@@ -120,16 +121,7 @@ class WorkflowOrchestrator:
             if spec is not None and not isinstance(spec, RunStore):
                 self._store = DirectoryRunStore(spec)
             else:
-                queue = self.runtime.queue
-                directory = getattr(queue, "directory", None)
-                if queue.scheme == "file" and directory is not None:
-                    self._store = DirectoryRunStore(os.path.join(directory, "runs"))
-                elif queue.scheme == "redis":
-                    from ._redis_store import RedisRunStore
-
-                    self._store = RedisRunStore.for_queue(queue)  # type: ignore[arg-type]
-                else:
-                    self._store = MemoryRunStore()
+                self._store = self.runtime.backend.run_store()
         return self._store
 
     # ------------------------------------------------------------------ agents

@@ -10,7 +10,7 @@ from ..errors import BackendUnavailableError, ConfigError
 if TYPE_CHECKING:
     from .base import MessageQueue
 
-__all__ = ["BACKENDS", "create"]
+__all__ = ["BACKENDS", "create", "load", "split_url"]
 
 #: scheme -> "module:class"; imported only when used, so optional drivers stay optional.
 BACKENDS: dict[str, str] = {
@@ -22,21 +22,26 @@ BACKENDS: dict[str, str] = {
 _EXTRAS = {"redis": "redis"}
 
 
-def create(url: str, **options: Any) -> MessageQueue:
-    """An unopened queue for ``url`` (``memory://``, ``file://DIR`` or a path, ``redis://...``)."""
+def split_url(url: str) -> tuple[str, str]:
+    """``(scheme, url)`` of a queue URL, lower-cased; a plain path is a ``file://`` URL."""
     if not isinstance(url, str) or not url:
         raise ConfigError(f"queue URL must be a non-empty string, got {url!r}")
     scheme, sep, _rest = url.partition("://")
     if not sep:
         scheme, url = "file", f"file://{url}"
     scheme = scheme.lower()
-    target = BACKENDS.get(scheme)
-    if target is None:
+    if scheme not in BACKENDS:
         raise ConfigError(
             f"unknown queue URL scheme {scheme!r} in {url!r}; use one of: "
             + ", ".join(f"{name}://" for name in BACKENDS)
         )
-    module_name, _, class_name = target.partition(":")
+    return scheme, url
+
+
+def load(scheme: str, target: str) -> Any:
+    """Import ``"module:attr"`` for ``scheme``; a missing driver is a
+    :class:`BackendUnavailableError` naming the extra to install."""
+    module_name, _, attr = target.partition(":")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
@@ -45,5 +50,11 @@ def create(url: str, **options: Any) -> MessageQueue:
         raise BackendUnavailableError(
             f"the {scheme}:// queue backend cannot be loaded ({exc}){hint}"
         ) from exc
-    cls: type[MessageQueue] = getattr(module, class_name)
+    return getattr(module, attr)
+
+
+def create(url: str, **options: Any) -> MessageQueue:
+    """An unopened queue for ``url`` (``memory://``, ``file://DIR`` or a path, ``redis://...``)."""
+    scheme, url = split_url(url)
+    cls: type[MessageQueue] = load(scheme, BACKENDS[scheme])
     return cls.from_url(url, **options)

@@ -18,6 +18,7 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from .._logging import configure_logging
 from ..agents.base import Agent, AgentHandler, FunctionAgent
+from ..backends import Backend
 from ..clock import Clock, SystemClock
 from ..communication import CommunicationSystem
 from ..errors import (
@@ -119,15 +120,18 @@ class Runtime:
         self.retry = retry or RetryPolicy()
         self.grace_period = grace_period
         self.request_timeout = request_timeout
-        self.state = state or StateManager(clock=self.clock)
-        self.handoffs = handoffs or HandoffProtocol(clock=self.clock)
+        #: everything stored (queue, runs, state, handoffs...), chosen by the queue URL
+        self.backend = (
+            Backend.wrap(queue)
+            if isinstance(queue, MessageQueue)
+            else Backend.open(queue, clock=self.clock, **dict(queue_options or {}))
+        )
+        self.state = state or self.backend.state_manager(clock=self.clock)
+        self.handoffs = handoffs or self.backend.handoff_protocol(clock=self.clock)
         self.state_snapshot = Path(state_snapshot) if state_snapshot is not None else None
         self.snapshot_interval = snapshot_interval
         self.log_level = log_level
-        self._queue_spec = queue
-        self._queue_options = dict(queue_options or {})
         self._queue: MessageQueue | None = queue if isinstance(queue, MessageQueue) else None
-        self._owns_queue = not isinstance(queue, MessageQueue)
         self._comm: CommunicationSystem | None = None
         self._agents: dict[str, Agent] = {}
         self._inboxes: dict[str, str] = {}
@@ -558,17 +562,7 @@ class Runtime:
 
     async def _open(self) -> None:
         """Open the queue (unless given one already open) and restore the state snapshot."""
-        if self._queue is None:
-            assert isinstance(self._queue_spec, str)
-            self._queue = await MessageQueue.open(
-                self._queue_spec, clock=self.clock, **self._queue_options
-            )
-        elif self._queue.is_closed:
-            raise QueueClosedError(
-                "the queue given to Runtime(...) is closed; open a new one with MessageQueue.open()"
-            )
-        elif not self._queue.is_open:
-            await self._queue.start()
+        self._queue = await self.backend.start()
         self._comm = CommunicationSystem(self._queue)
         for name in self._agents:
             self._comm.register_agent(name)
@@ -611,8 +605,7 @@ class Runtime:
                 self._pending.close()
                 self._tg = None
                 try:
-                    if self._owns_queue and self._queue is not None:
-                        await self._queue.close()
+                    await self.backend.aclose()
                 finally:
                     self._status = _State.CLOSED
 

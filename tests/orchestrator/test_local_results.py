@@ -136,10 +136,11 @@ import sys
 import anyio
 
 import swarm_runtime as sr
-from swarm_runtime.orchestrator import WorkflowOrchestrator, _runstore
+from swarm_runtime.backends.file import _runs
+from swarm_runtime.orchestrator import WorkflowOrchestrator
 
 queue, executions = sys.argv[1], sys.argv[2]
-write = _runstore._FileRunLog._write_sync
+write = _runs._FileRunLog._write_sync
 
 
 def die_before_logging_b(self, records):
@@ -152,7 +153,7 @@ def die_before_logging_b(self, records):
     write(self, records)
 
 
-_runstore._FileRunLog._write_sync = die_before_logging_b
+_runs._FileRunLog._write_sync = die_before_logging_b
 
 
 async def record(msg, ctx):

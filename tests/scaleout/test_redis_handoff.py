@@ -8,7 +8,7 @@ import pytest
 
 import swarm_runtime as sr
 from swarm_runtime.agents.base import FunctionAgent
-from swarm_runtime.orchestrator._redis_handoff import RedisHandoffProtocol
+from swarm_runtime.backends.redis import RedisHandoffProtocol
 from swarm_runtime.orchestrator._scaleout import DispatchRuntime
 
 from ..conftest import REDIS_URL
@@ -21,22 +21,16 @@ async def _unused(msg: sr.Message, ctx: sr.Context) -> None:
 
 
 def _runtime(prefix: str) -> tuple[sr.Runtime, RedisHandoffProtocol]:
-    handoffs = RedisHandoffProtocol()
     runtime = sr.Runtime(
-        queue=f"{REDIS_URL}?prefix={prefix}",
-        grace_period=0.0,
-        log_level="error",
-        services=False,
-        handoffs=handoffs,
+        queue=f"{REDIS_URL}?prefix={prefix}", grace_period=0.0, log_level="error", services=False
     )
-    handoffs.attach(runtime)
-    return runtime, handoffs
+    assert isinstance(runtime.handoffs, RedisHandoffProtocol)  # handed out by the backend
+    return runtime, runtime.handoffs
 
 
 async def test_handoff_across_runtimes_is_tracked_once(prefix: str) -> None:
     """An agent in one runtime hands off to an agent that only another runtime hosts; the
     requester gets the target's answer and the shared record is completed and verified."""
-    front_handoffs = RedisHandoffProtocol()
     back_agent = FunctionAgent("back", _unused)
     front_rt = DispatchRuntime(
         f"{REDIS_URL}?prefix={prefix}",
@@ -44,9 +38,8 @@ async def test_handoff_across_runtimes_is_tracked_once(prefix: str) -> None:
         grace_period=0.0,
         log_level="error",
         services=False,
-        handoffs=front_handoffs,
     )
-    front_handoffs.attach(front_rt)
+    front_handoffs = front_rt.handoffs
     back_rt, back_handoffs = _runtime(prefix)
 
     @front_rt.agent("front")

@@ -8,7 +8,7 @@ import anyio
 import pytest
 
 import swarm_runtime as sr
-from swarm_runtime.orchestrator._redis_state import RedisStateManager
+from swarm_runtime.backends.redis import RedisStateManager
 
 from ..conftest import REDIS_URL
 
@@ -16,15 +16,11 @@ pytestmark = pytest.mark.redis
 
 
 def _runtime(prefix: str) -> tuple[sr.Runtime, RedisStateManager]:
-    state = RedisStateManager(history_size=5)
     runtime = sr.Runtime(
-        queue=f"{REDIS_URL}?prefix={prefix}",
-        grace_period=0.0,
-        log_level="error",
-        services=False,
-        state=state,
+        queue=f"{REDIS_URL}?prefix={prefix}", grace_period=0.0, log_level="error", services=False
     )
-    state.attach(runtime)
+    state = runtime.state = runtime.backend.state_manager(clock=runtime.clock, history_size=5)
+    assert isinstance(state, RedisStateManager)
     return runtime, state
 
 
@@ -75,7 +71,13 @@ async def test_transaction_register_and_snapshot_round_trip(prefix: str, tmp_pat
         assert state.agents() == ["a"]
 
 
-def test_unattached_manager_says_what_to_do() -> None:
-    """Using the manager before attach() is a RuntimeStateError naming the fix."""
-    with pytest.raises(sr.RuntimeStateError, match="attach"):
-        RedisStateManager().view("a")._manager._client()  # type: ignore[attr-defined]
+async def test_a_redis_runtime_shares_state_with_no_extra_step(prefix: str) -> None:
+    """A plain Runtime on redis:// gets the shared state from its backend: what one runtime's
+    agent writes, another runtime on the same prefix reads."""
+    url = f"{REDIS_URL}?prefix={prefix}"
+    first = sr.Runtime(queue=url, grace_period=0.0, log_level="error", services=False)
+    second = sr.Runtime(queue=url, grace_period=0.0, log_level="error", services=False)
+    assert isinstance(first.state, RedisStateManager)
+    async with first, second:
+        await first.state.update_state("a", {"x": 1})
+        assert await second.state.get_state("a") == {"x": 1}

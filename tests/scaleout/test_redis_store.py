@@ -11,8 +11,8 @@ import redis.asyncio as aioredis
 
 import swarm_runtime as sr
 from swarm_runtime.agents.base import FunctionAgent
+from swarm_runtime.backends.redis import RedisRunStore
 from swarm_runtime.orchestrator import WorkflowOrchestrator, WorkflowState
-from swarm_runtime.orchestrator._redis_store import RedisRunStore
 from swarm_runtime.orchestrator._scaleout import DispatchRuntime
 
 from ..conftest import REDIS_URL

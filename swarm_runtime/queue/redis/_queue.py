@@ -208,6 +208,12 @@ class RedisQueue(MessageQueue):
             **rest,
         )
 
+    @property
+    def client(self) -> aioredis.Redis:
+        """The queue's connection pool; the ``redis://`` backend's stores share it (and the
+        key prefix), so they must not be used once the queue is closed."""
+        return self._client
+
     def __repr__(self) -> str:
         return f"<RedisQueue {self.url} prefix={self.prefix!r} {self._state.value}>"
 

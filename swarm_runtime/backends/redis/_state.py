@@ -1,8 +1,8 @@
 """Agent state shared through Redis: ``ctx.state`` is the same for every worker process.
 
-Used by ``worker`` processes and by pipelines run on a ``redis://`` queue. It works on the
-runtime's queue connection once the runtime has started (:meth:`RedisStateManager.attach`),
-under the queue's key prefix ``P``::
+Handed out by the ``redis://`` backend (:meth:`RedisBackend.state_manager`), so every
+runtime on a ``redis://`` queue (``worker`` processes, pipelines, embedding applications)
+shares it. It works on the queue's connection, under the queue's key prefix ``P``::
 
     P:state:a:AGENT      STRING  the agent's state (a JSON object)
     P:state:h:AGENT      LIST    its recent states, newest last: {"t": time, "s": state}
@@ -28,14 +28,12 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import orjson
 
-from .. import _json
-from ..errors import RuntimeStateError
-from ..state import SNAPSHOT_VERSION, StateChange, StateManager, Updater, _atomic_write
+from ... import _json
+from ...clock import Clock
+from ...state import SNAPSHOT_VERSION, StateChange, StateManager, Updater, _atomic_write
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
-
-    from ..runtime.runtime import Runtime
 
 __all__ = ["RedisStateManager"]
 
@@ -43,25 +41,24 @@ __all__ = ["RedisStateManager"]
 class RedisStateManager(StateManager):
     """A :class:`StateManager` keeping every agent's state in Redis (see the module docs)."""
 
-    def __init__(self, *, history_size: int = 100, lock_timeout: float = 30.0) -> None:
-        super().__init__(history_size=history_size)
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        prefix: str = "swarm",
+        history_size: int = 100,
+        lock_timeout: float = 30.0,
+        clock: Clock | None = None,
+    ) -> None:
+        super().__init__(history_size=history_size, clock=clock)
         self.lock_timeout = lock_timeout
-        self._runtime: Runtime | None = None
+        self._redis = client
+        self._base = f"{prefix}:state"
         self._local: dict[str, anyio.Lock] = {}
         self._known: set[str] = set()
 
-    def attach(self, runtime: Runtime) -> None:
-        """Use ``runtime``'s ``redis://`` queue connection and prefix (once it has started)."""
-        self._runtime = runtime
-
     def _client(self) -> tuple[aioredis.Redis, str]:
-        if self._runtime is None:
-            raise RuntimeStateError("RedisStateManager.attach(runtime) was not called")
-        queue = self._runtime.queue
-        client = getattr(queue, "_client", None)
-        if queue.scheme != "redis" or client is None:
-            raise RuntimeStateError("RedisStateManager needs a runtime on a redis:// queue")
-        return client, f"{queue.prefix}:state"  # type: ignore[attr-defined]
+        return self._redis, self._base
 
     @asynccontextmanager
     async def _locked(self, agent_id: str) -> AsyncIterator[tuple[aioredis.Redis, str]]:

@@ -1,8 +1,8 @@
 """Handoff records shared through Redis: a handoff made in one worker process is verified,
 forwarded and settled by whichever process handles its target.
 
-Used by ``worker`` processes and pipelines on a ``redis://`` queue; it works on the
-runtime's queue connection (:meth:`RedisHandoffProtocol.attach`) under the queue's prefix::
+Handed out by the ``redis://`` backend (:meth:`RedisBackend.handoff_protocol`) to every
+runtime on a ``redis://`` queue; it works on the queue's connection under its prefix::
 
     P:handoff:r:ID     STRING  the record (a :class:`~swarm_runtime.handoff.Handoff` as JSON);
                                settled records expire after ``keep_settled`` seconds
@@ -23,13 +23,12 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from redis.exceptions import WatchError
 
-from ..errors import HandoffError, RequestTimeoutError, RuntimeStateError
-from ..handoff import Handoff, HandoffProtocol, HandoffStatus
+from ...clock import Clock
+from ...errors import HandoffError, RequestTimeoutError
+from ...handoff import Handoff, HandoffProtocol, HandoffStatus
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
-
-    from ..runtime.runtime import Runtime
 
 __all__ = ["RedisHandoffProtocol"]
 
@@ -37,25 +36,24 @@ __all__ = ["RedisHandoffProtocol"]
 class RedisHandoffProtocol(HandoffProtocol):
     """A :class:`HandoffProtocol` keeping its records in Redis (see the module docs)."""
 
-    def __init__(self, *, keep_settled: float = 86_400.0, poll_interval: float = 0.05) -> None:
-        super().__init__()
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        prefix: str = "swarm",
+        keep_settled: float = 86_400.0,
+        poll_interval: float = 0.05,
+        clock: Clock | None = None,
+    ) -> None:
+        super().__init__(clock=clock)
         self.keep_settled = keep_settled
         self.poll_interval = poll_interval
-        self._runtime: Runtime | None = None
+        self._redis = client
+        self._base = f"{prefix}:handoff"
         self._prefix = f"handoff_{os.urandom(5).hex()}_"
 
-    def attach(self, runtime: Runtime) -> None:
-        """Use ``runtime``'s ``redis://`` queue connection and prefix (once it has started)."""
-        self._runtime = runtime
-
     def _client(self) -> tuple[aioredis.Redis, str]:
-        if self._runtime is None:
-            raise RuntimeStateError("RedisHandoffProtocol.attach(runtime) was not called")
-        queue = self._runtime.queue
-        client = getattr(queue, "_client", None)
-        if queue.scheme != "redis" or client is None:
-            raise RuntimeStateError("RedisHandoffProtocol needs a runtime on a redis:// queue")
-        return client, f"{queue.prefix}:handoff"  # type: ignore[attr-defined]
+        return self._redis, self._base
 
     async def _load(self, handoff_id: str) -> Handoff | None:
         client, base = self._client()

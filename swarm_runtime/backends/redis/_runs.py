@@ -1,7 +1,7 @@
 """Workflow runs kept in Redis, beside a ``redis://`` queue: any machine can resume a run.
 
-Chosen by :attr:`WorkflowOrchestrator.store` when the runtime's queue is ``redis://``; it
-uses the queue's connection and key prefix ``P`` (the queue owns ``P:q:``, runs live
+Handed out by the ``redis://`` backend (:meth:`RedisBackend.run_store`); it uses the
+queue's connection and key prefix ``P`` (the queue owns ``P:q:``, runs live
 under ``P:wf:``)::
 
     P:wf:runs            ZSET    run id -> created_at (listing, oldest first)
@@ -40,24 +40,24 @@ import structlog
 from anyio.abc import TaskStatus
 from redis.exceptions import NoScriptError, ResponseError
 
-from ..errors import WorkflowError
-from ..queue.redis._retry import TRANSIENT, backoff
-from ._runstore import (
+from ...errors import WorkflowError
+from ...orchestrator._runstore import (
     Ack,
     BufferedRunLog,
     LoadedRun,
     RunLog,
     RunStore,
     RunSummary,
-    _safe_id,
-    _unknown_run,
+    safe_id,
+    unknown_run,
 )
-from .status import WorkflowState
+from ...orchestrator.status import WorkflowState
+from ...queue.redis._retry import TRANSIENT, backoff
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
-    from ..queue.redis import RedisQueue
+    from ...queue.redis import RedisQueue
 
 __all__ = ["RedisRunStore"]
 
@@ -308,7 +308,7 @@ class RedisRunStore(RunStore):
         """A store on the queue's own connection pool, prefix and retry policy (it must not
         be used after the queue is closed)."""
         return cls(
-            queue._client,
+            queue.client,
             prefix=queue.prefix,
             url=queue.url,
             retries=queue.retries,
@@ -320,7 +320,7 @@ class RedisRunStore(RunStore):
 
     async def create(self, header: dict[str, Any]) -> RunLog:
         run_id = str(header["run_id"])
-        if not _safe_id(run_id):
+        if not safe_id(run_id):
             raise WorkflowError(f"bad run id {run_id!r}")
         created = await self._caller.script(
             _CREATE,
@@ -341,13 +341,13 @@ class RedisRunStore(RunStore):
         client = self._caller.client
         base = self._base(run_id)
         raw: list[bytes] = []
-        if _safe_id(run_id):
+        if safe_id(run_id):
             raw = await self._caller.retrying(
                 lambda: client.lrange(f"{base}:log", 0, -1), "load run"
             )
         if not raw:
             known = [s.run_id for s in await self.list_runs()]
-            raise WorkflowError(_unknown_run(run_id, known, where=self._caller.url))
+            raise WorkflowError(unknown_run(run_id, known, where=self._caller.url))
         records = [orjson.loads(item) for item in raw]
         return LoadedRun.from_records(run_id, records), _RedisRunLog(run_id, base, self._caller)
 

@@ -1,0 +1,34 @@
+"""``file://DIR``: the durable embedded default, everything under one directory.
+
+The queue is :mod:`swarm_runtime.queue.file` (one process owns the directory at a time);
+workflow runs live in ``DIR/runs`` (:mod:`._runs`) and table artifacts in
+``DIR/artifacts``. Agent state and handoffs are in-process (a file queue has one owner).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import ClassVar
+
+from ...orchestrator._runstore import RunStore
+from ...queue.file import FileQueue
+from ..base import Backend
+from ._runs import DirectoryRunStore
+
+__all__ = ["DirectoryRunStore", "FileBackend"]
+
+
+class FileBackend(Backend):
+    """Queue and runs on local disk, durable across crashes and restarts."""
+
+    scheme: ClassVar[str] = "file"
+    shared: ClassVar[bool] = False
+    durable: ClassVar[bool] = True
+    queue: FileQueue
+
+    @property
+    def artifact_location(self) -> str:
+        return os.path.join(self.queue.directory, "artifacts")
+
+    def _new_run_store(self) -> RunStore:
+        return DirectoryRunStore(os.path.join(self.queue.directory, "runs"))
