@@ -14,7 +14,8 @@ everything shared (lifecycle, caching, ``async with``) is concrete here.
 from __future__ import annotations
 
 import abc
-from types import TracebackType
+from collections.abc import Mapping
+from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from ..clock import Clock
@@ -46,6 +47,8 @@ class Backend(abc.ABC):
     shared: ClassVar[bool] = False
     #: what a returned publish / store write holds survives the process
     durable: ClassVar[bool] = False
+    #: queue options to open it for inspection only (the CLI's ``queue stats``, ``peek``...)
+    inspection_options: ClassVar[Mapping[str, Any]] = MappingProxyType({})
 
     def __init__(self, queue: MessageQueue, *, owns_queue: bool = True) -> None:
         self.queue = queue

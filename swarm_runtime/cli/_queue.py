@@ -18,6 +18,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
+from ..backends import backend_class
 from ..errors import ConfigError, QueueError, SwarmError
 from ..message import Message, validate_topic
 from ..queue.base import MessageQueue
@@ -58,17 +59,11 @@ def _fail(message: str, code: ExitCode) -> NoReturn:
     raise SystemExit(int(code))
 
 
-def _is_file_url(url: str) -> bool:
-    return "://" not in url or url.lower().startswith("file://")
-
-
 def _with_queue(url: str, *, write: bool, job: Callable[[MessageQueue], Awaitable[T]]) -> T:
     """Open the queue (read-only for inspection of a file queue), run ``job``, close it."""
 
     async def main() -> T:
-        options: dict[str, Any] = {}
-        if not write and _is_file_url(url):
-            options["read_only"] = True
+        options = {} if write else dict(backend_class(url).inspection_options)
         queue = await MessageQueue.open(url, **options)
         try:
             return await job(queue)

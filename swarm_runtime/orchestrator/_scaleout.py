@@ -6,16 +6,16 @@ pipeline are *shared agents*: added to the runtime directly, not behind the work
 guard (the guard knows only the runs its own process executes, and would settle other
 processes' tasks unhandled). Consequences, all documented in the README:
 
-* a task's result is still recorded exactly once (the run store, see
-  :mod:`._redis_store`, and the scheduler's check for replies to finished tasks);
+* a task's result is still recorded exactly once (the backend's run store, see
+  :mod:`swarm_runtime.backends.redis._runs`, and the scheduler's check for replies to
+  finished tasks);
 * a duplicate delivery (a worker killed after its reply, before its ack) may run the
   handler twice: at-least-once execution, as on every backend after a crash;
 * the agent's ``timeout`` applies to every task it runs; a task's own ``timeout`` in the
   pipeline is not enforced on a shared queue.
 
-Agent state and handoff records are shared too (:mod:`._redis_state`,
-:mod:`._redis_handoff`): ``worker`` and ``DataPipelineOrchestrator`` on a ``redis://``
-queue give their runtime a :class:`RedisStateManager` and a :class:`RedisHandoffProtocol`.
+Agent state and handoff records are shared too: a shared backend (``redis://``) hands
+every runtime on it the same state and handoff records.
 """
 
 from __future__ import annotations
@@ -31,12 +31,7 @@ from ..runtime.runtime import Runtime
 from ._guard import WorkflowAgent
 from ._pipeline_agents import build_agent
 
-__all__ = ["DispatchRuntime", "is_shared_queue", "shared_agents"]
-
-
-def is_shared_queue(url: str) -> bool:
-    """True for queue URLs that several processes share (``redis://``)."""
-    return url.split(":", 1)[0].lower() == "redis"
+__all__ = ["DispatchRuntime", "shared_agents"]
 
 
 def shared_agents(config: PipelineConfig, *, lease: float | None = None) -> list[Agent]:

@@ -26,6 +26,8 @@ from pydantic import (
 
 from ..agents.builtin import BUILTIN_PREFIX, BUILTINS, Builtin
 from ..agents.builtin._validation import did_you_mean
+from ..errors import ConfigError
+from ..queue._registry import check_url
 from ..retry import RetryPolicy
 
 __all__ = [
@@ -44,7 +46,6 @@ __all__ = [
 DEFAULT_QUEUE = "file://queue"
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
 _CALLABLE = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
-_SCHEMES = ("memory", "file", "redis")
 
 FailurePolicy = Literal["fail_fast", "continue"]
 
@@ -76,17 +77,12 @@ def _check_uses(value: str) -> str:
 
 
 def _check_queue(value: str) -> str:
-    scheme, sep, rest = value.partition("://")
-    if not sep:
-        if not value.strip():
-            raise ValueError("expected a queue URL such as file://queue or memory://")
-        return value  # a bare directory means file://DIR
-    if scheme.lower() not in _SCHEMES:
-        known = ", ".join(f"{s}://" for s in _SCHEMES)
-        raise ValueError(f"unknown queue URL scheme {scheme!r}; expected one of: {known}")
-    if scheme.lower() == "file" and not rest:
-        raise ValueError("a file:// queue URL needs a directory, e.g. file://queue")
-    return value
+    if not value.strip():
+        raise ValueError("expected a queue URL such as file://queue or memory://")
+    try:
+        return check_url(value)  # a bare directory means file://DIR
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _check_finite(value: float) -> float:

@@ -10,7 +10,7 @@ from ..errors import BackendUnavailableError, ConfigError
 if TYPE_CHECKING:
     from .base import MessageQueue
 
-__all__ = ["BACKENDS", "create", "load", "split_url"]
+__all__ = ["BACKENDS", "check_url", "create", "load", "split_url"]
 
 #: scheme -> "module:class"; imported only when used, so optional drivers stay optional.
 BACKENDS: dict[str, str] = {
@@ -20,6 +20,9 @@ BACKENDS: dict[str, str] = {
 }
 
 _EXTRAS = {"redis": "redis"}
+
+#: scheme -> "module:function" checking a URL's syntax without loading a driver
+_URL_CHECKS = {"file": "swarm_runtime.queue.file._options:parse_url"}
 
 
 def split_url(url: str) -> tuple[str, str]:
@@ -32,10 +35,20 @@ def split_url(url: str) -> tuple[str, str]:
     scheme = scheme.lower()
     if scheme not in BACKENDS:
         raise ConfigError(
-            f"unknown queue URL scheme {scheme!r} in {url!r}; use one of: "
+            f"unknown queue URL scheme {scheme!r}; expected one of: "
             + ", ".join(f"{name}://" for name in BACKENDS)
         )
     return scheme, url
+
+
+def check_url(url: str) -> str:
+    """``url`` if it is a well-formed queue URL (:class:`ConfigError` saying what is wrong
+    otherwise); loads no driver and touches nothing, so configs can check URLs early."""
+    scheme, full = split_url(url)
+    checker = _URL_CHECKS.get(scheme)
+    if checker is not None:
+        load(scheme, checker)(full)
+    return url
 
 
 def load(scheme: str, target: str) -> Any:

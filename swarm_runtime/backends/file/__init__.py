@@ -8,7 +8,9 @@ workflow runs live in ``DIR/runs`` (:mod:`._runs`) and table artifacts in
 from __future__ import annotations
 
 import os
-from typing import ClassVar
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, ClassVar
 
 from ...orchestrator._runstore import RunStore
 from ...queue.file import FileQueue
@@ -24,6 +26,8 @@ class FileBackend(Backend):
     scheme: ClassVar[str] = "file"
     shared: ClassVar[bool] = False
     durable: ClassVar[bool] = True
+    #: inspecting a queue another process owns: read-only, no lock taken
+    inspection_options: ClassVar[Mapping[str, Any]] = MappingProxyType({"read_only": True})
     queue: FileQueue
 
     @property
