@@ -36,6 +36,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import anyio
 from _common import print_table, write_json
+from _sqlite_queue import SqliteQueue
 
 import swarm_runtime as sr
 
@@ -95,6 +96,115 @@ async def swarm_run(root: Path, n: int, publishers: int, batch: int) -> dict[str
         "cycle": count / (published + consumed),
         "msgs_per_fsync": count / max(1, fsyncs),
     }
+
+
+# ---------------------------------------------------------------------------- batches vs SQLite
+
+
+class _FileSide:
+    """The file queue behind the small interface both sides of the batch benchmark share."""
+
+    name = "swarm file://"
+
+    def __init__(self, queue: sr.MessageQueue) -> None:
+        self.queue = queue
+
+    @classmethod
+    async def open(cls, path: Path) -> _FileSide:
+        return cls(await sr.MessageQueue.open(f"file://{path}", fsync="always"))
+
+    async def publish(self, payload: Any) -> object:
+        return await self.queue.publish("bench", payload)
+
+    async def publish_many(self, payloads: list[Any]) -> list[Any]:
+        return await self.queue.publish_many("bench", payloads)
+
+    async def lease(self, count: int) -> list[Any]:
+        return [m.id for m in await self.queue.subscribe("bench", batch_size=count, timeout=5)]
+
+    async def acknowledge_many(self, ids: list[Any]) -> int:
+        return await self.queue.acknowledge_many(ids)
+
+    async def settle(self) -> None:
+        """Acks are written lazily: write and fsync them (inside the timing)."""
+        await self.queue.flush()  # type: ignore[attr-defined]
+
+    async def close(self) -> None:
+        await self.queue.close()
+
+
+class _SqliteSide:
+    name = "SQLite WAL group commit"
+
+    def __init__(self, queue: SqliteQueue) -> None:
+        self.queue = queue
+
+    @classmethod
+    async def open(cls, path: Path) -> _SqliteSide:
+        return cls(SqliteQueue(str(path / "queue.db")))
+
+    async def publish(self, payload: Any) -> object:
+        return await self.queue.publish("bench", payload)
+
+    async def publish_many(self, payloads: list[Any]) -> list[Any]:
+        return await self.queue.publish_many("bench", payloads)
+
+    async def lease(self, count: int) -> list[Any]:
+        return [row_id for row_id, _ in await self.queue.lease("bench", count)]
+
+    async def acknowledge_many(self, ids: list[Any]) -> int:
+        return await self.queue.acknowledge_many(ids)
+
+    async def settle(self) -> None:
+        """Every acknowledge_many was committed already."""
+
+    async def close(self) -> None:
+        await self.queue.close()
+
+
+async def _in_parallel(publishers: int, rounds: int, fn: Callable[[], Any]) -> float:
+    async def worker() -> None:
+        for _ in range(rounds):
+            await fn()
+
+    start = time.perf_counter()
+    async with anyio.create_task_group() as tg:
+        for _ in range(publishers):
+            tg.start_soon(worker)
+    return time.perf_counter() - start
+
+
+async def batch_run(side_type: Any, root: Path, n: int, n_many: int) -> dict[str, float]:
+    """Single publish (64 publishers), publish_many (64 publishers, batches of 100), and the
+    whole cycle: publish_many, then lease batches of 256 settled by acknowledge_many."""
+    out: dict[str, float] = {}
+    path = _fresh(root, "batch-single")
+    side = await side_type.open(path)
+    per = n // 64
+    out["single"] = per * 64 / await _in_parallel(64, per, lambda: side.publish(PAYLOAD))
+    await side.close()
+    path = _fresh(root, "batch-many")
+    side = await side_type.open(path)
+    rounds = max(1, n_many // (64 * 100))
+    batch = [PAYLOAD] * 100
+    count = rounds * 64 * 100
+    published = await _in_parallel(64, rounds, lambda: side.publish_many(batch))
+    out["publish_many"] = count / published
+    start = time.perf_counter()
+    done = 0
+    while done < count:
+        ids = await side.lease(256)
+        if not ids:
+            raise RuntimeError(f"{side.name} ran dry after {done} of {count} messages")
+        done += await side.acknowledge_many(ids)
+    await side.settle()
+    consumed = time.perf_counter() - start
+    await side.close()
+    out["consume_ack_many"] = count / consumed
+    out["cycle"] = count / (published + consumed)
+    shutil.rmtree(_fresh(root, "batch-single"), ignore_errors=True)
+    shutil.rmtree(path, ignore_errors=True)
+    return out
 
 
 # ---------------------------------------------------------------------------- persist-queue
@@ -250,6 +360,38 @@ def _repeat(repeat: int, fn: Callable[[], dict[str, float]]) -> dict[str, float]
     return out
 
 
+def batch_figures(root: Path, n: int, repeat: int) -> dict[str, Any]:
+    """The file queue and SQLite, run after run (the same load on both); best and median."""
+    n_many = 4 * n
+    runs: dict[str, list[dict[str, float]]] = {"file": [], "sqlite": []}
+    for _ in range(repeat):
+        runs["file"].append(asyncio.run(batch_run(_FileSide, root, n, n_many)))
+        runs["sqlite"].append(asyncio.run(batch_run(_SqliteSide, root, n, n_many)))
+    out: dict[str, Any] = {"runs": runs}
+    rows = []
+    keys = ["single", "publish_many", "consume_ack_many", "cycle"]
+    for kind, label in (("file", "swarm file://"), ("sqlite", "SQLite WAL group commit")):
+        best = {k: max(r[k] for r in runs[kind]) for k in keys}
+        median = {k: statistics.median(r[k] for r in runs[kind]) for k in keys}
+        out[kind] = {"best": best, "median": median}
+        rows.append([f"{label}, best"] + [best[k] for k in keys])
+        rows.append([f"{label}, median"] + [median[k] for k in keys])
+    ratios = {
+        k: statistics.median(f[k] / q[k] for f, q in zip(runs["file"], runs["sqlite"], strict=True))
+        for k in keys
+    }
+    out["ratio_to_sqlite"] = ratios
+    rows.append(["file / SQLite (median of per-run ratios)"] + [ratios[k] for k in keys])
+    print_table(
+        f"batches, msgs/s, fsync on every commit, {repeat} runs: single publish (64 "
+        "publishers); publish_many (64 publishers x 100); lease 256 + acknowledge_many; "
+        "whole cycle",
+        ["", "single", "publish_many", "consume+ack_many", "cycle"],
+        rows,
+    )
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=50_000, help="messages per run")
@@ -257,6 +399,9 @@ def main() -> int:
     parser.add_argument("--reopen-n", type=int, default=1_000_000, help="messages for reopen")
     parser.add_argument("--dir", type=Path, default=None, help="where to put the queues")
     parser.add_argument("--quick", action="store_true", help="n=10000, repeat=1, reopen 100k")
+    parser.add_argument(
+        "--batches-only", action="store_true", help="only the batch figures against SQLite"
+    )
     args = parser.parse_args()
     if args.quick:
         args.n, args.repeat, args.reopen_n = 10_000, 1, 100_000
@@ -270,6 +415,10 @@ def main() -> int:
     )
     try:
         results: dict[str, Any] = {"n": n, "message_bytes": size, "repeat": repeat}
+        results["batches"] = batch_figures(root, n, repeat)
+        if args.batches_only:
+            write_json("queue_batches", results)
+            return 0
         raw100 = statistics.median(raw_lines(root, n * 2, 100) for _ in range(repeat))
         raw1 = statistics.median(raw_lines(root, 2000, 1) for _ in range(repeat))
         results["raw"] = {"fsync_every_100": raw100, "fsync_every_1": raw1}

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
 from .errors import PayloadError
 
-__all__ = ["check_json", "dumps", "loads"]
+__all__ = ["check_json", "dumps", "dumps_many", "loads"]
 
 _OPTIONS = (
     orjson.OPT_PASSTHROUGH_DATETIME
@@ -48,6 +49,21 @@ def dumps(value: Any, *, what: str = "payload") -> bytes:
                 type_name="float",
             )
     return data
+
+
+def dumps_many(values: Sequence[Any], *, what: str = "payloads") -> list[bytes]:
+    """:func:`dumps` of each value (a batch); an error names the position: ``payloads[3]``."""
+    encode = orjson.dumps
+    try:
+        out = [encode(value, default=_refuse, option=_OPTIONS) for value in values]
+    except (TypeError, orjson.JSONEncodeError):
+        for i, value in enumerate(values):
+            dumps(value, what=f"{what}[{i}]")
+        raise
+    for i, data in enumerate(out):
+        if b"null" in data and _has_nonfinite(values[i]):
+            dumps(values[i], what=f"{what}[{i}]")
+    return out
 
 
 def check_json(value: Any, *, what: str = "payload") -> None:

@@ -42,6 +42,12 @@ def new_id() -> str:
     return f"{time.time_ns() // 1_000_000:012x}{_PROCESS}{next(_COUNTER) & 0xFFFFFFFF:08x}"
 
 
+def new_ids(count: int) -> list[str]:
+    """``count`` new message ids at once (what ``new_id`` makes, for a batch)."""
+    prefix = f"{time.time_ns() // 1_000_000:012x}{_PROCESS}"
+    return [f"{prefix}{n & 0xFFFFFFFF:08x}" for n in itertools.islice(_COUNTER, count)]
+
+
 _VALID_TOPICS: set[str] = set()
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import abc
 import enum
 import math
-from collections.abc import AsyncIterator, Generator
+import time
+from collections.abc import AsyncIterator, Generator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -21,7 +22,8 @@ from anyio.abc import TaskStatus
 from .. import _json
 from ..clock import Clock, SystemClock
 from ..errors import ConfigError, QueueClosedError
-from ..message import Message, build_message, validate_topic
+from ..message import Message, new_id, new_ids, validate_topic
+from ._publishing import PublishBatch
 from ._registry import create
 
 __all__ = ["MessageQueue", "NackOutcome", "QueueOptions", "QueueStats", "split_options"]
@@ -199,45 +201,125 @@ class MessageQueue(abc.ABC):
         Raises :class:`~swarm_runtime.PayloadError` for a payload that is not JSON,
         :class:`~swarm_runtime.InvalidTopicError` for a bad topic name.
         """
-        message = build_message(
+        self._check_publish(topic, delay, priority, max_attempts, headers)
+        if dedup_key is not None:
+            _check_dedup_key(dedup_key, "dedup_key")
+        batch = PublishBatch(
             topic,
-            payload,
-            sender=sender,
-            headers=headers,
-            max_attempts=max_attempts,
-            priority=priority,
-            correlation_id=correlation_id,
-            workflow_id=workflow_id,
-            reply_to=reply_to,
+            [new_id()],
+            [payload],
+            [_json.dumps(payload)],
+            priority,
+            float(delay),
+            None if dedup_key is None else [dedup_key],
+            True,
+            time.time(),
+            sender,
+            headers,
+            correlation_id,
+            workflow_id,
+            reply_to,
+            max_attempts,
         )
-        body = self._prepare(message, delay, dedup_key)
-        return await self._put(message, body, delay=float(delay), dedup_key=dedup_key)
+        return (await self._publish(batch))[0]
 
     async def publish_message(
         self, message: Message, *, delay: float = 0.0, dedup_key: str | None = None
     ) -> str:
         """Store a prepared :class:`Message` (its ``attempts`` is reset) and return its id."""
-        body = self._prepare(message, delay, dedup_key)
-        return await self._put(message, body, delay=float(delay), dedup_key=dedup_key)
+        self._check_publish(
+            message.topic, delay, message.priority, message.max_attempts, message.headers
+        )
+        if dedup_key is not None:
+            _check_dedup_key(dedup_key, "dedup_key")
+        body = _json.dumps(message.payload)
+        message.__dict__["attempts"] = 0
+        batch = PublishBatch(
+            message.topic,
+            [message.id],
+            [message.payload],
+            [body],
+            message.priority,
+            float(delay),
+            None if dedup_key is None else [dedup_key],
+            False,
+            message.created_at,
+            message.sender,
+            message.headers,
+            message.correlation_id,
+            message.workflow_id,
+            message.reply_to,
+            message.max_attempts,
+            message.last_error,
+        )
+        return (await self._publish(batch))[0]
 
-    def _prepare(self, message: Message, delay: float, dedup_key: str | None) -> bytes:
-        """Validate a message about to be published; returns its payload as JSON bytes."""
+    async def publish_many(
+        self,
+        topic: str,
+        payloads: Sequence[Any],
+        *,
+        delay: float = 0.0,
+        priority: int = 0,
+        dedup_keys: Sequence[str | None] | None = None,
+    ) -> list[str]:
+        """Store a batch of messages of ``topic`` durably, as a whole; returns their ids in order.
+
+        One group commit on disk, one script call on Redis: when it returns every message is
+        stored; when it raises, none is (a payload that is not JSON, at any position, is
+        refused before anything is written). ``dedup_keys`` (one per payload, ``None`` for
+        none) work as in :meth:`publish`, within the batch too: a key seen before, or earlier
+        in the batch, returns the first message's id and stores nothing.
+        """
+        self._check_publish(topic, delay, priority, None, None)
+        if isinstance(payloads, (str, bytes, dict)) or not isinstance(payloads, Sequence):
+            raise TypeError(f"payloads must be a list of payloads, got {type(payloads).__name__}")
+        count = len(payloads)
+        keys: list[str | None] | None = None
+        if dedup_keys is not None:
+            keys = list(dedup_keys)
+            if len(keys) != count:
+                raise ValueError(
+                    f"dedup_keys must have one entry per payload: got {len(keys)} for {count}"
+                )
+            for i, key in enumerate(keys):
+                if key is not None:
+                    _check_dedup_key(key, f"dedup_keys[{i}]")
+        if not count:
+            return []
+        payloads = list(payloads)
+        batch = PublishBatch(
+            topic,
+            new_ids(count),
+            payloads,
+            _json.dumps_many(payloads),
+            priority,
+            float(delay),
+            keys,
+            True,
+            time.time(),
+        )
+        return await self._publish(batch)
+
+    def _check_publish(
+        self,
+        topic: str,
+        delay: float,
+        priority: int,
+        max_attempts: int | None,
+        headers: dict[str, Any] | None,
+    ) -> None:
+        """The checks every publish shares (before anything is encoded)."""
         if self._state is not _State.OPEN:
             self._check_open()
-        validate_topic(message.topic)
-        if not isinstance(delay, (int, float)) or not math.isfinite(delay) or delay < 0:
-            raise ValueError(f"delay must be a finite number of seconds >= 0, got {delay!r}")
-        if type(message.priority) is not int:
-            raise ValueError(f"priority must be an int, got {type(message.priority).__name__}")
-        if message.max_attempts is not None and message.max_attempts < 1:
-            raise ValueError(f"max_attempts must be >= 1, got {message.max_attempts}")
-        if dedup_key is not None and (not isinstance(dedup_key, str) or not dedup_key):
-            raise ValueError("dedup_key must be a non-empty str")
-        body = _json.dumps(message.payload)
-        if message.headers:
-            _json.dumps(message.headers, what="headers")
-        message.__dict__["attempts"] = 0
-        return body
+        validate_topic(topic)
+        _check_delay(delay)
+        if type(priority) is not int:
+            raise ValueError(f"priority must be an int, got {type(priority).__name__}")
+        if max_attempts is not None and max_attempts < 1:
+            raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
+        if headers:
+            _json.dumps(headers, what="headers")
 
     # ------------------------------------------------------------------ receiving
 
@@ -307,6 +389,47 @@ class MessageQueue(abc.ABC):
             self._check_open()
         return await self._ack(message_id)
 
+    async def acknowledge_many(self, message_ids: Sequence[str]) -> int:
+        """Settle a batch of delivered messages for good; returns how many were settled
+        (ids already settled, or unknown, are skipped). Written as one record on disk and
+        one script call on Redis, so a crash never keeps part of the batch settled and
+        part of it not (the rest of :meth:`acknowledge`'s contract is the same)."""
+        if self._state is not _State.OPEN:
+            self._check_open()
+        if isinstance(message_ids, (str, bytes)) or not isinstance(message_ids, Sequence):
+            raise TypeError(
+                f"message_ids must be a list of message ids, got {type(message_ids).__name__}"
+            )
+        if not message_ids:
+            return 0
+        return await self._ack_many(message_ids)
+
+    async def nack_many(
+        self,
+        message_ids: Sequence[str],
+        *,
+        delay: float | None = None,
+        error: str | None = None,
+        dead_letter: bool = False,
+    ) -> list[NackOutcome]:
+        """:meth:`nack` for a batch of delivered messages (same options for all); returns
+        each one's outcome, in order."""
+        self._check_open()
+        if isinstance(message_ids, (str, bytes)) or not isinstance(message_ids, Sequence):
+            raise TypeError(
+                f"message_ids must be a list of message ids, got {type(message_ids).__name__}"
+            )
+        if delay is not None:
+            _check_delay(delay)
+        return [
+            await (
+                self._nack_dead(message_id, error)
+                if dead_letter
+                else self._nack(message_id, delay or 0.0, error)
+            )
+            for message_id in message_ids
+        ]
+
     async def nack(
         self,
         message_id: str,
@@ -322,8 +445,8 @@ class MessageQueue(abc.ABC):
         then it goes to the dead-letter queue with ``error``.
         """
         self._check_open()
-        if delay is not None and (not math.isfinite(delay) or delay < 0):
-            raise ValueError(f"delay must be a finite number of seconds >= 0, got {delay!r}")
+        if delay is not None:
+            _check_delay(delay)
         if dead_letter:
             return await self._nack_dead(message_id, error)
         return await self._nack(message_id, delay or 0.0, error)
@@ -396,9 +519,17 @@ class MessageQueue(abc.ABC):
         """Release resources."""
 
     @abc.abstractmethod
-    async def _put(
-        self, message: Message, body: bytes, *, delay: float, dedup_key: str | None
-    ) -> str: ...
+    async def _publish(self, batch: PublishBatch) -> list[str]:
+        """Backend hook: store a validated batch together, or none of it; returns the ids
+        (a duplicate's is the stored message's id: same dedup key within the window, or
+        an id already stored)."""
+
+    async def _ack_many(self, message_ids: Sequence[str]) -> int:
+        """Backend hook: settle a batch; the default acks one by one."""
+        settled = 0
+        for message_id in message_ids:
+            settled += await self._ack(message_id)
+        return settled
 
     @abc.abstractmethod
     async def _get(
@@ -453,6 +584,16 @@ class MessageQueue(abc.ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._state.value}>"
+
+
+def _check_delay(delay: float) -> None:
+    if not isinstance(delay, (int, float)) or not math.isfinite(delay) or delay < 0:
+        raise ValueError(f"delay must be a finite number of seconds >= 0, got {delay!r}")
+
+
+def _check_dedup_key(key: object, name: str) -> None:
+    if not isinstance(key, str) or not key:
+        raise ValueError(f"{name} must be a non-empty str")
 
 
 def split_options(options: dict[str, Any]) -> tuple[QueueOptions, Clock | None, dict[str, Any]]:

@@ -15,6 +15,7 @@ from typing import Any
 import anyio
 
 from ..message import Message
+from ._publishing import PublishBatch
 from .base import MessageQueue, NackOutcome, QueueStats
 
 __all__ = ["MemoryQueue"]
@@ -199,10 +200,17 @@ class MemoryQueue(MessageQueue):
 
     # ------------------------------------------------------------------ backend hooks
 
-    async def _put(
-        self, message: Message, body: bytes, *, delay: float, dedup_key: str | None
-    ) -> str:
+    async def _publish(self, batch: PublishBatch) -> list[str]:
         now = self.clock.time()
+        keys = batch.dedup_keys
+        message = batch.message
+        store = self._store
+        return [
+            store(message(i), batch.delay, None if keys is None else keys[i], now)
+            for i in range(len(batch))
+        ]
+
+    def _store(self, message: Message, delay: float, dedup_key: str | None, now: float) -> str:
         if dedup_key is not None:
             self._expire_dedup(now)
             seen = self._dedup.get(dedup_key)

@@ -431,3 +431,122 @@ async def test_old_lease_of_a_republished_id_does_not_expire_the_new_one(
     assert (await q.stats("t")).leased == 1
     assert await q.subscribe("t") == []
     assert fresh.id == msg.id
+
+
+# ---------------------------------------------------------------------------- batches
+
+
+async def test_publish_many_stores_the_batch_in_order(make_queue: QueueFactory) -> None:
+    """publish_many returns one id per payload, in order; they are delivered in that order."""
+    q = await make_queue()
+    ids = await q.publish_many("t", [{"n": i} for i in range(250)], priority=2)
+    assert len(ids) == len(set(ids)) == 250
+    got = await q.subscribe("t", batch_size=500)
+    assert [m.id for m in got] == ids
+    assert [m.payload for m in got] == [{"n": i} for i in range(250)]
+    assert {(m.priority, m.attempts) for m in got} == {(2, 1)}
+    assert await q.publish_many("t", []) == []
+
+
+async def test_publish_many_beyond_one_script_call(make_queue: QueueFactory) -> None:
+    """A batch larger than one backend call (Redis: 1,000) is stored whole, in order."""
+    q = await make_queue()
+    ids = await q.publish_many("big", list(range(2500)))
+    assert await q.depth("big") == 2500
+    got = await q.subscribe("big", batch_size=1000)
+    assert [m.payload for m in got] == list(range(1000))
+    assert [m.id for m in got] == ids[:1000]
+
+
+async def test_publish_many_bad_payload_stores_nothing(make_queue: QueueFactory) -> None:
+    """One payload that is not JSON, in the middle, refuses the whole batch and names it."""
+    q = await make_queue()
+    payloads: list[object] = [1, 2, {"ok": [1]}, {"bad": {1, 2}}, 5]
+    with pytest.raises(sr.PayloadError, match=r"payloads\[3\]\.bad") as info:
+        await q.publish_many("t", payloads)
+    assert info.value.path == "payloads[3].bad"
+    assert await q.depth("t") == 0
+    assert await q.subscribe("t", batch_size=10) == []
+
+
+async def test_publish_many_refuses_bad_arguments(make_queue: QueueFactory) -> None:
+    """Bad topic, delay, priority or dedup keys: nothing stored, a clear error."""
+    q = await make_queue()
+    with pytest.raises(sr.InvalidTopicError):
+        await q.publish_many("bad topic", [1])
+    with pytest.raises(ValueError, match="delay"):
+        await q.publish_many("t", [1], delay=-1)
+    with pytest.raises(ValueError, match="priority"):
+        await q.publish_many("t", [1], priority=1.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="one entry per payload"):
+        await q.publish_many("t", [1, 2], dedup_keys=["a"])
+    with pytest.raises(ValueError, match=r"dedup_keys\[1\]"):
+        await q.publish_many("t", [1, 2], dedup_keys=["a", ""])
+    with pytest.raises(TypeError, match="list of payloads"):
+        await q.publish_many("t", "abc")
+    with pytest.raises(TypeError, match="list of message ids"):
+        await q.acknowledge_many("abc")
+    assert await q.depth("t") == 0
+
+
+async def test_publish_many_dedup_within_and_across_batches(
+    make_queue: QueueFactory, clock: ManualClock
+) -> None:
+    """A dedup key repeated in a batch, or seen in an earlier one, returns the first id."""
+    q = await make_queue(clock=clock, dedup_window=100)
+    first = await q.publish("t", "single", dedup_key="a")
+    ids = await q.publish_many(
+        "t", ["x", "y", "z", "w", "v"], dedup_keys=["a", "b", None, "b", "c"]
+    )
+    assert ids[0] == first
+    assert ids[3] == ids[1]
+    assert len({first, ids[1], ids[2], ids[4]}) == 4
+    again = await q.publish_many("t", ["p", "q"], dedup_keys=["c", "d"])
+    assert again[0] == ids[4]
+    got = await q.subscribe("t", batch_size=10)
+    assert [m.payload for m in got] == ["single", "y", "z", "v", "q"]
+    clock.advance(101)
+    later = await q.publish_many("t", ["late"], dedup_keys=["a"])
+    assert later[0] != first
+
+
+async def test_publish_many_with_delay(make_queue: QueueFactory, clock: ManualClock) -> None:
+    """A delayed batch becomes ready together when the delay passes."""
+    q = await make_queue(clock=clock)
+    await q.publish_many("t", [1, 2, 3], delay=30)
+    assert await q.subscribe("t", batch_size=5) == []
+    assert (await q.stats("t")).delayed == 3
+    clock.advance(31)
+    assert [m.payload for m in await q.subscribe("t", batch_size=5)] == [1, 2, 3]
+
+
+async def test_acknowledge_many_settles_a_leased_batch(make_queue: QueueFactory) -> None:
+    """acknowledge_many settles every leased id it is given and counts only those."""
+    q = await make_queue()
+    await q.publish_many("t", list(range(300)))
+    got = await q.subscribe("t", batch_size=256)
+    ids = [m.id for m in got]
+    assert await q.acknowledge_many(ids[:200]) == 200
+    assert await q.depth("t") == 100
+    # already settled, unknown and repeated ids are skipped
+    assert await q.acknowledge_many([ids[0], "no-such-id", ids[200], ids[200]]) == 1
+    assert await q.acknowledge_many([]) == 0
+    stats = await q.stats("t")
+    assert (stats.leased, stats.ready) == (55, 44)
+    rest = await q.subscribe("t", batch_size=100)
+    assert await q.acknowledge_many([m.id for m in rest] + ids[201:]) == 99
+    assert await q.depth("t") == 0
+
+
+async def test_nack_many_requeues_and_dead_letters(make_queue: QueueFactory) -> None:
+    """nack_many gives a batch back (or to the DLQ), one outcome per id."""
+    q = await make_queue(max_attempts=2)
+    await q.publish_many("t", [1, 2, 3])
+    got = await q.subscribe("t", batch_size=3)
+    outcomes = await q.nack_many([m.id for m in got] + ["nope"], error="boom")
+    assert outcomes == ["requeued", "requeued", "requeued", "unknown"]
+    again = await q.subscribe("t", batch_size=3)
+    assert [m.attempts for m in again] == [2, 2, 2]
+    assert await q.nack_many([again[0].id], dead_letter=True, error="bad") == ["dead_lettered"]
+    assert await q.nack_many([m.id for m in again[1:]]) == ["dead_lettered"] * 2
+    assert len(await q.dead_letters("t")) == 3

@@ -78,6 +78,7 @@ class Batch:
         "jobs",
         "lazy",
         "posts",
+        "records",
         "segment",
         "size",
         "start",
@@ -90,6 +91,7 @@ class Batch:
         self.chunks: list[bytes] = []
         self.lazy: list[int] = []  # indexes of chunks nobody waits for (acks, leases...)
         self.size = 0
+        self.records = 0
         self.sync = False
         self.posts: list[Any] = []  # what the queue does once the batch is on disk
         self.jobs: list[Job[Any]] = []  # other blocking work for the same trip
@@ -159,13 +161,17 @@ class Journal:
         """Nothing waiting to be written and no trip to the I/O thread under way."""
         return not self._busy and not self._open.size and not self._open.jobs
 
-    def add(self, record: bytes, sync: bool = False, lazy: bool = False) -> Batch:
-        """Append a framed record to the open batch; returns that batch."""
+    def add(
+        self, record: bytes, sync: bool = False, lazy: bool = False, *, records: int = 1
+    ) -> Batch:
+        """Append a framed record (or ``records`` of them back to back) to the open batch;
+        returns that batch."""
         batch = self._open
         if lazy:
             batch.lazy.append(len(batch.chunks))
         batch.chunks.append(record)
         batch.size += len(record)
+        batch.records += records
         if sync:
             batch.sync = True
         return batch
@@ -276,7 +282,7 @@ class Journal:
                 if batch.size and position is not None:
                     batch.segment, batch.start = position
                     self.batches += 1
-                    self.records += len(batch.chunks)
+                    self.records += batch.records
                 if sync:
                     self._unsynced = False
                     self._last_sync = time.monotonic()

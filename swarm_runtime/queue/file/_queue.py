@@ -14,19 +14,21 @@ import itertools
 import math
 import os
 import time
+from collections.abc import Sequence
 from functools import partial
 from typing import Any, Self
 
 import anyio
+import orjson
 from anyio.abc import TaskStatus
 
-from ... import _json
 from ..._logging import get_logger
 from ...clock import Clock
 from ...errors import ConfigError, PayloadError, QueueError
-from ...message import Message, new_id, validate_topic
+from ...message import Message
+from .._publishing import PublishBatch
 from ..base import NackOutcome, QueueOptions, QueueStats, split_options
-from ._codec import encode_meta, encode_msg, envelope_of
+from ._codec import encode_meta, encode_msgs
 from ._compaction import CompactionMixin, Move
 from ._core import wake
 from ._delivery import DeliveryMixin
@@ -56,6 +58,48 @@ _ZOMBIE = State.ZOMBIE
 _PARKED = State.PARKED
 
 MAX_MESSAGE_BYTES = 64 * MiB
+_json_dumps = orjson.dumps
+
+
+class _Published:
+    """Publishes appended to a journal batch: indexed once the batch is on disk."""
+
+    __slots__ = (
+        "dedup_keys",
+        "due",
+        "keys",
+        "max_attempts",
+        "offset",
+        "priority",
+        "sizes",
+        "state",
+        "topic",
+        "tracked",
+    )
+
+    def __init__(
+        self,
+        keys: list[bytes],
+        offset: int,
+        sizes: list[int],
+        topic: TopicIndex,
+        priority: int,
+        max_attempts: int,
+        state: int,
+        due: float,
+        dedup_keys: list[str | None] | None,
+        tracked: bool,
+    ) -> None:
+        self.keys = keys
+        self.offset = offset  # of the first record, from the start of the batch
+        self.sizes = sizes
+        self.topic = topic
+        self.priority = priority
+        self.max_attempts = max_attempts
+        self.state = state
+        self.due = due
+        self.dedup_keys = dedup_keys
+        self.tracked = tracked  # the keys are in _inflight
 
 
 #: how often the upkeep loop puts back a ``LOCK`` file somebody removed (seconds)
@@ -254,13 +298,6 @@ class FileQueue(DeliveryMixin, CompactionMixin):
         if not batch.posts:
             return
         index = self._index
-        place = index.place
-        delayed = index.delayed
-        inflight = self._inflight
-        placed = 0
-        placed_bytes = 0
-        last_topic = None
-        count = 0
         woken: dict[TopicIndex, int] = {}
         for post in batch.posts:
             if type(post) is Move:
@@ -268,34 +305,39 @@ class FileQueue(DeliveryMixin, CompactionMixin):
                 if slot == post.slot and index.loc[slot] == post.old_loc:
                     index.move(slot, base + post.offset, post.size)
                 continue
-            key, offset, record, topic, priority, max_attempts, state, due, dedup = post
-            del inflight[key]
-            loc = base + offset
-            size = len(record)
-            slot = place(key, loc, size, topic.id, priority, 0, max_attempts, state)
-            placed += 1
-            placed_bytes += size
-            if state == _READY:
+            topic = post.topic
+            if post.tracked:
+                inflight = self._inflight
+                for key in post.keys:
+                    del inflight[key]
+            slots = index.place_many(
+                post.keys,
+                base + post.offset,
+                post.sizes,
+                topic.id,
+                post.priority,
+                post.max_attempts,
+                post.state,
+            )
+            index.account(segment, len(slots), sum(post.sizes))
+            if post.state == _READY:
+                priority = post.priority
                 rl = topic.lists.get(priority) or topic.ready_list(priority)
-                rl.items.append(slot)
-                topic.n_ready += 1
+                rl.items.extend(slots)
+                topic.n_ready += len(slots)
             else:
-                delayed.push(slot, due)
-                topic.n_delayed += 1
-            if topic is not last_topic:
-                if last_topic is not None:
-                    woken[last_topic] = woken.get(last_topic, 0) + count
-                last_topic = topic
-                count = 0
-            count += 1
-            if dedup is not None:
-                seen = self._dedup.get(dedup)
-                if seen is not None:
-                    self._dedup[dedup] = (seen[0], seen[1], segment)
-        if last_topic is not None:
-            woken[last_topic] = woken.get(last_topic, 0) + count
-        if placed:
-            index.account(segment, placed, placed_bytes)
+                push = index.delayed.push
+                for slot in slots:
+                    push(slot, post.due)
+                topic.n_delayed += len(slots)
+            woken[topic] = woken.get(topic, 0) + len(slots)
+            if post.dedup_keys is not None:
+                dedup = self._dedup
+                for dedup_key in post.dedup_keys:
+                    if dedup_key is not None:
+                        seen = dedup.get(dedup_key)
+                        if seen is not None:
+                            dedup[dedup_key] = (seen[0], seen[1], segment)
         for topic, n in woken.items():
             if topic.waiters:
                 wake(topic, n)
@@ -303,189 +345,152 @@ class FileQueue(DeliveryMixin, CompactionMixin):
     def _on_failed(self, batch: Batch) -> None:
         """A batch could not be written: forget its publishes (their callers get the error)."""
         for post in batch.posts:
-            if type(post) is tuple:
-                key, dedup = post[0], post[8]
-                self._inflight.pop(key, None)
-                if dedup is not None:
-                    seen = self._dedup.get(dedup)
-                    if seen is not None and message_key(seen[0]) == key:
-                        del self._dedup[dedup]
+            if type(post) is _Published:
+                for key in post.keys:
+                    self._inflight.pop(key, None)
+                for dedup_key in post.dedup_keys or ():
+                    seen = self._dedup.get(dedup_key) if dedup_key is not None else None
+                    if seen is not None and message_key(seen[0]) in post.keys:
+                        del self._dedup[dedup_key]  # type: ignore[arg-type]
 
-    async def publish(
-        self,
-        topic: str,
-        payload: Any = None,
-        *,
-        delay: float = 0.0,
-        priority: int = 0,
-        dedup_key: str | None = None,
-        headers: dict[str, Any] | None = None,
-        sender: str | None = None,
-        correlation_id: str | None = None,
-        workflow_id: str | None = None,
-        reply_to: str | None = None,
-        max_attempts: int | None = None,
-    ) -> str:
-        """Store a message durably (fsync'd under ``fsync="always"``) and return its id.
-
-        The same contract as :meth:`MessageQueue.publish`; the file queue encodes the record
-        straight from the arguments instead of building a :class:`Message` first.
-        """
-        if dedup_key is not None or delay != 0:
-            return await super().publish(
-                topic,
-                payload,
-                delay=delay,
-                priority=priority,
-                dedup_key=dedup_key,
-                headers=headers,
-                sender=sender,
-                correlation_id=correlation_id,
-                workflow_id=workflow_id,
-                reply_to=reply_to,
-                max_attempts=max_attempts,
-            )
-        # The checks of MessageQueue._prepare, for the arguments a plain publish can have
-        # (the conformance suite holds both paths to the same errors).
-        self._check_open()
-        validate_topic(topic)
-        if type(priority) is not int:
-            raise ValueError(f"priority must be an int, got {type(priority).__name__}")
-        if max_attempts is not None and max_attempts < 1:
-            raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
-        body = _json.dumps(payload)
-        if headers:
-            _json.dumps(headers, what="headers")
-        else:
-            headers = {}
-        message_id = new_id()
-        batch = self._stage_publish(
-            message_id,
-            topic,
-            body,
-            (sender, headers, time.time(), correlation_id, workflow_id, reply_to),
-            priority,
-            max_attempts or 0,
-            0.0,
-            None,
-            None,
-            payload,
-            fresh=True,
-        )
-        if isinstance(batch, Batch):
-            await self._journal.wait(batch)
-            if (self._compact_due or self._index.emptied) and not self._compacting:
-                await self._compact()
-        return message_id
-
-    async def _put(
-        self, message: Message, body: bytes, *, delay: float, dedup_key: str | None
-    ) -> str:
-        staged = self._stage_publish(
-            message.id,
-            message.topic,
-            body,
-            envelope_of(message),
-            message.priority,
-            message.max_attempts or 0,
-            delay,
-            dedup_key,
-            message.last_error,
-            message.payload,
-        )
-        if isinstance(staged, str):
-            return staged  # a duplicate: the id of the message already stored
-        await self._journal.wait(staged)
-        if (self._compact_due or self._index.emptied) and not self._compacting:
-            await self._compact()
-        return message.id
-
-    def _stage_publish(
-        self,
-        message_id: str,
-        topic_name: str,
-        body: bytes,
-        envelope: tuple[Any, ...],
-        priority: int,
-        max_attempts: int,
-        delay: float,
-        dedup_key: str | None,
-        last_error: str | None,
-        payload: Any,
-        *,
-        fresh: bool = False,
-    ) -> Batch | str:
-        """Append the MSG record of a validated message; returns the batch to wait for.
-
-        Returns the stored message's id instead when this is a duplicate (same dedup key
-        within the window, or an id already in the queue). ``fresh``: the id was just made
-        by :func:`new_id` (32 lowercase hex digits, unique), so neither needs checking.
-        """
+    async def _publish(self, batch: PublishBatch) -> list[str]:
+        """Encode every record first (a bad one stages nothing), then append them to the
+        open batch as one chunk: one write and one fsync for the lot, shared with
+        concurrent callers."""
         if self.read_only:
             self._check_writable()
-        dedup = None
-        if dedup_key is not None:
-            now = self.clock.time()
-            self._expire_dedup(now)
-            seen = self._dedup.get(dedup_key)
-            if seen is not None:
-                return seen[0]
-            if self.options.dedup_window > 0:
-                dedup = (dedup_key, now + self.options.dedup_window)
-        if fresh:
-            key = bytes.fromhex(message_id)
-        else:
-            key = message_key(message_id)
-            if key in self._inflight or self._index.find(key) >= 0:
-                return message_id
+        priority = batch.priority
         if not -(2**63) <= priority < 2**63:
             raise ValueError(f"priority must fit in a signed 64-bit integer, got {priority}")
+        max_attempts = batch.max_attempts or 0
         if max_attempts > 0xFFFFFFFF:
             raise ValueError(f"max_attempts must be below 2**32, got {max_attempts}")
-        topic = self._index.by_name.get(topic_name) or self._index.topic_index(topic_name)
+        now = self.clock.time()
+        if batch.delay > 0:
+            state, due = _DELAYED, now + batch.delay
+        else:
+            state, due = _READY, 0.0
         try:
-            meta, flags = encode_meta(message_id, envelope, last_error, dedup)
+            envelope = _json_dumps(batch.envelope())
         except TypeError as exc:  # orjson.JSONEncodeError included
             raise PayloadError(
                 "the message envelope (sender, headers, ids) is not JSON-serialisable: "
                 f"{exc}; use str values",
                 path="envelope",
             ) from exc
-        if delay > 0:
-            state, due = _DELAYED, self.clock.time() + delay
+        ids = batch.ids
+        bodies = batch.bodies
+        keys: list[bytes]
+        metas: list[bytes]
+        if batch.fresh and batch.dedup_keys is None and batch.last_error is None:
+            # the common case: new ids (hex, unique) and one envelope
+            fromhex = bytes.fromhex
+            keys = [fromhex(i) for i in ids]
+            tail = b'",' + envelope[1:]
+            metas = [b'["' + i.encode() + tail for i in ids]
+            flags = [0] * len(ids)
+            out = ids
+            stored = None
         else:
-            state, due = _READY, 0.0
-        record = encode_msg(
-            key, due, priority, 0, max_attempts, state, topic.ascii, meta, body, flags
+            out, stored, keys, metas, flags = self._dedup_batch(batch, envelope, now)
+            if not stored:
+                return out
+            bodies = [bodies[i] for i in stored]
+        topic = self._index.by_name.get(batch.topic) or self._index.topic_index(batch.topic)
+        data, sizes = encode_msgs(
+            keys, metas, flags, bodies, due, priority, max_attempts, state, topic.ascii
         )
-        if len(record) > MAX_MESSAGE_BYTES:
+        if max(sizes) > MAX_MESSAGE_BYTES:
+            at = sizes.index(max(sizes))
+            i = at if stored is None else stored[at]
             raise PayloadError(
-                f"message of {len(record)} bytes is larger than the file queue's limit of "
+                f"message of {sizes[at]} bytes is larger than the file queue's limit of "
                 f"{MAX_MESSAGE_BYTES} bytes; store large data elsewhere and send a reference",
-                path="payload",
-                type_name=type(payload).__name__,
+                path="payload" if len(ids) == 1 else f"payloads[{i}]",
+                type_name=type(batch.payloads[i]).__name__,
             )
         if self._acks:
             self._frame_acks()
-        batch = self._journal.add(record, self._sync_publish)
-        batch.posts.append(
-            (
-                key,
-                batch.size - len(record),
-                record,
+        journal = self._journal
+        written = journal.add(data, self._sync_publish, records=len(sizes))
+        dedup_keys = None
+        if batch.dedup_keys is not None and stored is not None:
+            dedup_keys = [batch.dedup_keys[i] for i in stored]
+        written.posts.append(
+            _Published(
+                keys,
+                written.size - len(data),
+                sizes,
                 topic,
                 priority,
                 max_attempts,
                 state,
                 due,
-                dedup_key if dedup else None,
+                dedup_keys,
+                not batch.fresh,
             )
         )
-        self._inflight[key] = message_id
-        if dedup is not None:
-            self._dedup[dedup[0]] = (message_id, dedup[1], -1)
-            heapq.heappush(self._dedup_order, (dedup[1], dedup[0]))
-        return batch
+        if not batch.fresh:
+            inflight = self._inflight
+            for key, i in zip(keys, stored or range(len(ids)), strict=True):
+                inflight[key] = ids[i]
+        await journal.wait(written)
+        if (self._compact_due or self._index.emptied) and not self._compacting:
+            await self._compact()
+        return out
+
+    def _dedup_batch(
+        self, batch: PublishBatch, envelope: bytes, now: float
+    ) -> tuple[list[str], list[int], list[bytes], list[bytes], list[int]]:
+        """Which messages of ``batch`` to store (not duplicates: of a dedup key within the
+        window, earlier in the batch too, or of a stored id); returns the ids to answer,
+        the positions to store, and their keys, metas and flags. Records the new dedup keys."""
+        dedup_keys = batch.dedup_keys
+        if dedup_keys is not None:
+            self._expire_dedup(now)
+        window = self.options.dedup_window
+        seen_dedup = self._dedup
+        inflight = self._inflight
+        find = self._index.find
+        out: list[str] = []
+        stored: list[int] = []
+        keys: list[bytes] = []
+        metas: list[bytes] = []
+        flags: list[int] = []
+        mine: dict[bytes, str] = {}
+        fresh_dedup: dict[str, tuple[str, float]] = {}
+        envelope_tuple = batch.envelope()
+        for i, message_id in enumerate(batch.ids):
+            dedup_key = None if dedup_keys is None else dedup_keys[i]
+            dedup = None
+            if dedup_key is not None:
+                seen = seen_dedup.get(dedup_key) or fresh_dedup.get(dedup_key)
+                if seen is not None:
+                    out.append(seen[0])
+                    continue
+                if window > 0:
+                    dedup = (dedup_key, now + window)
+            key = bytes.fromhex(message_id) if batch.fresh else message_key(message_id)
+            if not batch.fresh and (key in mine or key in inflight or find(key) >= 0):
+                out.append(message_id)  # already stored (or being stored): idempotent
+                continue
+            mine[key] = message_id
+            if dedup is None and batch.last_error is None:
+                meta, flag = _json_dumps((message_id, *envelope_tuple)), 0
+            else:
+                meta, flag = encode_meta(message_id, envelope_tuple, batch.last_error, dedup)
+            if dedup is not None:
+                fresh_dedup[dedup[0]] = (message_id, dedup[1])
+            out.append(message_id)
+            stored.append(i)
+            keys.append(key)
+            metas.append(meta)
+            flags.append(flag)
+        order = self._dedup_order
+        for dedup_key, (message_id, expires) in fresh_dedup.items():
+            seen_dedup[dedup_key] = (message_id, expires, -1)
+            heapq.heappush(order, (expires, dedup_key))
+        return out, stored, keys, metas, flags
 
     def _expire_dedup(self, now: float) -> None:
         order = self._dedup_order
@@ -596,6 +601,20 @@ class FileQueue(DeliveryMixin, CompactionMixin):
 
     async def _ack(self, message_id: str) -> bool:
         self._check_writable()
+        return self._settle(message_id)
+
+    async def _ack_many(self, message_ids: Sequence[str]) -> int:
+        """Settle them all in memory, and frame their keys as one ACK record at once (a
+        crash keeps all of it or none of it); it is written lazily, like single acks."""
+        self._check_writable()
+        settle = self._settle
+        settled = 0
+        for message_id in message_ids:
+            settled += settle(message_id)
+        self._frame_acks()
+        return settled
+
+    def _settle(self, message_id: str) -> bool:
         lease = self._leases.pop(message_id, None)
         index = self._index
         if lease is not None:

@@ -26,6 +26,7 @@ from ..._logging import get_logger
 from ...clock import Clock
 from ...errors import BackendUnavailableError, ConfigError, QueueClosedError, QueueError
 from ...message import Message
+from .._publishing import PublishBatch
 from ..base import MessageQueue, NackOutcome, QueueOptions, QueueStats, split_options
 from ._batch import Batcher
 from ._lua import SCRIPTS
@@ -315,45 +316,77 @@ class RedisQueue(MessageQueue):
 
     # ------------------------------------------------------------------ publishing
 
-    async def _put(
-        self, message: Message, body: bytes, *, delay: float, dedup_key: str | None
-    ) -> str:
-        priority = message.priority
+    async def _publish(self, batch: PublishBatch) -> list[str]:
+        """One message joins the publishes of concurrent callers in one script call; a
+        batch is one script call of its own (chunks of :data:`MAX_BATCH` in one MULTI/EXEC)."""
+        priority = batch.priority
         if not -MAX_PRIORITY <= priority <= MAX_PRIORITY:
             raise ValueError(
                 f"priority must be within +/-{MAX_PRIORITY} on the redis:// queue, got {priority}"
             )
-        # The whole envelope (attempts and last_error are overwritten on delivery); the
-        # payload was checked by _prepare, so plain orjson is safe here.
-        envelope = orjson.dumps(message.__dict__)
+        delay = batch.delay
         due = repr(self.clock.time() + delay) if delay > 0 else ""
-        max_attempts = message.max_attempts
-        meta = (
-            message.topic,
-            message.id,
-            str(priority),
-            due,
-            dedup_key or "",
-            str(max_attempts) if max_attempts else "",
-            message.last_error,
-        )
-        return await self._publisher.submit((meta, envelope))
+        max_attempts = str(batch.max_attempts) if batch.max_attempts else ""
+        keys = batch.dedup_keys
+        topic, p, last_error = batch.topic, str(priority), batch.last_error
+        fields = batch.fields
+        dumps = orjson.dumps
+        # The whole envelope (attempts and last_error are overwritten on delivery); the
+        # payloads were checked by the caller, so plain orjson is safe here.
+        items: list[_Publish] = [
+            (
+                (topic, message_id, p, due, (keys and keys[i]) or "", max_attempts, last_error),
+                dumps(fields(i)),
+            )
+            for i, message_id in enumerate(batch.ids)
+        ]
+        if len(items) == 1:
+            return [await self._publisher.submit(items[0])]
+        return await self._send_publishes(items)
 
     async def _send_publishes(self, items: list[_Publish]) -> list[str]:
         now = self.clock.time()
         window = self.options.dedup_window
-        reply = await self._eval(
+        head = (repr(now), repr(now + window), int(window * 1000))
+        chunks = [items[i : i + MAX_BATCH] for i in range(0, len(items), MAX_BATCH)]
+        replies = await self._eval_all(
             "publish",
-            repr(now),
-            repr(now + window),
-            int(window * 1000),
-            orjson.dumps([meta for meta, _ in items]),
-            *[envelope for _, envelope in items],
+            [
+                (
+                    *head,
+                    orjson.dumps([meta for meta, _ in chunk]),
+                    *[envelope for _, envelope in chunk],
+                )
+                for chunk in chunks
+            ],
         )
         ids = [str(meta[1]) for meta, _ in items]
-        for i in range(0, len(reply), 2):
-            ids[int(reply[i])] = reply[i + 1].decode()
+        for n, reply in enumerate(replies):
+            base = n * MAX_BATCH
+            for i in range(0, len(reply), 2):
+                ids[base + int(reply[i])] = reply[i + 1].decode()
         return ids
+
+    async def _eval_all(self, name: str, calls: list[tuple[Any, ...]]) -> list[Any]:
+        """Run a script once per argument tuple, all in one MULTI/EXEC transaction (one
+        call needs none): together or not at all. Scripts that are safe to repeat only."""
+        if len(calls) == 1:
+            return [await self._eval(name, *calls[0])]
+        source = self._scripts[name].source
+        failures = 0
+        while True:
+            try:
+                async with self._client.pipeline(transaction=True) as pipe:
+                    for args in calls:
+                        # EVAL, not EVALSHA: a NOSCRIPT error inside EXEC would not undo the rest
+                        pipe.eval(source, 0, self._prefix_b, *args)
+                    return list(await pipe.execute())
+            except _TRANSIENT as exc:
+                failures = await self._backoff(failures, exc, name)
+            except ResponseError as exc:
+                raise QueueError(
+                    f"the Redis server at {self.url} refused the queue's {name} script: {exc}"
+                ) from exc
 
     # ------------------------------------------------------------------ receiving
 
@@ -515,6 +548,23 @@ class RedisQueue(MessageQueue):
     async def _send_acks(self, ids: list[str]) -> list[bool]:
         reply: bytes = await self._eval("ack", orjson.dumps(ids))
         return [c == 0x31 for c in reply]
+
+    async def _ack_many(self, message_ids: Sequence[str]) -> int:
+        """One script call for the batch (chunks of :data:`MAX_BATCH` in one MULTI/EXEC)."""
+        settling = self._settling
+        delivered = self._delivered
+        ids = []
+        for message_id in message_ids:
+            delivered.pop(message_id, None)
+            if message_id not in settling:  # acked here already, on its way
+                ids.append(message_id)
+        if not ids:
+            return 0
+        replies = await self._eval_all(
+            "ack",
+            [(orjson.dumps(ids[i : i + MAX_BATCH]),) for i in range(0, len(ids), MAX_BATCH)],
+        )
+        return sum(reply.count(b"1") for reply in replies)
 
     async def _nack(self, message_id: str, delay: float, error: str | None) -> NackOutcome:
         if message_id in self._settling:

@@ -1,0 +1,78 @@
+"""What a publish hands to a backend: validated messages of one topic sharing one envelope.
+
+``publish`` is a batch of one, ``publish_many`` a batch of many, ``publish_message`` a batch
+of one carrying its own id and last error. Backends store a batch together (or none of it)
+and build per-message objects only if they need them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..message import Message, _build
+
+__all__ = ["PublishBatch"]
+
+
+@dataclass(slots=True)
+class PublishBatch:
+    """Validated messages to store together: one topic and envelope, one payload each.
+
+    ``bodies`` are the payloads' JSON. ``fresh``: the ids were just made by
+    :func:`~swarm_runtime.message.new_id` (32 lowercase hex digits, unique), so backends
+    need not look for them among stored messages.
+    """
+
+    topic: str
+    ids: list[str]
+    payloads: list[Any]
+    bodies: list[bytes]
+    priority: int
+    delay: float
+    dedup_keys: list[str | None] | None
+    fresh: bool
+    created_at: float
+    sender: str | None = None
+    headers: dict[str, Any] | None = None
+    correlation_id: str | None = None
+    workflow_id: str | None = None
+    reply_to: str | None = None
+    max_attempts: int | None = None
+    last_error: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def envelope(self) -> tuple[Any, ...]:
+        """``(sender, headers, created_at, correlation_id, workflow_id, reply_to)``."""
+        return (
+            self.sender,
+            self.headers if self.headers is not None else {},
+            self.created_at,
+            self.correlation_id,
+            self.workflow_id,
+            self.reply_to,
+        )
+
+    def fields(self, i: int) -> dict[str, Any]:
+        """Message ``i``'s fields, as :meth:`Message.to_dict` has them (attempts 0)."""
+        return {
+            "id": self.ids[i],
+            "topic": self.topic,
+            "payload": self.payloads[i],
+            "sender": self.sender,
+            "headers": dict(self.headers) if self.headers else {},
+            "attempts": 0,
+            "max_attempts": self.max_attempts,
+            "priority": self.priority,
+            "created_at": self.created_at,
+            "correlation_id": self.correlation_id,
+            "workflow_id": self.workflow_id,
+            "reply_to": self.reply_to,
+            "last_error": self.last_error,
+        }
+
+    def message(self, i: int) -> Message:
+        """Message ``i`` (attempts 0)."""
+        return _build(self.fields(i))
