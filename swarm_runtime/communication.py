@@ -114,8 +114,8 @@ class CommunicationSystem:
         if agent_id not in self._agents:
             return []
         batch = await self.queue.subscribe(self.inbox(agent_id), batch_size=max_messages)
-        for message in batch:
-            await self.queue.acknowledge(message.id)
+        if batch:
+            await self.queue.acknowledge_many([message.id for message in batch])
         return batch
 
     def register_many(self, agent_ids: Iterable[str]) -> None:

@@ -45,7 +45,8 @@ __all__ = [
 log = structlog.get_logger("swarm_runtime.orchestrator")
 
 LOG_NAME = "run.log"
-Ack = Callable[[str], Awaitable[Any]]
+#: acknowledges a batch of queue message ids (``MessageQueue.acknowledge_many``)
+Ack = Callable[[list[str]], Awaitable[Any]]
 
 
 def encode_record(record: dict[str, Any]) -> bytes:
@@ -184,7 +185,8 @@ class RunLog(abc.ABC):
 
     @abc.abstractmethod
     def append(self, record: dict[str, Any], ack: str | None = None) -> None:
-        """Add a record; ``ack`` is a queue message id to acknowledge once it is durable."""
+        """Add a record; ``ack`` is a queue message id to acknowledge once it is durable
+        (acknowledged together with the others of the same write)."""
 
     async def writer(
         self, ack: Ack, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
@@ -251,13 +253,12 @@ class BufferedRunLog(RunLog):
                         self._records[:0] = records[start:]  # retried by the next write
                         self._acks[:0] = acks
                         raise
-            if ack is not None:
-                for i, message_id in enumerate(acks):
-                    try:
-                        await ack(message_id)
-                    except BaseException:
-                        self._acks[:0] = acks[i:]  # acked by the next write or close
-                        raise
+            if ack is not None and acks:
+                try:
+                    await ack(acks)  # one batch: one ACK record / one script call
+                except BaseException:
+                    self._acks[:0] = acks  # acked by the next write or close
+                    raise
 
     @abc.abstractmethod
     async def _store_batch(self, records: list[dict[str, Any]]) -> None:

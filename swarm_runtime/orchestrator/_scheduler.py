@@ -391,8 +391,7 @@ class Scheduler:
         """Acknowledge results whose records need no disk (memory runs)."""
         if self._to_ack:
             acks, self._to_ack = self._to_ack, []
-            for message_id in acks:
-                await self.queue.acknowledge(message_id)
+            await self.queue.acknowledge_many(acks)
 
     async def release_unread(self) -> None:
         """Hand back queued replies the session ended before reading, so that the next
@@ -433,9 +432,9 @@ class Scheduler:
             run.error = "the workflow was interrupted before it finished; resume it"
         self.log.append({"k": "end", "state": state.value, "error": run.error, "at": now})
 
-    async def ack(self, message_id: str) -> None:
-        """Acknowledge a result message (once its record is durable)."""
+    async def ack(self, message_ids: list[str]) -> None:
+        """Acknowledge result messages (once their records are durable), as one batch."""
         try:
-            await self.queue.acknowledge(message_id)
+            await self.queue.acknowledge_many(message_ids)
         except QueueClosedError:
             pass  # the queue went away first: the result is redelivered and recorded once

@@ -442,7 +442,8 @@ class Runtime:
                 waiter = self._pending.get(message.correlation_id or "")
                 if waiter is not None and not waiter.done() and isinstance(message.payload, dict):
                     waiter.set_result(message.payload)
-                await queue.acknowledge(message.id)
+            if batch:
+                await queue.acknowledge_many([message.id for message in batch])
 
     async def join(self, timeout: float | None = None) -> None:
         """Wait until every agent inbox is empty and nothing is in flight (drain)."""

@@ -230,8 +230,8 @@ async def test_batch_handed_to_the_writer_survives_a_cancellation(
     run_sync = anyio.to_thread.run_sync
     acked: list[str] = []
 
-    async def ack(message_id: str) -> None:
-        acked.append(message_id)
+    async def ack(message_ids: list[str]) -> None:
+        acked.extend(message_ids)
 
     with anyio.CancelScope() as scope:
 
@@ -261,8 +261,8 @@ async def test_a_failed_log_write_keeps_its_records_for_the_next_one(
     run_log = await store.create(header)
     acked: list[str] = []
 
-    async def ack(message_id: str) -> None:
-        acked.append(message_id)
+    async def ack(message_ids: list[str]) -> None:
+        acked.extend(message_ids)
 
     real = type(run_log)._write_sync
     failures = [OSError(28, "No space left on device")]

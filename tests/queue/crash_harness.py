@@ -11,6 +11,10 @@ Then:
   next trip to the disk (a subscribe that is not served from prefetched messages, any
   publish) or by the upkeep task within 50 ms, so at most
   ``CONSUMERS * max(BATCH, PREFETCH)`` acknowledged messages per kill may come back.
+
+With ``batches=True`` the worker uses ``publish_many`` and ``acknowledge_many``, and two
+more checks hold per batch: a returned ``publish_many`` is delivered whole (never partly
+lost), and an ``acknowledge_many`` is redelivered all or nothing (one ACK record).
 """
 
 from __future__ import annotations
@@ -38,6 +42,10 @@ class CrashReport:
     acked: int = 0
     lost: list[str] = field(default_factory=list)
     redelivered_after_ack: list[int] = field(default_factory=list)  # per round
+    partly_lost_batches: int = 0  # publish_many batches some but not all of which arrived
+    partly_redelivered_batches: int = 0  # acknowledge_many batches partly delivered again
+    batches_published: int = 0
+    batches_acked: int = 0
     kill_times: list[float] = field(default_factory=list)
     drain_output: str = ""
 
@@ -47,13 +55,23 @@ class CrashReport:
 
     @property
     def ok(self) -> bool:
-        return not self.lost and self.worst_window <= ACK_WINDOW
+        return (
+            not self.lost
+            and self.worst_window <= ACK_WINDOW
+            and not self.partly_lost_batches
+            and not self.partly_redelivered_batches
+        )
+
+
+def _read_lines(path: Path) -> list[list[str]]:
+    """The records of ``path``: one list of ids per line (a batch, or a single id)."""
+    if not path.exists():
+        return []
+    return [line.split() for line in path.read_text().splitlines() if line]
 
 
 def _read(path: Path) -> list[str]:
-    if not path.exists():
-        return []
-    return [line for line in path.read_text().splitlines() if line]
+    return [i for line in _read_lines(path) for i in line]
 
 
 def _start(queue: Path, records: Path, round_: int, *extra: str) -> subprocess.Popen[str]:
@@ -71,6 +89,7 @@ def run_crash_rounds(
     seed: int = 0,
     min_run: float = 0.05,
     max_run: float = 0.6,
+    batches: bool = False,
 ) -> CrashReport:
     """Run ``rounds`` kill -9 rounds in ``root`` and check the records."""
     rng = random.Random(seed)
@@ -79,7 +98,7 @@ def run_crash_rounds(
     records.mkdir(parents=True, exist_ok=True)
     report = CrashReport(rounds=rounds)
     for round_ in range(rounds):
-        with _start(queue, records, round_) as proc:
+        with _start(queue, records, round_, *(["--batches"] if batches else [])) as proc:
             assert proc.stdout is not None
             seen = []
             while (line := proc.stdout.readline()) and line.strip() != "ready":
@@ -117,3 +136,16 @@ def _verify(records: Path, rounds: int, report: CrashReport) -> None:
         later = Counter(i for later in delivered_in[r + 1 :] for i in later if i in acked)
         report.redelivered_after_ack.append(len(later))
     report.acked = acked_total
+    for r in range(rounds):
+        for batch in _read_lines(records / f"published.{r}"):
+            if len(batch) > 1:
+                report.batches_published += 1
+                if 0 < len(set(batch) - ever_delivered) < len(batch):
+                    report.partly_lost_batches += 1
+        later_ids = set().union(*delivered_in[r + 1 :])
+        for batch in _read_lines(records / f"acked.{r}"):
+            if len(batch) > 1:
+                report.batches_acked += 1
+                again = sum(1 for i in batch if i in later_ids)
+                if 0 < again < len(batch):
+                    report.partly_redelivered_batches += 1

@@ -1,12 +1,13 @@
 """A process that publishes and consumes on a file queue until it is killed (crash tests).
 
-Usage: ``python crash_worker.py QUEUE_DIR RECORD_DIR ROUND [--drain]``
+Usage: ``python crash_worker.py QUEUE_DIR RECORD_DIR ROUND [--drain] [--batches]``
 
 Producers write each id to ``published.ROUND`` once ``publish`` has returned; consumers
 write each id to ``delivered.ROUND`` when it arrives and to ``acked.ROUND`` once
 ``acknowledge`` has returned. Records are appended with unbuffered ``os.write`` calls, so a
 ``kill -9`` loses none of them. ``--drain`` publishes nothing, consumes until the queue is
-empty, closes cleanly and exits 0.
+empty, closes cleanly and exits 0. ``--batches``: producers call ``publish_many`` and
+consumers ``acknowledge_many``; each batch's ids are written as one line (one write).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from swarm_runtime.queue.file import FileQueue
 PRODUCERS = 8
 CONSUMERS = 2
 BATCH = 16
+PUBLISH_BATCH = 50
 PREFETCH = 128  # the file queue's default
 
 
@@ -34,8 +36,11 @@ class Recorder:
     def add(self, message_id: str) -> None:
         os.write(self._fd, f"{message_id}\n".encode())
 
+    def add_batch(self, message_ids: list[str]) -> None:
+        os.write(self._fd, f"{' '.join(message_ids)}\n".encode())
 
-async def main(queue_dir: str, record_dir: str, round_: int, drain: bool) -> None:
+
+async def main(queue_dir: str, record_dir: str, round_: int, drain: bool, batches: bool) -> None:
     records = Path(record_dir)
     published = Recorder(records, f"published.{round_}")
     delivered = Recorder(records, f"delivered.{round_}")
@@ -45,6 +50,10 @@ async def main(queue_dir: str, record_dir: str, round_: int, drain: bool) -> Non
 
     async def produce(k: int) -> None:
         n = 0
+        while batches:
+            payloads = [{"round": round_, "producer": k, "n": n + i} for i in range(PUBLISH_BATCH)]
+            published.add_batch(await queue.publish_many("jobs", payloads))
+            n += PUBLISH_BATCH
         while True:
             message_id = await queue.publish("jobs", {"round": round_, "producer": k, "n": n})
             published.add(message_id)
@@ -56,6 +65,12 @@ async def main(queue_dir: str, record_dir: str, round_: int, drain: bool) -> Non
             if not batch and done is not None:
                 done.set()
                 return
+            if batches and batch:
+                ids = [message.id for message in batch]
+                delivered.add_batch(ids)
+                await queue.acknowledge_many(ids)
+                acked.add_batch(ids)
+                continue
             for message in batch:
                 delivered.add(message.id)
                 await queue.acknowledge(message.id)
@@ -80,4 +95,7 @@ async def main(queue_dir: str, record_dir: str, round_: int, drain: bool) -> Non
 
 if __name__ == "__main__":
     directory, record_dir, round_text = sys.argv[1:4]
-    asyncio.run(main(directory, record_dir, int(round_text), "--drain" in sys.argv[4:]))
+    flags = sys.argv[4:]
+    asyncio.run(
+        main(directory, record_dir, int(round_text), "--drain" in flags, "--batches" in flags)
+    )
