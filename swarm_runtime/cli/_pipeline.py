@@ -25,6 +25,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from .. import _loop
 from ..errors import ConfigError, PipelineConfigError, QueueError, SwarmError, WorkflowError
 from ..orchestrator import (
     DataPipelineOrchestrator,
@@ -189,7 +190,7 @@ def run_command(
     started: list[RunStart] = []
     resume: str | bool | None = resume_id if resume_id else (False if new_run else None)
     try:
-        result = anyio.run(_run, orch, pipeline_id, resume, console, started)
+        result = _loop.run(_run, orch, pipeline_id, resume, console, started)
     except KeyboardInterrupt:
         where = f" --resume {started[0].run_id}" if started else ""
         click.echo(f"\ninterrupted; run the same command again to resume (or add{where})", err=True)

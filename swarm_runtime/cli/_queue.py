@@ -18,6 +18,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
+from .. import _loop
 from ..backends import backend_class
 from ..errors import ConfigError, QueueError, SwarmError
 from ..message import Message, validate_topic
@@ -72,7 +73,7 @@ def _with_queue(url: str, *, write: bool, job: Callable[[MessageQueue], Awaitabl
                 await queue.close()
 
     try:
-        return anyio.run(main)
+        return _loop.run(main)
     except ConfigError as exc:
         _fail(str(exc), ExitCode.USAGE)
     except QueueError as exc:

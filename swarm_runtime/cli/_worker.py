@@ -19,6 +19,7 @@ from typing import NoReturn
 import anyio
 import click
 
+from .. import _loop
 from ..backends import backend_class
 from ..errors import ConfigError, QueueError, SwarmError
 from ..orchestrator import DataPipelineOrchestrator
@@ -90,7 +91,7 @@ def worker_command(
             f"got {queue!r}; pass --queue redis://...",
         )
     try:
-        code = anyio.run(_serve, config, queue, lease, grace_period, verbose)
+        code = _loop.run(_serve, config, queue, lease, grace_period, verbose)
     except KeyboardInterrupt:  # a second Ctrl-C during the shutdown
         raise SystemExit(int(ExitCode.INTERRUPTED)) from None
     except ConfigError as exc:
