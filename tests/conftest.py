@@ -86,10 +86,15 @@ async def make_queue(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
     for queue in opened:
         await queue.close()
     if backend == "redis":
-        import redis.asyncio as aioredis
+        await delete_redis_prefix(prefix)
 
-        client = aioredis.Redis.from_url(REDIS_URL)
-        keys = [key async for key in client.scan_iter(match=f"{prefix}:*")]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
+
+async def delete_redis_prefix(prefix: str) -> None:
+    """Remove every key a test made under ``prefix`` (never anything else)."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(REDIS_URL)
+    keys = [key async for key in client.scan_iter(match=f"{prefix}:*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()

@@ -19,7 +19,7 @@ import pytest
 
 from swarm_runtime.backends import Backend
 
-from ..conftest import REDIS_URL, require_redis
+from ..conftest import REDIS_URL, delete_redis_prefix, require_redis
 
 BackendFactory = Callable[..., Awaitable[Backend]]
 KINDS = ("memory", "file", "redis")
@@ -54,10 +54,4 @@ async def make_backend(
     for backend in reversed(opened):
         await backend.aclose()
     if kind == "redis":
-        import redis.asyncio as aioredis
-
-        client = aioredis.Redis.from_url(REDIS_URL)
-        keys = [key async for key in client.scan_iter(match=f"{prefix}:*")]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
+        await delete_redis_prefix(prefix)
