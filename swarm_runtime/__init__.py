@@ -18,6 +18,7 @@ from .errors import (
     CircuitOpenError,
     ConfigError,
     DataError,
+    Defer,
     HandoffError,
     InvalidTopicError,
     NoCapacityError,
@@ -31,15 +32,18 @@ from .errors import (
     QueueFullError,
     QueueLockedError,
     RequestTimeoutError,
+    Retry,
     RuntimeStateError,
     SwarmError,
     TaskTimeoutError,
     UnknownAgentError,
+    Veto,
     WorkflowError,
 )
 from .events import RuntimeListener, TaskEvent
 from .handoff import Handoff, HandoffProtocol
 from .message import Message
+from .middleware import Middleware
 from .orchestrator import (
     DataPipelineOrchestrator,
     PipelineResult,
@@ -77,6 +81,7 @@ __all__ = [
     "DataError",
     "DataPipelineOrchestrator",
     "DataProcessingAgent",
+    "Defer",
     "ErrorHandler",
     "FunctionAgent",
     "Handoff",
@@ -89,6 +94,7 @@ __all__ = [
     "Message",
     "MessageQueue",
     "MetricsCollector",
+    "Middleware",
     "MonitoringSystem",
     "NoCapacityError",
     "NotSupportedError",
@@ -103,6 +109,7 @@ __all__ = [
     "QueueLockedError",
     "QueueStats",
     "RequestTimeoutError",
+    "Retry",
     "RetryPolicy",
     "Runtime",
     "RuntimeListener",
@@ -117,6 +124,7 @@ __all__ = [
     "TaskStatus",
     "TaskTimeoutError",
     "UnknownAgentError",
+    "Veto",
     "WorkflowError",
     "WorkflowOrchestrator",
     "WorkflowResult",

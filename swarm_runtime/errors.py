@@ -19,7 +19,10 @@ redis, pydantic) are translated at the boundary, with the original chained as
     ├── CircuitOpenError             the agent's circuit breaker refuses traffic
     ├── DataError                    a built-in data agent cannot read, process or write its data
     ├── WorkflowError                a workflow cannot run as asked (unknown, running, changed)
-    ├── TaskTimeoutError (TimeoutError)  a workflow task attempt ran past its timeout
+    ├── TaskTimeoutError (TimeoutError)  a handler attempt ran past its agent's or task's timeout
+    ├── Retry                        raised to retry a message after ``delay`` seconds
+    ├── Veto                         raised to refuse a message: dead-lettered at once
+    ├── Defer                        raised to hand a message back and pause the replica
     └── QueueError
         ├── QueueClosedError         the queue was closed (or never opened)
         ├── QueueLockedError         another process owns the queue directory
@@ -42,6 +45,7 @@ __all__ = [
     "ConfigError",
     "ConfigProblem",
     "DataError",
+    "Defer",
     "HandoffError",
     "InvalidTopicError",
     "NoCapacityError",
@@ -55,10 +59,12 @@ __all__ = [
     "QueueFullError",
     "QueueLockedError",
     "RequestTimeoutError",
+    "Retry",
     "RuntimeStateError",
     "SwarmError",
     "TaskTimeoutError",
     "UnknownAgentError",
+    "Veto",
     "WorkflowError",
 ]
 
@@ -117,7 +123,47 @@ class WorkflowError(SwarmError):
 
 
 class TaskTimeoutError(SwarmError, TimeoutError):
-    """One attempt of a workflow task took longer than the task's ``timeout``."""
+    """One attempt of a handler took longer than its agent's or its workflow task's ``timeout``."""
+
+
+class Retry(SwarmError):
+    """Raise from a handler or a middleware to retry the message after ``delay`` seconds.
+
+    The attempt counts: past the message's ``max_attempts`` (or with ``dead_letter=True``)
+    it goes to the dead-letter queue instead. Raise it ``from`` the real error so the
+    dead letter, the requester and the metrics see that error.
+    """
+
+    def __init__(self, delay: float = 0.0, *, dead_letter: bool = False, reason: str = "") -> None:
+        if not (delay >= 0 and delay != float("inf")):
+            raise ConfigError(f"Retry delay must be a finite number of seconds >= 0, got {delay!r}")
+        self.delay = float(delay)
+        self.dead_letter = dead_letter
+        super().__init__(reason or f"retry in {delay:g}s")
+
+
+class Veto(SwarmError):
+    """Raise from a middleware (or a handler) to refuse a message for good.
+
+    The message is not retried: it goes to the dead-letter queue at once with
+    ``Veto: <reason>`` as its error, a waiting requester gets :class:`AgentError`
+    (``error_type == "Veto"``) and a handoff it carries fails.
+    """
+
+
+class Defer(SwarmError):
+    """Raise from a middleware to hand a message back untouched and pause the replica.
+
+    The message returns to the queue without counting an attempt (as at shutdown) and
+    the replica takes nothing for ``delay`` seconds (on the runtime's clock): what the
+    circuit breaker does while an agent's circuit is open, and what a rate limit wants.
+    """
+
+    def __init__(self, delay: float, reason: str = "") -> None:
+        if not (delay >= 0 and delay != float("inf")):
+            raise ConfigError(f"Defer delay must be a finite number of seconds >= 0, got {delay!r}")
+        self.delay = float(delay)
+        super().__init__(reason or f"deferred for {delay:g}s")
 
 
 class PayloadError(SwarmError, ValueError):

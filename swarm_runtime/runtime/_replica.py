@@ -12,11 +12,12 @@ from anyio.abc import TaskStatus
 from .. import _json
 from .._logging import task_context
 from ..agents.base import FunctionAgent
-from ..errors import ConfigError, HandoffError, QueueClosedError, QueueError
+from ..errors import Defer, HandoffError, QueueClosedError, QueueError, Retry, Veto
 from ..events import Outcome, TaskEvent
 from ..handoff import Handoff
 from ..message import Message
-from ..retry import RetryPolicy
+from ..middleware._verdict import verdict
+from ..middleware.retries import message_delay
 from ._slots import Slots
 from .context import Context
 
@@ -25,30 +26,33 @@ if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectReceiveStream
 
     from ..agents.base import Agent
-    from ..services.error_handler import ErrorHandler
+    from ..middleware import Handler
     from ..services.load_balancer import Assignment, LoadBalancer
     from .runtime import Runtime
 
-__all__ = ["Replica"]
+__all__ = ["Replica", "handler_core"]
 
 log = structlog.get_logger("swarm_runtime.replica")
 _set_context = task_context.set
 _reset_context = task_context.reset
 
 
-def _delay_from_header(spec: dict[str, Any], attempt: int, fallback: float) -> float:
-    """The backoff a message asks for itself (``headers["retry"]``: a workflow task's own
-    ``base_delay`` / ``max_delay`` / ``jitter``); the fallback if the header is malformed."""
-    try:
-        policy = RetryPolicy(
-            max_attempts=max(1, attempt),
-            base_delay=float(spec.get("base_delay", 0.5)),
-            max_delay=float(spec.get("max_delay", 30.0)),
-            jitter=bool(spec.get("jitter", True)),
-        )
-    except (TypeError, ValueError, ConfigError):
-        return fallback
-    return policy.delay(attempt)
+def handler_core(agent: Agent) -> Handler:
+    """The innermost layer of an agent's stack: its handler, and a check of what it returned
+    (so every layer sees only results that can be sent: JSON, or its own handoff)."""
+    # call a function agent's handler directly: one coroutine layer less per message
+    call = agent._handler if isinstance(agent, FunctionAgent) else agent.handle
+
+    async def core(msg: Message, ctx: Context) -> Any:
+        result = await call(msg, ctx)
+        if isinstance(result, Handoff):
+            if all(h.id != result.id for h in ctx._pending_handoffs):
+                raise HandoffError(f"returned handoff {result.id!r} was not made by this handler")
+        else:
+            _json.check_json(result, what="result")
+        return result
+
+    return core
 
 
 class Replica:
@@ -58,6 +62,11 @@ class Replica:
     the runtime cancels them after its grace period, handing their messages back.
     With a dispatcher (load balancing over several replicas) messages arrive on a channel
     instead, each with the balancer's assignment, released when the message settles.
+
+    Each message goes through the agent's middleware stack (``chain``, folded once per
+    agent by the runtime) down to the handler; the replica then settles it: ack and reply
+    on success, nack with the retry delay or dead-letter on failure, hand it back on
+    ``Defer`` (pausing for the delay) or at shutdown.
     """
 
     def __init__(self, runtime: Runtime, agent: Agent, index: int) -> None:
@@ -67,8 +76,8 @@ class Replica:
         self.topic = runtime.comm.inbox(agent.name)
         self._receive_scope: anyio.CancelScope | None = None
         self._stopping = False
-        # call a function agent's handler directly: one coroutine layer less per message
-        self._call = agent._handler if isinstance(agent, FunctionAgent) else agent.handle
+        self.chain: Handler = runtime._chain_for(agent)
+        self._hold = 0.0  # seconds to take nothing for, asked by a Defer
         tunable = agent.max_concurrency is not None
         self.slots = Slots(agent.concurrency) if agent.concurrency > 1 or tunable else None
         self._lease = agent.lease or runtime.queue.options.lease
@@ -99,19 +108,16 @@ class Replica:
         queue = self.runtime.queue
         agent = self.agent
         slots = self.slots
-        errors = self.runtime.services.errors if self.runtime.services is not None else None
         interruptible = queue.supports_interrupt
         while not self._stopping:
+            if self._hold:
+                await self._pause()
+                continue
             if slots is not None:
                 await slots.acquire()
                 if self._stopping:
                     slots.release()
                     break
-            if errors is not None and errors._breakers and not errors.allows(agent.name):
-                await self._wait_for_circuit(errors)
-                if slots is not None:
-                    slots.release()
-                continue
             batch: list[Message] = []
             try:
                 if interruptible:
@@ -128,11 +134,7 @@ class Replica:
                 if slots is not None and not batch:
                     slots.release()
             for message in batch:
-                if errors is not None and errors._breakers and not errors.try_acquire(agent.name):
-                    await self._reject(message, errors)
-                    if slots is not None:
-                        slots.release()
-                elif slots is None:
+                if slots is None:
                     await self.handle(message)
                 else:
                     work.start_soon(self._handle_then_release, message, None)
@@ -144,49 +146,40 @@ class Replica:
     ) -> None:
         async with channel:
             async for message, assignment in channel:
+                if self._hold:
+                    await self._pause()
                 if self.slots is not None:
                     await self.slots.acquire()
                     work.start_soon(self._handle_then_release, message, assignment)
                 else:
                     try:
-                        await self.handle(message)
+                        await self.handle(message, assignment)
                     finally:
                         if assignment is not None and self.balancer is not None:
                             self.balancer.release(assignment)
 
     async def _handle_then_release(self, message: Message, assignment: Assignment | None) -> None:
         try:
-            await self.handle(message)
+            await self.handle(message, assignment)
         finally:
             if self.slots is not None:
                 self.slots.release()
             if assignment is not None and self.balancer is not None:
                 self.balancer.release(assignment)
 
-    async def _wait_for_circuit(self, errors: ErrorHandler) -> None:
-        """The agent's circuit is open: take nothing until it lets a probe through."""
-        delay = max(0.01, errors.retry_after(self.agent.name))
-        with anyio.CancelScope() as scope:
+    async def _pause(self) -> None:
+        """A middleware deferred a message (e.g. an open circuit): take nothing for a while."""
+        delay, self._hold = self._hold, 0.0
+        with anyio.CancelScope() as scope:  # stop_receiving() ends the pause
             self._receive_scope = scope
-            await anyio.sleep(delay)
+            await self.runtime.clock.sleep(delay)
         self._receive_scope = None
 
-    async def _reject(self, msg: Message, errors: ErrorHandler) -> None:
-        """Hand a message back untouched because the circuit refused it, then wait."""
-        started_at = self.runtime.clock.time()
-        self.runtime._task_started()
-        if self.runtime.listeners:
-            self._emit(True, msg, "started", started_at, None, None, False)
-        try:
-            await self._settle(self.runtime.queue.release(msg.id))
-        finally:
-            self.runtime._task_finished()
-            if self.runtime.listeners:
-                self._emit(False, msg, "rejected", started_at, 0.0, None, False)
-        await self._wait_for_circuit(errors)
+    async def handle(self, msg: Message, assignment: Assignment | None = None) -> None:
+        """Run one leased message through the agent's stack and settle it.
 
-    async def handle(self, msg: Message) -> None:
-        """Run the handler on one leased message and settle it (ack, nack or release)."""
+        ``assignment``: the balancer's placement, when the dispatcher placed the message.
+        """
         rt = self.runtime
         agent = self.agent
         queue = rt.queue
@@ -220,6 +213,8 @@ class Replica:
                     log.error("runtime listener failed", listener=repr(listener), error=repr(exc))
         handoff_id = msg.headers.get("handoff_id") if msg.headers else None
         ctx = Context(rt, agent.name, self.index, msg)
+        if assignment is not None:
+            ctx.assignment = assignment
         outcome: Outcome = "ok"
         failure: BaseException | None = None
         dead = False
@@ -233,42 +228,15 @@ class Replica:
                     log.warning("handoff rejected", handoff_id=handoff_id, reason=str(exc))
                     await self._settle(queue.acknowledge(msg.id))
                     return
-            timeout = agent.timeout
-            scope: anyio.CancelScope | None = None
             try:
-                if timeout is None:
-                    result = await self._call(msg, ctx)
-                else:
-                    with anyio.fail_after(timeout) as scope:
-                        result = await self._call(msg, ctx)
-                if handoff_id is None and not ctx._pending_handoffs and type(result) is not Handoff:
-                    # the common case, inlined: check the result, answer, acknowledge
-                    _json.check_json(result, what="result")
-                    reply_to = msg.reply_to
-                    if reply_to is not None and msg.correlation_id is not None:
-                        body = {"ok": True, "result": result, "agent": agent.name}
-                        if not rt._reply_here(reply_to, msg.correlation_id, body):
-                            await self._settle(
-                                queue.publish(reply_to, body, correlation_id=msg.correlation_id)
-                            )
-                    try:
-                        await queue.acknowledge(msg.id)
-                    except QueueError as error:
-                        log.error("could not acknowledge message", error=str(error))
-                else:
-                    await self._succeed(msg, ctx, result, handoff_id)
+                result = await self.chain(msg, ctx)
+                await self._succeed(msg, ctx, result, handoff_id)
+            except Defer as exc:
+                outcome, failure = "rejected", exc
+                self._hold = max(self._hold, exc.delay)
+                await self._settle(queue.release(msg.id))
             except Exception as exc:
-                timed_out = (
-                    isinstance(exc, TimeoutError) and scope is not None and scope.cancel_called
-                )
-                outcome = "timeout" if timed_out else "error"
-                failure = exc
-                text = (
-                    f"TimeoutError: handler took longer than {timeout:g}s"
-                    if timed_out and timeout is not None
-                    else f"{type(exc).__name__}: {exc}"
-                )
-                dead = await self._fail(msg, ctx, exc, text, handoff_id)
+                outcome, failure, dead = await self._fail(msg, ctx, exc, handoff_id)
         except BaseException as exc:
             # Cancelled (shutdown past the grace period): hand the message back untouched.
             outcome, failure = "cancelled", exc
@@ -298,15 +266,11 @@ class Replica:
     async def _succeed(
         self, msg: Message, ctx: Context, result: Any, handoff_id: str | None
     ) -> None:
+        """Settle a handled message: deliver its handoffs, answer, acknowledge."""
         rt = self.runtime
         forward: Handoff | None = None
-        if isinstance(result, Handoff):
-            forward = result
-            if all(h.id != forward.id for h in ctx._pending_handoffs):
-                raise HandoffError(f"returned handoff {forward.id!r} was not made by this handler")
-        else:
-            _json.check_json(result, what="result")
         if ctx._pending_handoffs:
+            forward = result if isinstance(result, Handoff) else None
             await self._deliver_handoffs(msg, ctx, forward)
         if forward is None:
             if handoff_id is not None:
@@ -344,38 +308,39 @@ class Replica:
             await rt.handoffs.attach_message(handoff.id, message_id)
 
     async def _fail(
-        self, msg: Message, ctx: Context, exc: Exception, text: str, handoff_id: str | None
-    ) -> bool:
-        """Nack with backoff; on the last attempt tell the requester and the handoff."""
+        self, msg: Message, ctx: Context, exc: Exception, handoff_id: str | None
+    ) -> tuple[Outcome, BaseException, bool]:
+        """Nack with the retry delay (or dead-letter); on the last attempt tell the
+        requester and the handoff. Returns the outcome, the error and whether it is dead.
+
+        The delay is the one a :class:`Retry` asks for (the Retries middleware turns every
+        failure into one when the services run), else the agent's retry policy.
+        """
         rt = self.runtime
+        outcome, error, _ = verdict(exc, msg, rt.queue.options.max_attempts)
+        text = f"{type(error).__name__}: {error}"
         for pending in ctx._pending_handoffs:
             await rt.handoffs.complete_handoff(pending.id, False, error=f"source failed: {text}")
-        services = rt.services
-        force_dead = False
-        if services is not None:
-            decision = services.errors.decide(
-                self.agent.name, exc, attempt=msg.attempts, max_attempts=msg.max_attempts
-            )
-            delay = decision.delay
-            force_dead = decision.action == "dead_letter"
+        if isinstance(exc, Retry):
+            delay, force_dead = exc.delay, exc.dead_letter
+        elif isinstance(exc, Veto):
+            delay, force_dead = 0.0, True
         else:
-            delay = rt.policy_for(self.agent).delay(msg.attempts)
-        override = msg.headers.get("retry") if msg.headers else None
-        if isinstance(override, dict) and not force_dead:
-            delay = _delay_from_header(override, msg.attempts, delay)
+            delay = message_delay(msg, rt.policy_for(self.agent).delay(msg.attempts))
+            force_dead = False
         try:
-            outcome = await rt.queue.nack(msg.id, delay=delay, error=text, dead_letter=force_dead)
-        except QueueError as error:
-            log.error("could not nack message", error=str(error))
-            return False
-        if outcome != "dead_lettered":
+            settled = await rt.queue.nack(msg.id, delay=delay, error=text, dead_letter=force_dead)
+        except QueueError as problem:
+            log.error("could not nack message", error=str(problem))
+            return outcome, error, False
+        if settled != "dead_lettered":
             log.warning(
                 "handler failed; will retry",
                 error=text,
                 attempt=msg.attempts,
                 retry_in=round(delay, 3),
             )
-            return False
+            return outcome, error, False
         log.error("handler failed; message dead-lettered", error=text, attempts=msg.attempts)
         if handoff_id is not None:
             await rt.handoffs.complete_handoff(handoff_id, False, error=text)
@@ -386,14 +351,14 @@ class Replica:
                     msg.correlation_id,
                     {
                         "ok": False,
-                        "error_type": type(exc).__name__,
-                        "error": text.partition(": ")[2] or text,
+                        "error_type": type(error).__name__,
+                        "error": str(error) or text,
                         "attempts": msg.attempts,
                         "agent": self.agent.name,
                     },
                 )
             )
-        return True
+        return outcome, error, True
 
     @staticmethod
     async def _settle(operation: Any) -> None:
@@ -402,32 +367,3 @@ class Replica:
             await operation
         except QueueError as error:
             log.error("queue operation failed", error=str(error))
-
-    def _emit(
-        self,
-        start: bool,
-        msg: Message,
-        outcome: Outcome,
-        started_at: float,
-        duration: float | None,
-        error: BaseException | None,
-        dead: bool,
-    ) -> None:
-        event = TaskEvent(
-            self.agent.name,
-            self.index,
-            msg.id,
-            msg.topic,
-            msg.attempts,
-            outcome,
-            started_at,
-            duration,
-            msg.workflow_id,
-            error,
-            dead,
-        )
-        for listener in self.runtime.listeners:
-            try:
-                (listener.on_task_started if start else listener.on_task_finished)(event)
-            except Exception as exc:  # a broken listener must not break message handling
-                log.error("runtime listener failed", listener=repr(listener), error=repr(exc))

@@ -9,6 +9,7 @@ from ..message import Message
 from ..state import AgentStateView
 
 if TYPE_CHECKING:
+    from ..services.load_balancer import Assignment
     from .runtime import Runtime
 
 __all__ = ["Context"]
@@ -22,7 +23,15 @@ class Context:
     handler returns successfully (a handler that fails hands off nothing).
     """
 
-    __slots__ = ("_log", "_pending_handoffs", "agent", "message", "replica", "runtime")
+    __slots__ = (
+        "_log",
+        "_pending_handoffs",
+        "agent",
+        "assignment",
+        "message",
+        "replica",
+        "runtime",
+    )
 
     def __init__(self, runtime: Runtime, agent: str, replica: int, message: Message) -> None:
         self.runtime = runtime
@@ -31,6 +40,9 @@ class Context:
         self.message = message
         self._log: Any = None
         self._pending_handoffs: list[Handoff] = []
+        #: the load balancer's placement of this message, when the balancer placed it
+        #: (the circuit was checked then: middleware need not check it again)
+        self.assignment: Assignment | None = None
 
     @property
     def workflow_id(self) -> str | None:

@@ -33,6 +33,7 @@ from ..errors import (
 from ..events import RuntimeListener
 from ..handoff import HandoffProtocol
 from ..message import Message, new_id, validate_topic
+from ..middleware import Handler, LayerFunction, Middleware, TimeLimit, as_middleware, fold
 from ..queue.base import MessageQueue
 from ..retry import RetryPolicy
 from ..services import Services
@@ -42,7 +43,7 @@ from ..services.load_balancer import Assignment, Strategy
 from ..state import StateManager
 from ._deadlines import Deadlines, Waiter
 from ._dispatch import Dispatcher
-from ._replica import Replica
+from ._replica import Replica, handler_core
 
 __all__ = ["Runtime"]
 
@@ -106,6 +107,7 @@ class Runtime:
         on_alert: AlertCallback | None = None,
         metrics_port: int | None = None,
         balancer: Strategy | None = None,
+        middleware: Iterable[Middleware | LayerFunction] = (),
     ) -> None:
         if not (grace_period >= 0 and math.isfinite(grace_period)):
             raise ConfigError(f"grace_period must be >= 0 seconds, got {grace_period!r}")
@@ -171,8 +173,9 @@ class Runtime:
             services.attach(probe=self._probe, on_parameters=self._on_parameters)
         self.services: Services | None = services or None
         self._route_through_balancer = balancer is not None
-        if self.services is not None:
-            self._listeners[:0] = self.services.listeners
+        self._middleware = [as_middleware(layer) for layer in middleware]
+        self._service_layers = self.services.middleware if self.services is not None else []
+        self._chains: dict[str, Handler] = {}  # each agent's stack, folded once
         self._pending = Deadlines(self.clock)
         self._reply_topic = f"reply.{self.id}"
         # topics consumed in this process: replies to them skip the queue (see
@@ -310,6 +313,27 @@ class Runtime:
     def add_listener(self, listener: RuntimeListener) -> None:
         """Receive a :class:`~swarm_runtime.events.TaskEvent` for every message handled."""
         self._listeners.append(listener)
+
+    @property
+    def middleware(self) -> list[Middleware]:
+        """The whole stack around every handler, outermost first: the services' layers,
+        yours, then the time limit (see :mod:`swarm_runtime.middleware`)."""
+        return [*self._service_layers, *self._middleware, TimeLimit()]
+
+    def add_middleware(self, layer: Middleware | LayerFunction) -> None:
+        """Add a layer inside the ones added before (outside the time limit); agents
+        already running take it from their next message."""
+        self._middleware.append(as_middleware(layer))
+        self._chains.clear()
+        for replica in self._replicas:
+            replica.chain = self._chain_for(replica.agent)
+
+    def _chain_for(self, agent: Agent) -> Handler:
+        """``agent``'s stack folded around its handler, built once and shared by its replicas."""
+        chain = self._chains.get(agent.name)
+        if chain is None:
+            chain = self._chains[agent.name] = fold(self.middleware, agent, handler_core(agent))
+        return chain
 
     def policy_for(self, agent: Agent) -> RetryPolicy:
         return agent.retry or self.retry

@@ -228,12 +228,23 @@ class ErrorHandler:
         decision = self.decide(
             agent, error, attempt=attempt, max_attempts=max_attempts, replica=replica
         )
-        self._record(
-            agent, replica, decision.kind, decision.error, attempt, decision.action, message_id
-        )
-        if self._trips(decision.kind):
-            self.breaker(agent, replica).record_failure()
+        self.log_failure(decision, replica=replica, message_id=message_id)
+        self.record_failure(agent, decision.kind, replica)
         return decision
+
+    def log_failure(
+        self, decision: ErrorDecision, *, replica: int | None = None, message_id: str | None = None
+    ) -> None:
+        """Keep a decided failure in the error log and the per-(agent, kind) counts."""
+        self._record(
+            decision.agent,
+            replica,
+            decision.kind,
+            decision.error,
+            decision.attempt,
+            decision.action,
+            message_id,
+        )
 
     def _trips(self, kind: str) -> bool:
         if self._trip_on is None:
@@ -319,6 +330,35 @@ class ErrorHandler:
         found = self._breakers.get(self._key(agent, replica))
         return 0.0 if found is None else found.retry_after()
 
+    @property
+    def has_breakers(self) -> bool:
+        """Whether any breaker exists yet (one is made at an agent's first failure)."""
+        return bool(self._breakers)
+
+    def record_success(self, agent: str, replica: int | None = None) -> None:
+        """A task of the agent succeeded: its breaker (if any) resets or closes."""
+        if self._breakers:
+            found = self._breakers.get(self._key(agent, replica))
+            if found is not None:
+                found.record_success()
+
+    def record_failure(
+        self, agent: str, error: BaseException | str, replica: int | None = None
+    ) -> str:
+        """A task of the agent failed: count it against the breaker if its kind trips
+        breakers (see ``trip_on``); returns the kind."""
+        kind = self.classify(error)
+        if self._trips(kind):
+            self.breaker(agent, replica).record_failure()
+        return kind
+
+    def release_probe(self, agent: str, replica: int | None = None) -> None:
+        """A task ended without a verdict (cancelled, refused): free its probe slot."""
+        if self._breakers:
+            found = self._breakers.get(self._key(agent, replica))
+            if found is not None:
+                found.release_probe()
+
     # -- runtime listener ----------------------------------------------------------------
 
     def on_task_started(self, event: TaskEvent) -> None:
@@ -328,12 +368,8 @@ class ErrorHandler:
         """Feed the breaker (success / failure) and log failures, in O(1)."""
         outcome = event.outcome
         if outcome == "ok":
-            if self._breakers:
-                found = self._breakers.get(self._key(event.agent, event.replica))
-                if found is not None:
-                    found.record_success()
-            return
-        if outcome in ("error", "timeout"):
+            self.record_success(event.agent, event.replica)
+        elif outcome in ("error", "timeout"):
             error: BaseException | str = event.error if event.error is not None else outcome
             kind = ErrorKind.TIMEOUT if outcome == "timeout" else self.classify(error)
             action: Action = "dead_letter" if event.dead_lettered else "retry"
@@ -346,12 +382,9 @@ class ErrorHandler:
                 action,
                 event.message_id,
             )
-            if self._trips(kind):
-                self.breaker(event.agent, event.replica).record_failure()
-            return
-        found = self._breakers.get(self._key(event.agent, event.replica))
-        if found is not None:  # cancelled / rejected: no verdict, free a probe slot
-            found.release_probe()
+            self.record_failure(event.agent, kind, event.replica)
+        else:  # cancelled / rejected: no verdict, free a probe slot
+            self.release_probe(event.agent, event.replica)
 
 
 def _describe(error: BaseException | str) -> str:

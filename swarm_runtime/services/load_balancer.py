@@ -327,6 +327,12 @@ class LoadBalancer:
 
     # -- runtime listener ----------------------------------------------------------------
 
+    @property
+    def wants_task_events(self) -> bool:
+        """Whether task events change anything: it holds assignments made with a task id
+        (released by the event), or it needs latencies (``p2c``)."""
+        return bool(self._by_task) or self.strategy == "p2c"
+
     def on_task_started(self, event: TaskEvent) -> None:
         """Nothing to do: load is taken when the task is assigned."""
 

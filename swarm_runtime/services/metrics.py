@@ -379,19 +379,21 @@ class MetricsCollector:
             ledger = self._ledgers[agent] = _Ledger(series, size)
         return ledger
 
-    def on_task_started(self, event: TaskEvent) -> None:
-        """Count the task as in flight (and as a retry when it is not the first attempt)."""
-        ledger = self._ledgers.get(event.agent) or self._ledger(event.agent)
+    def task_started(self, agent: str, attempts: int) -> None:
+        """Count a task of ``agent`` in flight (and as a retry past its first attempt)."""
+        ledger = self._ledgers.get(agent) or self._ledger(agent)
         ledger.in_flight += 1
-        if event.attempts > 1:
+        if attempts > 1:
             ledger.retries += 1
 
-    def on_task_finished(self, event: TaskEvent) -> None:
-        """Count the outcome, record the duration and take the task out of flight."""
-        ledger = self._ledgers.get(event.agent) or self._ledger(event.agent)
+    def task_finished(
+        self, agent: str, outcome: str, duration: float | None, ended: float, dead: bool
+    ) -> None:
+        """Count the outcome, record the duration (ended at ``ended``, wall-clock) and take
+        the task out of flight. The one bookkeeping path of the listener and the middleware."""
+        ledger = self._ledgers.get(agent) or self._ledger(agent)
         if ledger.in_flight > 0:
             ledger.in_flight -= 1
-        outcome = event.outcome
         outcomes = ledger.outcomes
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
         if outcome == "ok":
@@ -401,21 +403,29 @@ class MetricsCollector:
             timed = True
         else:  # cancelled or rejected: cut short, its duration says nothing
             timed = False
-        if event.dead_lettered:
+        if dead:
             ledger.dead += 1
-        duration = event.duration
         if timed and duration is not None:
             ledger.duration_sum += duration
             ledger.duration_count += 1
             if self._bounds:
                 ledger.buckets[bisect_left(self._bounds, duration)] += 1
-            ended = event.started_at + duration  # the event's own clock: no call per event
             if DURATION in self._rules:
-                self._record(event.agent, DURATION, duration, ended)
+                self._record(agent, DURATION, duration, ended)
             else:
                 series = ledger.durations
                 series.samples.append((ended, duration))
                 series.window.add(duration)
+
+    def on_task_started(self, event: TaskEvent) -> None:
+        """Count the task as in flight (and as a retry when it is not the first attempt)."""
+        self.task_started(event.agent, event.attempts)
+
+    def on_task_finished(self, event: TaskEvent) -> None:
+        """Count the outcome, record the duration and take the task out of flight."""
+        duration = event.duration
+        ended = event.started_at + (duration or 0.0)  # the event's own clock: no call per event
+        self.task_finished(event.agent, event.outcome, duration, ended, event.dead_lettered)
 
     # -- report ------------------------------------------------------------------------------
 

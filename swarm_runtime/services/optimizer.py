@@ -295,7 +295,7 @@ class SelfOptimizer:
         self.interval = interval
         self.min_tasks = min_tasks
         self._clock: Clock = clock or SystemClock()
-        self._on_change = on_change
+        self.on_change = on_change
         self._history = history
         self._agents: dict[str, _AgentTuning] = {}
 
@@ -389,9 +389,9 @@ class SelfOptimizer:
         if tuning.params != before:
             tuning.skip = self.config.warmup
             _log.info("agent parameters tuned", agent=agent_id, old=before, new=tuning.params)
-            if self._on_change is not None:
+            if self.on_change is not None:
                 try:
-                    self._on_change(agent_id, dict(tuning.params))
+                    self.on_change(agent_id, dict(tuning.params))
                 except Exception as exc:  # the owner's hook must not stop tuning
                     _log.error("optimizer on_change failed", agent=agent_id, error=repr(exc))
         return dict(tuning.params)
@@ -455,18 +455,27 @@ class SelfOptimizer:
     def on_task_started(self, event: TaskEvent) -> None:
         """Nothing to do: windows count finished tasks."""
 
-    def on_task_finished(self, event: TaskEvent) -> None:
-        """Count the task in its agent's current window (registered agents only)."""
-        tuning = self._agents.get(event.agent)
-        if tuning is None or event.outcome not in ("ok", "error", "timeout"):
+    def tunes(self, agent_id: str) -> bool:
+        """Whether the optimizer tunes ``agent_id`` (has its parameters registered)."""
+        return agent_id in self._agents
+
+    def record_task(self, agent_id: str, ok: bool, duration: float | None) -> None:
+        """Count one finished task (ok or failed) in its agent's current window."""
+        tuning = self._agents.get(agent_id)
+        if tuning is None:
             return
         window = tuning.window
-        if event.outcome == "ok":
+        if ok:
             window.ok += 1
         else:
             window.failed += 1
-        if event.duration is not None:
-            window.busy += event.duration
+        if duration is not None:
+            window.busy += duration
+
+    def on_task_finished(self, event: TaskEvent) -> None:
+        """Count the task in its agent's current window (registered agents only)."""
+        if event.outcome in ("ok", "error", "timeout"):
+            self.record_task(event.agent, event.outcome == "ok", event.duration)
 
     def tick(self, elapsed: float) -> None:
         """Close every agent's window that has seen ``min_tasks`` tasks and feed it to the tuner.

@@ -1,8 +1,12 @@
 """Services: every background service, wired together, with one owner-friendly ``run``.
 
 services = Services.create(thresholds=config.monitoring.thresholds, metrics_port=9464)
-runtime = Runtime(..., listeners=services.listeners)
+runtime = Runtime(..., services=services)   # its middleware layers go around every handler
 await task_group.start(services.run)   # sampler, optimizer loop, /metrics endpoint
+
+Inside a runtime the services see each message through their middleware layers
+(:attr:`Services.middleware`); :attr:`Services.listeners` feeds them from task events
+instead, for events that come from elsewhere.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from anyio.abc import TaskStatus
 
 from ..clock import Clock
 from ..events import RuntimeListener, TaskEvent
+from ..middleware import Breaker, Metrics, Middleware, Retries, Tuning
 from ..retry import RetryPolicy
 from ._alerts import AlertCallback
 from ._probe import Probe
@@ -87,7 +92,18 @@ class Services:
     def attach(self, *, probe: Probe, on_parameters: ParameterChange) -> None:
         """Connect a runtime: its probe feeds monitoring, parameter changes resize its agents."""
         self.monitoring.add_probe(probe)
-        self.optimizer._on_change = on_parameters
+        self.optimizer.on_change = on_parameters
+
+    @property
+    def middleware(self) -> list[Middleware]:
+        """The services' layers of the middleware stack, outermost first: metrics (and so
+        monitoring), tuning feedback, retries with error classification, circuit breaker."""
+        return [
+            Metrics(self.metrics),
+            Tuning(self.optimizer, self.balancer),
+            Retries(self.errors),
+            Breaker(self.errors),
+        ]
 
     @property
     def listeners(self) -> list[RuntimeListener]:
@@ -137,10 +153,9 @@ class Services:
 class _Hub:
     """One runtime listener fanning each event out to the services that have work for it.
 
-    It reads the services' package-private state to skip no-op calls: the error handler
-    when the task succeeded and no breaker exists yet, the balancer when it holds no
-    assignment and does not need latencies (only ``p2c`` does), the optimizer for agents it
-    does not tune.
+    It asks the services whether an event changes anything for them, to skip no-op calls:
+    the error handler when the task succeeded and no breaker exists yet, the balancer when
+    it holds no assignment and needs no latencies, the optimizer for agents it does not tune.
     """
 
     __slots__ = ("_balancer", "_errors", "_metrics", "_optimizer")
@@ -162,13 +177,11 @@ class _Hub:
 
     def on_task_finished(self, event: TaskEvent) -> None:
         self._metrics.on_task_finished(event)
-        errors = self._errors
-        if event.outcome != "ok" or errors._breakers:
-            errors.on_task_finished(event)
-        balancer = self._balancer
-        if balancer._by_task or balancer.strategy == "p2c":
-            balancer.on_task_finished(event)
-        if event.agent in self._optimizer._agents:
+        if event.outcome != "ok" or self._errors.has_breakers:
+            self._errors.on_task_finished(event)
+        if self._balancer.wants_task_events:
+            self._balancer.on_task_finished(event)
+        if self._optimizer.tunes(event.agent):
             self._optimizer.on_task_finished(event)
 
     def __repr__(self) -> str:
