@@ -157,31 +157,36 @@ class MetricsCollector:
 
     def record_metric(
         self, agent: str, name: str, value: float, *, timestamp: float | None = None
-    ) -> None:
-        """Record one sample of ``name`` for ``agent`` (and check its alert rules)."""
+    ) -> Alert | None:
+        """Record one sample of ``name`` for ``agent`` and check its alert rules; returns the
+        alert transition it caused, if any."""
         value = float(value)
         if not math.isfinite(value):
             raise ValueError(
                 f"metric {name!r} of agent {agent!r}: value must be finite, got {value}"
             )
-        self._record(agent, name, value, self._clock.time() if timestamp is None else timestamp)
+        return self._record(
+            agent, name, value, self._clock.time() if timestamp is None else timestamp
+        )
 
-    def _record(self, agent: str, name: str, value: float, when: float) -> None:
+    def _record(self, agent: str, name: str, value: float, when: float) -> Alert | None:
         key = (agent, name)
         series = self._series.get(key)
         if series is None:
             if len(self._series) >= self._max_series:
                 self._drop(key)
-                return
+                return None
             series = self._series[key] = _Series(self._max_samples, self._window)
         series.samples.append((when, value))
         series.window.add(value)
+        transition = None
         if self._rules:
             rules = self._rules.get(name)
             if rules:
                 for scope, rule in rules:
                     if scope is None or scope == agent:
-                        self._alerts.evaluate(agent, name, value, rule)
+                        transition = self._alerts.evaluate(agent, name, value, rule) or transition
+        return transition
 
     def increment(self, agent: str, name: str, amount: float = 1.0) -> float:
         """Add ``amount`` (>= 0) to a counter; returns the new total."""
@@ -309,6 +314,19 @@ class MetricsCollector:
             rules.append((agent, Rule(float(threshold), condition)))
         kept = [(s, r) for s, r in self._rules.get(metric_name, []) if s != agent]
         self._rules[metric_name] = kept + rules
+
+    def clear_alert(self, metric_name: str, *, agent: str | None = None) -> None:
+        """Drop the rules of ``metric_name`` for one agent scope (``None``: every agent)."""
+        kept = [(s, r) for s, r in self._rules.get(metric_name, []) if s != agent]
+        if kept:
+            self._rules[metric_name] = kept
+        else:
+            self._rules.pop(metric_name, None)
+
+    def last(self, agent: str, name: str) -> float | None:
+        """The last value recorded in a series (None if none)."""
+        series = self._series.get((agent, name))
+        return series.samples[-1][1] if series is not None and series.samples else None
 
     def add_alert_callback(self, callback: AlertCallback) -> None:
         """Also send every alert transition to ``callback``."""

@@ -9,6 +9,10 @@ response time and error rate.
 Readings past a threshold raise an alert (``medium``; ``high`` beyond 1.5x), deduplicated while
 active and resolved when the value comes back; alerts go to the log, to user callbacks and to
 the history the run report reads.
+
+Monitoring keeps no figures of its own: readings are series of its :class:`MetricsCollector`
+(time ranges, windows, p95/p99 and the Prometheus export come from there), thresholds are
+that collector's ``max`` alert rules, and alerts are that collector's alerts.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from ..clock import Clock, SystemClock
 from ..errors import ConfigError
 from ..events import TaskEvent
 from ..queue.base import MessageQueue
-from ._alerts import Alert, AlertBook, AlertCallback, Rule
+from ._alerts import Alert, AlertCallback
 from ._probe import SYSTEM, Probe, Reading
 from .metrics import MetricsCollector, TaskTotals
 
@@ -116,7 +120,11 @@ class MonitoringSystem:
         if not (math.isfinite(interval) and interval > 0):
             raise ConfigError(f"monitoring.interval must be > 0 seconds, got {interval}")
         self._clock: Clock = clock or SystemClock()
-        self._rules: dict[str, Rule] = {}
+        self._owns_metrics = metrics is None
+        self.metrics = metrics or MetricsCollector(clock=self._clock, alert_history=alert_history)
+        if on_alert is not None:
+            self.metrics.add_alert_callback(on_alert)
+        self._thresholds: dict[str, float] = {}
         merged: dict[str, float | None] = {**DEFAULT_THRESHOLDS, **(thresholds or {})}
         for metric, value in merged.items():
             self.set_threshold(metric, value)
@@ -124,31 +132,28 @@ class MonitoringSystem:
         if measure_loop_lag:
             self._probes.insert(0, loop_lag_probe)
         self.interval = interval
-        self._owns_metrics = metrics is None
-        self.metrics = metrics or MetricsCollector(clock=self._clock)
-        self._alerts = AlertBook(
-            clock=self._clock, callbacks=[on_alert] if on_alert else (), history=alert_history
-        )
         self._previous: dict[str, TaskTotals] = {}
-        self._latest: dict[tuple[str, str], float] = {}
+        self._readings: set[str] = set()  # metric names sampled or recorded here
         self.samples_taken = 0
 
     # -- configuration -------------------------------------------------------------------
 
     @property
     def thresholds(self) -> dict[str, float]:
-        return {metric: rule.threshold for metric, rule in self._rules.items()}
+        return dict(self._thresholds)
 
     def set_threshold(self, metric: str, value: float | None) -> None:
         """Alert when ``metric`` exceeds ``value``; None removes the threshold."""
         if value is None:
-            self._rules.pop(metric, None)
+            if self._thresholds.pop(metric, None) is not None:
+                self.metrics.clear_alert(metric)
             return
         if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
             raise ConfigError(
                 f"monitoring.thresholds.{metric}: expected a number > 0, got {value!r}"
             )
-        self._rules[metric] = Rule(float(value))
+        self.metrics.configure_alert(metric, {"max": float(value)})
+        self._thresholds[metric] = float(value)
 
     def add_probe(self, probe: Probe) -> None:
         """Also call ``probe`` on every sample."""
@@ -156,18 +161,14 @@ class MonitoringSystem:
 
     def add_alert_callback(self, callback: AlertCallback) -> None:
         """Also send every alert transition to ``callback``."""
-        self._alerts.add_callback(callback)
+        self.metrics.add_alert_callback(callback)
 
     # -- recording and queries -----------------------------------------------------------
 
     def record_metric(self, agent: str, metric_type: str, value: float) -> Alert | None:
         """Record a value and check it against its threshold; returns an alert transition."""
-        self.metrics.record_metric(agent, metric_type, value)
-        self._latest[(agent, metric_type)] = float(value)
-        rule = self._rules.get(metric_type)
-        if rule is None:
-            return None
-        return self._alerts.evaluate(agent, metric_type, float(value), rule)
+        self._readings.add(metric_type)
+        return self.metrics.record_metric(agent, metric_type, value)
 
     def get_agent_metrics(self, agent: str, metric_type: str | None = None) -> list[MetricSample]:
         """Recorded values of an agent (one metric, or all of them), oldest first."""
@@ -186,18 +187,25 @@ class MonitoringSystem:
         return list(heapq.merge(*streams, key=lambda sample: sample.timestamp))
 
     def latest(self) -> dict[tuple[str, str], float]:
-        """The last value of every (agent, metric)."""
-        return dict(self._latest)
+        """The last value of every (agent, metric) monitoring sampled or recorded."""
+        metrics = self.metrics
+        out: dict[tuple[str, str], float] = {}
+        for agent, name in metrics.series():
+            if name in self._readings:
+                value = metrics.last(agent, name)
+                if value is not None:
+                    out[(agent, name)] = value
+        return out
 
     @property
     def alerts(self) -> list[Alert]:
-        """Alerts active now."""
-        return self._alerts.active
+        """Alerts active now (the metrics store's)."""
+        return self.metrics.alerts
 
     @property
     def alert_history(self) -> list[Alert]:
         """Alert transitions (raised, escalated, resolved), bounded, oldest first."""
-        return self._alerts.history
+        return self.metrics.alert_history
 
     def report(self) -> dict[str, Any]:
         """Active alerts, their history and the latest readings, JSON-ready."""
@@ -205,7 +213,7 @@ class MonitoringSystem:
             "active_alerts": [a.to_dict() for a in self.alerts],
             "alerts": [a.to_dict() for a in self.alert_history],
             "latest": {
-                f"{agent}:{metric}": value for (agent, metric), value in self._latest.items()
+                f"{agent}:{metric}": value for (agent, metric), value in self.latest().items()
             },
         }
 

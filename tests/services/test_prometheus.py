@@ -125,29 +125,61 @@ def test_openmetrics_is_negotiated() -> None:
 
 
 async def test_http_endpoint_serves_metrics_and_stops_on_cancel(clock: ManualClock) -> None:
-    """/metrics answers on 127.0.0.1; other paths 404; HEAD has no body; cancel closes it."""
+    """/metrics answers on 127.0.0.1 (prometheus_client's server); POST is refused;
+    cancelling the task stops the server and frees the port."""
     exporter = busy_exporter(clock)
     assert exporter.host == "127.0.0.1"
     async with anyio.create_task_group() as group:
         port = await group.start(exporter.run)
         assert port == exporter.port != 0
         head, body = await scrape(port)
-        assert head.startswith("HTTP/1.1 200 OK")
+        assert head.startswith("HTTP/1.0 200 OK")
         assert "Content-Type: text/plain" in head
         assert (
             samples(body)[("swarm_messages_total", (("agent", "summarize"), ("outcome", "ok")))]
             == 3
         )
-        head, body = await scrape(port, "/nothing")
-        assert head.startswith("HTTP/1.1 404")
-        head, body = await scrape(port, method="HEAD")
-        assert head.startswith("HTTP/1.1 200")
-        assert body == ""
         head, _ = await scrape(port, method="POST")
-        assert head.startswith("HTTP/1.1 405")
+        assert head.startswith("HTTP/1.0 405")
         group.cancel_scope.cancel()
     with pytest.raises(OSError):
         await anyio.connect_tcp("127.0.0.1", port)
+    async with anyio.create_task_group() as group:  # the port was freed: it can be bound again
+        exporter.port = port
+        assert await group.start(exporter.run) == port
+        group.cancel_scope.cancel()
+
+
+async def test_the_registry_is_the_exporters_own() -> None:
+    """Each exporter has its own CollectorRegistry; nothing goes to the global one."""
+    from prometheus_client import REGISTRY
+
+    before = set(REGISTRY._collector_to_names)
+    first, second = PrometheusExporter(port=0), PrometheusExporter(port=0)
+    assert first.registry is not second.registry is not REGISTRY
+    assert set(REGISTRY._collector_to_names) == before
+
+
+async def test_a_scrape_from_the_server_thread_is_built_on_the_event_loop(
+    clock: ManualClock,
+) -> None:
+    """Families are built on the loop's thread even though the server answers in its own."""
+    import threading
+
+    exporter = busy_exporter(clock)
+    built_on: list[int] = []
+    families = exporter.families
+
+    def spy() -> list:  # type: ignore[type-arg]
+        built_on.append(threading.get_ident())
+        return families()
+
+    exporter.families = spy  # type: ignore[method-assign]
+    async with anyio.create_task_group() as group:
+        port = await group.start(exporter.run)
+        await scrape(port)
+        group.cancel_scope.cancel()
+    assert built_on == [threading.get_ident()]
 
 
 async def test_port_in_use_is_a_clear_error() -> None:
