@@ -35,6 +35,8 @@ def build_agent(spec: AgentSpec) -> Agent:
         "concurrency": spec.concurrency,
         "lease": _lease(spec),
     }
+    if spec.max_concurrency is not None:  # tuned by the self-optimizer up to this bound
+        options["max_concurrency"] = spec.max_concurrency
     if builtin is not None:
         return FunctionAgent(
             spec.name, _builtin_handler(builtin), role=spec.role or builtin.kind, **options

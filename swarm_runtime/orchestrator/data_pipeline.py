@@ -61,9 +61,11 @@ class DataPipelineOrchestrator:
 
     ``queue`` overrides the pipelines' own ``queue:``; ``runs_dir`` is where runs are
     kept (default ``<queue dir>/runs`` for ``file://``, memory otherwise). The runtime's
-    background services (monitoring with the pipeline's ``monitoring.thresholds``,
-    metrics, error handling, load balancing) run unless ``services=False``; their alerts
-    and report come back in the result. ``metrics_port`` serves Prometheus metrics.
+    background services (configured by the pipeline's ``services:``, ``retry:`` and
+    ``monitoring:`` blocks: metrics, monitoring, error handling, circuit breakers, load
+    balancing, self-optimizer) run unless ``services=False`` or ``services.enabled: false``;
+    their alerts and report come back in the result. ``metrics_port`` serves Prometheus
+    metrics (over ``services.metrics.port``).
 
     On a shared ``redis://`` queue this process hosts the pipeline's agents the way
     ``worker`` processes do (see :mod:`._scaleout`); ``host_agents=False`` hosts none here
@@ -160,7 +162,19 @@ class DataPipelineOrchestrator:
         config = pipeline.config
         queue = self.queue or config.queue
         retry = config.retry.to_policy()
-        thresholds = dict(config.monitoring.thresholds) if self.services else None
+        wanted = config.services
+        if self.metrics_port is not None and not wanted.enabled:
+            raise ConfigError(
+                f"metrics_port needs the services, but pipeline {config.name!r} sets "
+                f"services.enabled: false"
+            )
+        bundle = (
+            wanted.build(
+                retry=config.retry, monitoring=config.monitoring, metrics_port=self.metrics_port
+            )
+            if self.services and wanted.enabled
+            else False
+        )
         shared = backend_class(queue).shared
         if not self.host_agents and not shared:
             raise ConfigError(
@@ -172,9 +186,9 @@ class DataPipelineOrchestrator:
             "grace_period": self.grace_period,
             "log_level": self.log_level,
             "listeners": self.listeners,
-            "services": self.services,
-            "thresholds": thresholds or None,
-            "metrics_port": self.metrics_port,
+            "services": bundle,
+            "balancer": wanted.balancer if bundle else None,
+            "middleware": wanted.user_middleware(),
         }
         if self.host_agents:
             runtime = Runtime(queue=queue, **options)

@@ -29,6 +29,7 @@ from ..agents.builtin._validation import did_you_mean
 from ..errors import ConfigError
 from ..queue._registry import check_url
 from ..retry import RetryPolicy
+from ._service_specs import ServicesSpec
 
 __all__ = [
     "DEFAULT_QUEUE",
@@ -38,6 +39,7 @@ __all__ = [
     "PipelineConfig",
     "RetryOverride",
     "RetrySpec",
+    "ServicesSpec",
     "TaskSpec",
     "check_name",
 ]
@@ -73,6 +75,12 @@ def _check_uses(value: str) -> str:
             "expected a built-in ('builtin.csv_source', ...) or a user callable "
             f"'package.module:function', got {value!r}"
         )
+    return value
+
+
+def _check_callable(value: str) -> str:
+    if not _CALLABLE.fullmatch(value):
+        raise ValueError(f"expected a callable 'package.module:function', got {value!r}")
     return value
 
 
@@ -135,11 +143,15 @@ class RetryOverride(_Model):
 
 
 class MonitoringSpec(_Model):
-    """Alert thresholds by metric name (``response_time: 1.0``, ``error_rate: 0.05``)."""
+    """Alert thresholds by metric name (``response_time: 1.0``, ``error_rate: 0.05``), the
+    sampling ``interval`` (seconds) and ``on_alert``, a ``"module:callable"`` given every
+    alert transition."""
 
     thresholds: dict[Name, Annotated[Delay, Field(description="alert above this value")]] = Field(
         default_factory=dict
     )
+    interval: Seconds = 1.0
+    on_alert: Annotated[StrictStr, AfterValidator(_check_callable)] | None = None
 
 
 class AgentSpec(_Model):
@@ -150,8 +162,17 @@ class AgentSpec(_Model):
     role: StrictStr | None = None
     replicas: Annotated[StrictInt, Field(ge=1, le=1024)] = 1
     concurrency: Annotated[StrictInt, Field(ge=1, le=100_000)] = 1
+    max_concurrency: Annotated[StrictInt, Field(ge=1, le=100_000)] | None = None
     timeout: Seconds | None = None
     params: Params = Field(default_factory=dict)
+
+    @field_validator("max_concurrency")
+    @classmethod
+    def _max_not_below_concurrency(cls, value: int | None, info: Any) -> int | None:
+        low = info.data.get("concurrency")
+        if value is not None and low is not None and value < low:
+            raise ValueError(f"expected max_concurrency >= concurrency ({low}), got {value}")
+        return value
 
     @property
     def builtin(self) -> Builtin[Any] | None:
@@ -183,6 +204,7 @@ class PipelineConfig(_Model):
     failure_policy: FailurePolicy = "fail_fast"
     concurrency: Count | None = None
     monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
+    services: ServicesSpec = Field(default_factory=ServicesSpec)
 
     def _index(self) -> tuple[dict[str, TaskSpec], dict[str, AgentSpec]]:
         """Name → spec maps, built once (rebuilt if the lists were replaced or grown)."""

@@ -63,10 +63,19 @@ class Services:
         clock: Clock | None = None,
         on_parameters: ParameterChange | None = None,
         classify: Mapping[type[BaseException], str] | None = None,
+        metrics: MetricsCollector | None = None,
+        errors: ErrorHandler | None = None,
+        optimizer: SelfOptimizer | None = None,
     ) -> Services:
-        """Build every service with the runtime's settings, sharing one metrics store."""
-        metrics = MetricsCollector(clock=clock)
-        errors = ErrorHandler(classify=classify, retry=retry, breaker=breaker, clock=clock)
+        """Build every service with the runtime's settings, sharing one metrics store.
+
+        ``metrics``, ``errors`` and ``optimizer`` use services you configured yourself
+        (then ``classify``, ``retry``, ``breaker`` and ``on_parameters`` do not apply to them).
+        """
+        metrics = metrics or MetricsCollector(clock=clock)
+        errors = errors or ErrorHandler(
+            classify=classify, retry=retry, breaker=breaker, clock=clock
+        )
         balancer = LoadBalancer(strategy, gate=errors, clock=clock)
         monitoring = MonitoringSystem(
             thresholds=thresholds,
@@ -76,7 +85,9 @@ class Services:
             metrics=metrics,
             on_alert=on_alert,
         )
-        optimizer = SelfOptimizer(interval=optimize_interval, clock=clock, on_change=on_parameters)
+        optimizer = optimizer or SelfOptimizer(
+            interval=optimize_interval, clock=clock, on_change=on_parameters
+        )
         exporter = None
         if metrics_port is not None:
             exporter = PrometheusExporter(
