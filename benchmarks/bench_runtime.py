@@ -1,11 +1,12 @@
 """Request/response round trips through the runtime (memory backend) vs a bare asyncio.Queue.
 
-Measured with the background services off (the core path) and on (metrics, monitoring,
-error handling, balancer and optimizer listening to every task). The floor is the cheapest
-possible in-process ping-pong: a client coroutine puts on one asyncio.Queue and awaits the
-echo on another. The runtime does the same trip through a durable-queue interface
-(publish, lease, handler, reply, ack). Goals: within 4x of the floor; services on lose at
-most 15% of the throughput.
+Measured with the background services off (the core path), on (their middleware layers:
+metrics and monitoring, tuning, retries, circuit breaker, around every handler), and on with
+one user middleware layer more (what an ``async def layer(msg, ctx, call_next)`` costs).
+The floor is the cheapest possible in-process ping-pong: a client coroutine puts on one
+asyncio.Queue and awaits the echo on another. The runtime does the same trip through a
+durable-queue interface (publish, lease, handler, reply, ack). Goals: within 4x of the
+floor; services on lose at most 15% of the throughput.
 
     python benchmarks/bench_runtime.py [--n 20000] [--repeat 3]
 """
@@ -44,8 +45,13 @@ async def bare_floor(n: int) -> float:
     return n / elapsed
 
 
-async def runtime_round_trips(n: int, services: bool) -> float:
-    async with sr.Runtime(queue="memory://", services=services) as rt:
+async def passthrough(msg: sr.Message, ctx: sr.Context, call_next: Any) -> Any:
+    return await call_next(msg, ctx)
+
+
+async def runtime_round_trips(n: int, services: bool, layers: int = 0) -> float:
+    middleware = [passthrough] * layers
+    async with sr.Runtime(queue="memory://", services=services, middleware=middleware) as rt:
 
         @rt.agent("echo")
         async def echo(msg: sr.Message, ctx: sr.Context) -> Any:
@@ -85,6 +91,11 @@ def main() -> None:
     )
     result["runtime_with_services_rps"] = with_services
     result["services_throughput_loss"] = 1 - with_services / runtime
+    with_layer = max(asyncio.run(runtime_round_trips(args.n, True, 1)) for _ in range(args.repeat))
+    rows.append(
+        ["services on + 1 user middleware", with_layer, 1e6 / with_layer, floor / with_layer]
+    )
+    result["runtime_with_user_middleware_rps"] = with_layer
     print_table(
         f"request/response round trips, n={args.n}, best of {args.repeat}",
         ["path", "round trips/s", "µs/trip", "x floor"],

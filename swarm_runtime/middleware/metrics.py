@@ -32,22 +32,22 @@ class Metrics(Middleware):
         self.metrics = metrics
 
     def wrap(self, call_next: CallNext, agent: Agent) -> Handler:
-        started = self.metrics.task_started
-        finished = self.metrics.task_finished
-        name = agent.name
+        recorder = self.metrics.task_recorder(agent.name)  # looked up once per agent
+        started = recorder.start
+        finished = recorder.finish
         clock = time.perf_counter
         wall = time.time
 
         async def layer(msg: Message, ctx: Context) -> Any:
-            started(name, msg.attempts)
+            started(msg.attempts)
             t0 = clock()
             try:
                 result = await call_next(msg, ctx)
             except BaseException as exc:
                 outcome, _, dead = verdict(exc, msg, ctx.runtime.queue.options.max_attempts)
-                finished(name, outcome, clock() - t0, wall(), dead)
+                finished(outcome, clock() - t0, wall(), dead)
                 raise
-            finished(name, "ok", clock() - t0, wall(), False)
+            finished("ok", clock() - t0, wall(), False)
             return result
 
         return layer

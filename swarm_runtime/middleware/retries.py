@@ -88,11 +88,12 @@ class Breaker(Middleware):
 
     def wrap(self, call_next: CallNext, agent: Agent) -> Handler:
         errors = self.errors
+        breakers = errors.breakers  # live view: empty until some agent first fails
         name = agent.name
 
         async def layer(msg: Message, ctx: Context) -> Any:
             replica = ctx.replica
-            if ctx.assignment is None and not errors.try_acquire(name, replica):
+            if breakers and ctx.assignment is None and not errors.try_acquire(name, replica):
                 wait = max(_MIN_WAIT, errors.retry_after(name, replica))
                 raise Defer(wait, f"circuit of agent {name!r} is open")
             try:
@@ -110,7 +111,8 @@ class Breaker(Middleware):
             except BaseException:
                 errors.release_probe(name, replica)
                 raise
-            errors.record_success(name, replica)
+            if breakers:
+                errors.record_success(name, replica)
             return result
 
         return layer

@@ -341,7 +341,10 @@ class Replica:
                 retry_in=round(delay, 3),
             )
             return outcome, error, False
-        log.error("handler failed; message dead-lettered", error=text, attempts=msg.attempts)
+        if isinstance(exc, Veto):
+            log.warning("message vetoed; dead-lettered", reason=str(exc))
+        else:
+            log.error("handler failed; message dead-lettered", error=text, attempts=msg.attempts)
         if handoff_id is not None:
             await rt.handoffs.complete_handoff(handoff_id, False, error=text)
         if msg.reply_to is not None:

@@ -18,6 +18,7 @@ import random
 from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Literal
 
 import anyio
@@ -148,6 +149,8 @@ class ErrorHandler:
         self._clock: Clock = clock or SystemClock()
         self._rng = rng
         self._breakers: dict[str, CircuitBreaker] = {}
+        #: every breaker by key (``agent`` or ``agent#replica``), a live read-only view
+        self.breakers: Mapping[str, CircuitBreaker] = MappingProxyType(self._breakers)
         self._log: deque[ErrorRecord] = deque(maxlen=log_size)
         self._counts: Counter[tuple[str, str]] = Counter()
         self._on_circuit_change = on_circuit_change

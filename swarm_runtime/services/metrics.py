@@ -17,7 +17,7 @@ from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import structlog
 
@@ -27,7 +27,15 @@ from ..events import TaskEvent
 from ._alerts import Alert, AlertBook, AlertCallback, Condition, Rule
 from ._window import SlidingWindow, WindowStats, summarize
 
-__all__ = ["DURATION", "IN_FLIGHT", "MESSAGES", "MetricsCollector", "Sample", "TaskTotals"]
+__all__ = [
+    "DURATION",
+    "IN_FLIGHT",
+    "MESSAGES",
+    "MetricsCollector",
+    "Sample",
+    "TaskRecorder",
+    "TaskTotals",
+]
 
 DURATION = "task_duration_seconds"
 """Series of handler durations per agent, recorded from task events."""
@@ -38,6 +46,14 @@ MESSAGES = "messages_total"
 
 _log = structlog.get_logger("swarm_runtime.metrics")
 _CONDITIONS: dict[str, Condition] = {"max": "exceeded_max", "min": "below_min"}
+
+
+class TaskRecorder(Protocol):
+    """One agent's task bookkeeping (see :meth:`MetricsCollector.task_recorder`)."""
+
+    def start(self, attempts: int) -> None: ...
+
+    def finish(self, outcome: str, duration: float | None, ended: float, dead: bool) -> None: ...
 
 
 class Sample(NamedTuple):
@@ -82,7 +98,9 @@ class _Ledger:
     """What task events say about one agent, kept in slots (cheap to bump per event)."""
 
     __slots__ = (
+        "agent",
         "buckets",
+        "collector",
         "dead",
         "duration_count",
         "duration_sum",
@@ -93,7 +111,11 @@ class _Ledger:
         "retries",
     )
 
-    def __init__(self, durations: _Series, buckets: int) -> None:
+    def __init__(
+        self, collector: MetricsCollector, agent: str, durations: _Series, buckets: int
+    ) -> None:
+        self.collector = collector
+        self.agent = agent
         self.in_flight = 0
         self.retries = 0
         self.dead = 0
@@ -103,6 +125,40 @@ class _Ledger:
         self.duration_sum = 0.0
         self.duration_count = 0
         self.buckets = [0] * buckets
+
+    def start(self, attempts: int) -> None:
+        """A task of the agent started (a retry past its first attempt)."""
+        self.in_flight += 1
+        if attempts > 1:
+            self.retries += 1
+
+    def finish(self, outcome: str, duration: float | None, ended: float, dead: bool) -> None:
+        """A task of the agent finished: count the outcome, record the duration."""
+        if self.in_flight > 0:
+            self.in_flight -= 1
+        outcomes = self.outcomes
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        if outcome == "ok":
+            timed = True
+        elif outcome == "error" or outcome == "timeout":
+            self.failed += 1
+            timed = True
+        else:  # cancelled or rejected: cut short, its duration says nothing
+            timed = False
+        if dead:
+            self.dead += 1
+        if timed and duration is not None:
+            self.duration_sum += duration
+            self.duration_count += 1
+            collector = self.collector
+            if collector._bounds:
+                self.buckets[bisect_left(collector._bounds, duration)] += 1
+            if DURATION in collector._rules:
+                collector._record(self.agent, DURATION, duration, ended)
+            else:
+                series = self.durations
+                series.samples.append((ended, duration))
+                series.window.add(duration)
 
     def counters(self) -> dict[str, float]:
         out = {f"messages_{outcome}": float(n) for outcome, n in self.outcomes.items()}
@@ -394,46 +450,24 @@ class MetricsCollector:
                 else:
                     self._drop((agent, DURATION))
             size = len(self._bounds) + 1 if self._bounds else 0
-            ledger = self._ledgers[agent] = _Ledger(series, size)
+            ledger = self._ledgers[agent] = _Ledger(self, agent, series, size)
         return ledger
+
+    def task_recorder(self, agent: str) -> TaskRecorder:
+        """The bookkeeping of ``agent``'s tasks, looked up once (what the Metrics middleware
+        holds): ``start(attempts)`` and ``finish(outcome, duration, ended, dead)``."""
+        return self._ledgers.get(agent) or self._ledger(agent)
 
     def task_started(self, agent: str, attempts: int) -> None:
         """Count a task of ``agent`` in flight (and as a retry past its first attempt)."""
-        ledger = self._ledgers.get(agent) or self._ledger(agent)
-        ledger.in_flight += 1
-        if attempts > 1:
-            ledger.retries += 1
+        (self._ledgers.get(agent) or self._ledger(agent)).start(attempts)
 
     def task_finished(
         self, agent: str, outcome: str, duration: float | None, ended: float, dead: bool
     ) -> None:
         """Count the outcome, record the duration (ended at ``ended``, wall-clock) and take
-        the task out of flight. The one bookkeeping path of the listener and the middleware."""
-        ledger = self._ledgers.get(agent) or self._ledger(agent)
-        if ledger.in_flight > 0:
-            ledger.in_flight -= 1
-        outcomes = ledger.outcomes
-        outcomes[outcome] = outcomes.get(outcome, 0) + 1
-        if outcome == "ok":
-            timed = True
-        elif outcome == "error" or outcome == "timeout":
-            ledger.failed += 1
-            timed = True
-        else:  # cancelled or rejected: cut short, its duration says nothing
-            timed = False
-        if dead:
-            ledger.dead += 1
-        if timed and duration is not None:
-            ledger.duration_sum += duration
-            ledger.duration_count += 1
-            if self._bounds:
-                ledger.buckets[bisect_left(self._bounds, duration)] += 1
-            if DURATION in self._rules:
-                self._record(agent, DURATION, duration, ended)
-            else:
-                series = ledger.durations
-                series.samples.append((ended, duration))
-                series.window.add(duration)
+        the task out of flight."""
+        (self._ledgers.get(agent) or self._ledger(agent)).finish(outcome, duration, ended, dead)
 
     def on_task_started(self, event: TaskEvent) -> None:
         """Count the task as in flight (and as a retry when it is not the first attempt)."""

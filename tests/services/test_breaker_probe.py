@@ -7,10 +7,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import anyio
+import yaml
 import pytest
 
 import swarm_runtime as sr
 from swarm_runtime.pipeline import parse_pipeline
+from swarm_runtime.middleware import CallNext
 from swarm_runtime.services import BreakerConfig, CircuitState, Services
 
 PIPELINE = """
@@ -175,3 +177,41 @@ def test_max_concurrency_below_concurrency_is_refused() -> None:
     bad = FULL.replace("max_concurrency: 8", "max_concurrency: 1")
     with pytest.raises(sr.PipelineConfigError, match="max_concurrency"):
         parse_pipeline(bad, source="everything.yaml")
+
+
+SEEN: list[str] = []
+
+
+async def record_task(msg: sr.Message, ctx: sr.Context, call_next: CallNext) -> object:
+    """A user middleware named in a pipeline file: records each task it sees."""
+    SEEN.append(ctx.agent)
+    return await call_next(msg, ctx)
+
+
+async def echo(msg: sr.Message, ctx: sr.Context) -> str:
+    """A pipeline agent."""
+    return "done"
+
+
+async def test_a_pipeline_run_uses_the_services_block() -> None:
+    """A run of a pipeline file goes through its middleware, balancer and breaker settings."""
+    from swarm_runtime.orchestrator import DataPipelineOrchestrator
+
+    SEEN.clear()
+    text = """
+name: configured
+queue: memory://
+agents: [{name: a, uses: "tests.services.test_breaker_probe:echo", replicas: 2}]
+tasks: [{name: one, agent: a}, {name: two, agent: a, depends_on: [one]}]
+services:
+  balancer: round_robin
+  breaker: {failure_threshold: 7}
+  middleware: ["tests.services.test_breaker_probe:record_task"]
+"""
+    orchestrator = DataPipelineOrchestrator()
+    pipeline_id = orchestrator.create_pipeline(yaml.safe_load(text))
+    result = await orchestrator.execute_pipeline(pipeline_id)
+    assert result.ok
+    assert SEEN == ["a", "a"]
+    assert result.services is not None
+    assert result.services["circuits"] == {}
