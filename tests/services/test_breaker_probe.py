@@ -7,12 +7,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import anyio
-import yaml
 import pytest
+import yaml
 
 import swarm_runtime as sr
-from swarm_runtime.pipeline import parse_pipeline
 from swarm_runtime.middleware import CallNext
+from swarm_runtime.pipeline import parse_pipeline
 from swarm_runtime.services import BreakerConfig, CircuitState, Services
 
 PIPELINE = """
