@@ -1,8 +1,10 @@
-"""Events the runtime emits about the work it does, for background services to act on.
+"""Events the runtime emits about the work it does, for observers.
 
-Services (metrics, monitoring, circuit breakers, the load balancer, the self-optimizer)
-implement :class:`RuntimeListener`; the runtime calls them synchronously, so a listener must
-be cheap and must not block (hand heavy work to its own background task).
+A :class:`RuntimeListener` (``Runtime(listeners=[...])``) sees every message an agent handles;
+it observes only (policy that acts on messages is middleware: :mod:`swarm_runtime.middleware`).
+The services also implement it, to be fed from events that come from elsewhere. The runtime
+calls listeners synchronously, so a listener must be cheap and must not block (hand heavy
+work to its own background task).
 """
 
 from __future__ import annotations

@@ -68,7 +68,9 @@ class Runtime:
     Background services (``services=True``, the default) run in the same task group:
     metrics and monitoring with alerts on ``thresholds``, error classification with a
     circuit breaker per agent, the self-optimizer for agents with ``max_concurrency``, and a
-    Prometheus endpoint on 127.0.0.1 when ``metrics_port`` is given.
+    Prometheus endpoint on 127.0.0.1 when ``metrics_port`` is given. Around every handler
+    they are layers of the middleware stack, with yours (``middleware``, :meth:`add_middleware`)
+    inside them: see :mod:`swarm_runtime.middleware`.
 
     Replicas compete for their agent's inbox and pull only when they have room, which
     balances by load already and costs nothing extra. ``balancer`` (``least_loaded``,

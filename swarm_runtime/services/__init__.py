@@ -1,8 +1,9 @@
 """Background services: load balancing, error recovery, monitoring, metrics, self-optimization.
 
-Each service is a :class:`~swarm_runtime.events.RuntimeListener` (register it with the
-runtime) and, where it samples or serves, has an ``async def run(*, task_status)`` for the
-runtime's task group.
+Inside a runtime they act through their middleware layers (:attr:`Services.middleware`:
+metrics, tuning feedback, retries, circuit breaker); each is also a
+:class:`~swarm_runtime.events.RuntimeListener`, to be fed from task events instead, and where it
+samples or serves it has an ``async def run(*, task_status)`` for the runtime's task group.
 """
 
 from ._alerts import Alert, Rule
