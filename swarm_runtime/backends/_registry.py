@@ -17,6 +17,7 @@ BACKENDS: dict[str, str] = {
     "memory": "swarm_runtime.backends.memory:MemoryBackend",
     "file": "swarm_runtime.backends.file:FileBackend",
     "redis": "swarm_runtime.backends.redis:RedisBackend",
+    "rediss": "swarm_runtime.backends.redis:RedisBackend",  # Redis over TLS
 }
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import NoReturn
 
 import anyio
 import click
@@ -26,7 +25,7 @@ from rich.progress import (
 from rich.table import Table
 
 from .. import _loop
-from ..errors import ConfigError, PipelineConfigError, QueueError, SwarmError, WorkflowError
+from ..errors import ConfigError
 from ..orchestrator import (
     DataPipelineOrchestrator,
     PipelineResult,
@@ -36,7 +35,7 @@ from ..orchestrator import (
 )
 from ..pipeline import GRAPH_FORMATS, Dag, load_pipeline, render_graph
 from ..report import write_html_report, write_json_report
-from ._exit import ExitCode
+from ._exit import ExitCode, fail, usage_error
 
 __all__ = ["register"]
 
@@ -57,22 +56,6 @@ def register(cli: click.Group) -> None:
     cli.add_command(graph_command)
 
 
-def _fail(code: ExitCode, message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    raise SystemExit(int(code))
-
-
-def _config_error(exc: ConfigError) -> NoReturn:
-    """Every problem on its own line (file, field path, what was expected); no traceback."""
-    if isinstance(exc, PipelineConfigError):
-        for problem in exc.problems:
-            click.echo(problem.format(exc.source), err=True)
-        count = len(exc.problems)
-        click.echo(f"{count} problem{'s' if count != 1 else ''} found", err=True)
-        raise SystemExit(int(ExitCode.USAGE))
-    _fail(ExitCode.USAGE, str(exc))
-
-
 # ---------------------------------------------------------------------- validate / graph
 
 
@@ -84,7 +67,7 @@ def validate_command(pipeline: str) -> None:
         orch = DataPipelineOrchestrator()
         config = orch.config(orch.create_pipeline(pipeline))
     except ConfigError as exc:
-        _config_error(exc)
+        fail(exc)
     dag = Dag.from_config(config)
     levels = max(dag.levels().values(), default=-1) + 1
     builtin = sum(1 for a in config.agents if a.builtin is not None)
@@ -116,7 +99,7 @@ def graph_command(pipeline: str, fmt: str) -> None:
     try:
         config = load_pipeline(pipeline)
     except ConfigError as exc:
-        _config_error(exc)
+        fail(exc)
     click.echo(render_graph(config, fmt), nl=False)
 
 
@@ -171,10 +154,10 @@ def run_command(
     run them) and the run can be resumed from any machine.
     """
     if resume_id and new_run:
-        _fail(ExitCode.USAGE, "--resume and --new cannot be used together")
+        usage_error("--resume and --new cannot be used together")
     report = Path(report_path) if report_path else None
     if report is not None and report.suffix.lower() not in (".html", ".htm", ".json"):
-        _fail(ExitCode.USAGE, f"--report {report_path}: the file name must end in .html or .json")
+        usage_error(f"--report {report_path}: the file name must end in .html or .json")
     orch = DataPipelineOrchestrator(
         queue=queue_url,
         log_level="info" if verbose else "error",
@@ -185,7 +168,7 @@ def run_command(
     try:
         pipeline_id = orch.create_pipeline(pipeline)
     except ConfigError as exc:
-        _config_error(exc)
+        fail(exc)
     console = Console(stderr=False, highlight=False)
     started: list[RunStart] = []
     resume: str | bool | None = resume_id if resume_id else (False if new_run else None)
@@ -195,14 +178,8 @@ def run_command(
         where = f" --resume {started[0].run_id}" if started else ""
         click.echo(f"\ninterrupted; run the same command again to resume (or add{where})", err=True)
         raise SystemExit(int(ExitCode.INTERRUPTED)) from None
-    except PipelineConfigError as exc:
-        _config_error(exc)
-    except (ConfigError, WorkflowError) as exc:
-        _fail(ExitCode.USAGE, str(exc))
-    except QueueError as exc:
-        _fail(ExitCode.QUEUE, str(exc))
-    except SwarmError as exc:
-        _fail(ExitCode.FAILED, str(exc))
+    except BaseException as exc:  # one line and an exit code for ours, a traceback for bugs
+        fail(exc)
     _print_summary(console, result)
     if report is not None:
         _write_report(console, result, report)
@@ -239,16 +216,11 @@ async def _run(
             console.print(f"Prometheus metrics at {info.metrics_url}", soft_wrap=True)
         ready.set()
 
-    try:
-        async with anyio.create_task_group() as tg:
-            if console.is_terminal:
-                tg.start_soon(_show_progress, orch, pipeline_id, console, ready)
-            result = await orch.execute_pipeline(pipeline_id, resume=resume, on_start=on_start)
-            tg.cancel_scope.cancel()
-    except BaseExceptionGroup as group:
-        if len(group.exceptions) == 1:
-            raise group.exceptions[0] from None
-        raise
+    async with anyio.create_task_group() as tg:
+        if console.is_terminal:
+            tg.start_soon(_show_progress, orch, pipeline_id, console, ready)
+        result = await orch.execute_pipeline(pipeline_id, resume=resume, on_start=on_start)
+        tg.cancel_scope.cancel()
     return result
 
 

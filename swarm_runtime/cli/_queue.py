@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import click
@@ -19,11 +19,11 @@ from rich.console import Console
 from rich.table import Table
 
 from .. import _loop
+from .._redact import redact
 from ..backends import backend_class
-from ..errors import ConfigError, QueueError, SwarmError
 from ..message import Message, validate_topic
 from ..queue.base import MessageQueue
-from ._exit import ExitCode
+from ._exit import exit_on_error, usage_error
 
 __all__ = ["register"]
 
@@ -55,11 +55,6 @@ def queue_group() -> None:
 # ---------------------------------------------------------------------------- plumbing
 
 
-def _fail(message: str, code: ExitCode) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    raise SystemExit(int(code))
-
-
 def _with_queue(url: str, *, write: bool, job: Callable[[MessageQueue], Awaitable[T]]) -> T:
     """Open the queue (read-only for inspection of a file queue), run ``job``, close it."""
 
@@ -72,14 +67,8 @@ def _with_queue(url: str, *, write: bool, job: Callable[[MessageQueue], Awaitabl
             with anyio.CancelScope(shield=True):
                 await queue.close()
 
-    try:
+    with exit_on_error():
         return _loop.run(main)
-    except ConfigError as exc:
-        _fail(str(exc), ExitCode.USAGE)
-    except QueueError as exc:
-        _fail(str(exc), ExitCode.QUEUE)
-    except SwarmError as exc:
-        _fail(str(exc), ExitCode.FAILED)
 
 
 def _check_topic(topic: str | None) -> None:
@@ -87,7 +76,7 @@ def _check_topic(topic: str | None) -> None:
         try:
             validate_topic(topic)
         except ValueError as exc:
-            _fail(str(exc), ExitCode.USAGE)
+            usage_error(str(exc))
 
 
 def _preview(value: Any) -> str:
@@ -132,7 +121,7 @@ def stats_command(queue_url: str, as_json: bool, topic: str | None) -> None:
     rows, info = _with_queue(queue_url, write=False, job=job)
     if as_json:
         out = {
-            "queue": queue_url,
+            "queue": redact(queue_url),
             "topics": {
                 r.topic: {
                     "ready": r.ready,
@@ -151,7 +140,7 @@ def stats_command(queue_url: str, as_json: bool, topic: str | None) -> None:
         click.echo(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode())
         return
     console = _console()
-    table = Table(title=f"queue {queue_url}", title_justify="left")
+    table = Table(title=f"queue {redact(queue_url)}", title_justify="left")
     for column in ("topic", "ready", "delayed", "leased", "dead", "depth"):
         table.add_column(column, justify="left" if column == "topic" else "right")
     for r in rows:
@@ -216,7 +205,7 @@ def _message_table(title: str, messages: list[Message], *, dead: bool) -> Table:
 def _listing(queue_url: str, topic: str | None, limit: int, as_json: bool, *, dead: bool) -> None:
     _check_topic(topic)
     if limit < 1:
-        _fail(f"--limit must be >= 1, got {limit}", ExitCode.USAGE)
+        usage_error(f"--limit must be >= 1, got {limit}")
 
     async def job(queue: MessageQueue) -> list[Message]:
         names = [topic] if topic else await queue.topics()
@@ -234,7 +223,7 @@ def _listing(queue_url: str, topic: str | None, limit: int, as_json: bool, *, de
         click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
         return
     what = "dead letters" if dead else "next ready messages"
-    title = f"{what} of {topic or 'every topic'} ({queue_url})"
+    title = f"{what} of {topic or 'every topic'} ({redact(queue_url)})"
     _console().print(_message_table(title, messages, dead=dead))
 
 
@@ -269,7 +258,7 @@ def replay_command(queue_url: str, ids: tuple[str, ...], topic: str | None) -> N
     """Move dead letters back to ready (attempts reset): all of TOPIC's, or every topic's."""
     _check_topic(topic)
     if ids and not topic:
-        _fail("--id needs a TOPIC", ExitCode.USAGE)
+        usage_error("--id needs a TOPIC")
 
     async def job(queue: MessageQueue) -> dict[str, int]:
         names = [topic] if topic else await queue.topics()
@@ -298,8 +287,8 @@ def purge_command(queue_url: str, dead: bool, yes: bool, topic: str | None) -> N
     where = f"topic {topic!r}" if topic else "EVERY topic"
     if not yes:
         if not os.isatty(0):
-            _fail(f"refusing to purge the {what} of {where} without --yes", ExitCode.USAGE)
-        click.confirm(f"Delete all {what} of {where} in {queue_url}?", abort=True)
+            usage_error(f"refusing to purge the {what} of {where} without --yes")
+        click.confirm(f"Delete all {what} of {where} in {redact(queue_url)}?", abort=True)
 
     async def job(queue: MessageQueue) -> dict[str, int]:
         names = [topic] if topic else await queue.topics()

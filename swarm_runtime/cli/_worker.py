@@ -14,30 +14,25 @@ from __future__ import annotations
 
 import os
 import signal
-from typing import NoReturn
 
 import anyio
 import click
 
 from .. import _loop
+from .._redact import redact
 from ..backends import backend_class
-from ..errors import ConfigError, QueueError, SwarmError
+from ..errors import ConfigError
 from ..orchestrator import DataPipelineOrchestrator
 from ..orchestrator._scaleout import shared_agents
 from ..pipeline import PipelineConfig
 from ..runtime.runtime import Runtime
-from ._exit import ExitCode
+from ._exit import ExitCode, exit_on_error, fail, usage_error
 
 __all__ = ["register"]
 
 
 def register(cli: click.Group) -> None:
     cli.add_command(worker_command)
-
-
-def _fail(code: ExitCode, message: str) -> NoReturn:
-    click.echo(f"error: {' '.join(message.split())}", err=True)
-    raise SystemExit(int(code))
 
 
 @click.command("worker")
@@ -74,19 +69,12 @@ def worker_command(
         orch = DataPipelineOrchestrator()
         config = orch.config(orch.create_pipeline(pipeline))
     except ConfigError as exc:
-        from ._pipeline import _config_error
-
-        _config_error(exc)
+        fail(exc)
     queue = queue_url or config.queue
-    try:
+    with exit_on_error():
         shared = backend_class(queue).shared
-    except ConfigError as exc:
-        _fail(ExitCode.USAGE, str(exc))
-    except QueueError as exc:
-        _fail(ExitCode.QUEUE, str(exc))
     if not shared:
-        _fail(
-            ExitCode.USAGE,
+        usage_error(
             f"a worker needs a queue that several processes share (redis://HOST:PORT/DB), "
             f"got {queue!r}; pass --queue redis://...",
         )
@@ -94,12 +82,8 @@ def worker_command(
         code = _loop.run(_serve, config, queue, lease, grace_period, verbose)
     except KeyboardInterrupt:  # a second Ctrl-C during the shutdown
         raise SystemExit(int(ExitCode.INTERRUPTED)) from None
-    except ConfigError as exc:
-        _fail(ExitCode.USAGE, str(exc))
-    except QueueError as exc:
-        _fail(ExitCode.QUEUE, str(exc))
-    except SwarmError as exc:
-        _fail(ExitCode.FAILED, str(exc))
+    except BaseException as exc:  # one line and an exit code for ours, a traceback for bugs
+        fail(exc)
     raise SystemExit(int(code))
 
 
@@ -121,7 +105,7 @@ async def _serve(
             names = ", ".join(agent.name for agent in agents)
             click.echo(
                 f"worker {os.getpid()} ready: agents {names} of pipeline {config.name!r} "
-                f"on {queue}; SIGTERM or Ctrl-C stops it",
+                f"on {redact(queue)}; SIGTERM or Ctrl-C stops it",
                 err=True,
             )
             async for received in signals:

@@ -22,6 +22,7 @@ from typing import Any
 
 import structlog
 
+from .._redact import redact
 from ..backends import backend_class
 from ..errors import ConfigError, WorkflowError
 from ..events import RuntimeListener
@@ -232,7 +233,7 @@ class DataPipelineOrchestrator:
                                 resumed=resumed,
                                 completed=status.counts[TaskState.COMPLETED],
                                 total=len(status.tasks),
-                                queue=queue,
+                                queue=redact(queue),
                                 metrics_url=metrics_url,
                             )
                         )

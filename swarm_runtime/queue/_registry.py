@@ -17,9 +17,10 @@ BACKENDS: dict[str, str] = {
     "memory": "swarm_runtime.queue.memory:MemoryQueue",
     "file": "swarm_runtime.queue.file:FileQueue",
     "redis": "swarm_runtime.queue.redis:RedisQueue",
+    "rediss": "swarm_runtime.queue.redis:RedisQueue",  # Redis over TLS
 }
 
-_EXTRAS = {"redis": "redis"}
+_EXTRAS = {"redis": "redis", "rediss": "redis"}
 
 #: scheme -> "module:function" checking a URL's syntax without loading a driver
 _URL_CHECKS = {"file": "swarm_runtime.queue.file._options:parse_url"}

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .._redact import redact
 from ..errors import ConfigError
 
 if TYPE_CHECKING:
@@ -52,6 +53,11 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
 
 
 Timestamp = Annotated[dt.datetime, AfterValidator(_aware)]
+
+
+def _no_credentials(url: str | None) -> str | None:
+    """Reports are shared: a queue URL is kept without its password."""
+    return None if url is None else redact(url)
 
 
 class _Model(BaseModel):
@@ -110,7 +116,7 @@ class RunReport(_Model):
     started_at: Timestamp | None = None
     finished_at: Timestamp | None = None
     description: str = ""
-    queue: str | None = None
+    queue: Annotated[str | None, AfterValidator(_no_credentials)] = None
     tasks: list[TaskRecord] = Field(default_factory=list)
     alerts: list[AlertRecord] = Field(default_factory=list)
     results: dict[str, Any] = Field(default_factory=dict, description="task name → JSON result")

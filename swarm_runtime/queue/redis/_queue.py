@@ -23,6 +23,7 @@ from redis.exceptions import (
 )
 
 from ..._logging import get_logger
+from ..._redact import redact
 from ...clock import Clock
 from ...errors import BackendUnavailableError, ConfigError, QueueClosedError, QueueError
 from ...message import Message
@@ -79,6 +80,13 @@ class RedisQueue(MessageQueue):
     * ``retries`` and ``retry_backoff``: how often a lost connection is retried, and the
       first pause (doubling, at most 2 s), before a :class:`QueueError` (default 6, 0.05).
     * ``socket_timeout``, ``connect_timeout``: seconds (default 10, 5).
+
+    Credentials: ``redis://[USER]:PASSWORD@HOST...`` works, but a password on a command line
+    is visible to other users of the machine; leave it out and set ``REDIS_PASSWORD`` (and
+    ``REDIS_USERNAME``) in the environment instead. ``rediss://`` connects over TLS
+    (``ssl_ca_certs=PATH`` in the query names the CA bundle; ``ssl_cert_reqs=none`` turns
+    certificate checks off, for tests only). Wherever a URL is shown or stored (run lines,
+    reports, ``queue stats``, errors) its password is replaced by ``***``.
     """
 
     scheme = "redis"
@@ -99,10 +107,21 @@ class RedisQueue(MessageQueue):
         retry_backoff: float = 0.05,
         socket_timeout: float = 10.0,
         connect_timeout: float = 5.0,
+        ssl: bool = False,
+        ssl_ca_certs: str | None = None,
+        ssl_cert_reqs: str = "required",
         options: QueueOptions | None = None,
         clock: Clock | None = None,
     ) -> None:
         super().__init__(options=options, clock=clock)
+        if ssl_cert_reqs not in ("required", "optional", "none"):
+            raise ConfigError(
+                f"ssl_cert_reqs must be required, optional or none, got {ssl_cert_reqs!r}"
+            )
+        if password is None:
+            password = os.environ.get("REDIS_PASSWORD") or None
+        if username is None:
+            username = os.environ.get("REDIS_USERNAME") or None
         if not isinstance(prefix, str) or not prefix or any(c.isspace() for c in prefix):
             raise ConfigError(f"prefix must be a non-empty string without spaces, got {prefix!r}")
         for name, value in (
@@ -125,7 +144,7 @@ class RedisQueue(MessageQueue):
         self.db = db
         self.prefix = prefix
         self.consumer = consumer or f"{socket.gethostname()}:{os.getpid()}:{os.urandom(3).hex()}"
-        self.url = f"redis://{host}:{port}/{db}"
+        self.url = f"{'rediss' if ssl else 'redis'}://{host}:{port}/{db}"
         self.poll_interval = float(poll_interval)
         self.retries = retries
         self.retry_backoff = float(retry_backoff)
@@ -139,6 +158,9 @@ class RedisQueue(MessageQueue):
             socket_connect_timeout=connect_timeout,
             retry=Retry(NoBackoff(), 0),
             decode_responses=False,
+            ssl=ssl,
+            ssl_ca_certs=ssl_ca_certs,
+            ssl_cert_reqs=ssl_cert_reqs,
         )
         self._scripts = {name: _Script(name, source) for name, source in SCRIPTS.items()}
         self._publisher: Batcher[_Publish, str] = Batcher(self._send_publishes)
@@ -157,9 +179,11 @@ class RedisQueue(MessageQueue):
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> Self:
-        """An unopened queue for ``redis://[[USER]:PASSWORD@]HOST[:PORT][/DB][?prefix=...]``."""
+        """An unopened queue for ``redis[s]://[[USER]:PASSWORD@]HOST[:PORT][/DB][?prefix=...]``."""
         parts = urlsplit(url)
-        if parts.scheme.lower() != "redis":
+        scheme = parts.scheme.lower()
+        url = redact(url)  # from here on the URL only appears in messages
+        if scheme not in ("redis", "rediss"):
             raise ConfigError(f"not a redis:// URL: {url!r}")
         try:
             port = parts.port or 6379
@@ -191,7 +215,7 @@ class RedisQueue(MessageQueue):
                 query[key] = _number(url, key, query[key], float)
         common, clock, rest = split_options({**query, **options})
         allowed = {"prefix", "consumer", "poll_interval", "retries", "retry_backoff"}
-        allowed |= {"socket_timeout", "connect_timeout"}
+        allowed |= {"socket_timeout", "connect_timeout", "ssl_ca_certs", "ssl_cert_reqs"}
         unknown = set(rest) - allowed
         if unknown:
             raise ConfigError(
@@ -204,6 +228,7 @@ class RedisQueue(MessageQueue):
             db=db,
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
+            ssl=scheme == "rediss",
             options=common,
             clock=clock,
             **rest,
