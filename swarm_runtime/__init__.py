@@ -37,6 +37,7 @@ from .errors import (
     SwarmError,
     TaskTimeoutError,
     UnknownAgentError,
+    UnknownAgentStateError,
     Veto,
     WorkflowError,
 )
@@ -124,6 +125,7 @@ __all__ = [
     "TaskStatus",
     "TaskTimeoutError",
     "UnknownAgentError",
+    "UnknownAgentStateError",
     "Veto",
     "WorkflowError",
     "WorkflowOrchestrator",

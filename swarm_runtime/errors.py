@@ -11,6 +11,7 @@ redis, pydantic) are translated at the boundary, with the original chained as
     │   └── NotSupportedError        the backend does not offer the store or feature asked for
     ├── PayloadError (ValueError)    a payload is not JSON-serialisable
     ├── UnknownAgentError (LookupError)
+    │   └── UnknownAgentStateError (KeyError)  no state was registered for that agent id
     ├── RuntimeStateError            the runtime is not running (not started / closed)
     ├── RequestTimeoutError (TimeoutError)
     ├── AgentError                   the remote agent failed while handling a request
@@ -64,6 +65,7 @@ __all__ = [
     "SwarmError",
     "TaskTimeoutError",
     "UnknownAgentError",
+    "UnknownAgentStateError",
     "Veto",
     "WorkflowError",
 ]
@@ -187,6 +189,22 @@ class UnknownAgentError(SwarmError, LookupError):
         self.known = sorted(known)
         known_text = ", ".join(self.known) if self.known else "none registered yet"
         super().__init__(f"unknown agent {name!r}; known agents: {known_text}")
+
+
+class UnknownAgentStateError(UnknownAgentError, KeyError):
+    """``StateManager.update_state`` for an agent whose state was never registered
+    (a typo in an agent id would otherwise start a new, empty state)."""
+
+    def __init__(self, name: str, known: Iterable[str]) -> None:
+        super().__init__(name, known)
+        known_text = ", ".join(self.known) if self.known else "none yet"
+        self.args = (
+            f"no state registered for agent {name!r}; register it with "
+            f"register_agent_state() first. Agents with state: {known_text}",
+        )
+
+    def __str__(self) -> str:  # KeyError would print the repr of the message
+        return str(self.args[0])
 
 
 class RuntimeStateError(SwarmError):

@@ -16,7 +16,7 @@ import anyio
 
 from . import _json
 from .clock import Clock, SystemClock
-from .errors import ConfigError, SwarmError
+from .errors import ConfigError, SwarmError, UnknownAgentStateError
 
 __all__ = ["AgentStateView", "StateChange", "StateManager"]
 
@@ -80,13 +80,18 @@ class StateManager:
             for key, value in state.items():
                 slot.state.setdefault(key, value)
 
-    async def update_state(self, agent_id: str, updates: Updater) -> dict[str, Any]:
+    async def update_state(
+        self, agent_id: str, updates: Updater, *, create: bool = False
+    ) -> dict[str, Any]:
         """Apply ``updates`` atomically and return a copy of the new state.
 
         ``updates`` is a mapping merged into the state, or a function (sync or async)
-        that receives a copy of the state and returns the new one.
+        that receives a copy of the state and returns the new one. As in the seed, the
+        agent's state must have been registered (:class:`UnknownAgentStateError`, also a
+        ``KeyError``, names the agents that have one) unless ``create`` is true; an agent's
+        own ``ctx.state`` creates it on first use.
         """
-        slot = self._slot(agent_id, create=True)
+        slot = self._slot(agent_id, create=create)
         async with slot.lock:
             current = _copy(slot.state, "state")
             if callable(updates):
@@ -127,9 +132,12 @@ class StateManager:
     # ------------------------------------------------------------------ extras
 
     @asynccontextmanager
-    async def transaction(self, agent_id: str) -> AsyncIterator[dict[str, Any]]:
-        """Hold the agent's lock and yield a mutable copy; it is committed if the block succeeds."""
-        slot = self._slot(agent_id, create=True)
+    async def transaction(
+        self, agent_id: str, *, create: bool = False
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Hold the agent's lock and yield a mutable copy; it is committed if the block
+        succeeds. The state must exist unless ``create`` (as :meth:`update_state`)."""
+        slot = self._slot(agent_id, create=create)
         async with slot.lock:
             working = _copy(slot.state, "state")
             yield working
@@ -189,7 +197,7 @@ class StateManager:
         slot = self._slots.get(agent_id)
         if slot is None:
             if not create:
-                raise KeyError(agent_id)
+                raise UnknownAgentStateError(agent_id, self._slots)
             slot = self._slots[agent_id] = _Slot({}, self.history_size)
         return slot
 
@@ -210,11 +218,11 @@ class AgentStateView:
 
     async def update(self, updates: Updater) -> dict[str, Any]:
         """Atomically merge a mapping, or apply a function; returns the new state."""
-        return await self._manager.update_state(self._agent, updates)
+        return await self._manager.update_state(self._agent, updates, create=True)
 
     def transaction(self) -> Any:
         """``async with ctx.state.transaction() as s:`` mutate ``s``; committed on success."""
-        return self._manager.transaction(self._agent)
+        return self._manager.transaction(self._agent, create=True)
 
     async def history(self, limit: int | None = None) -> list[StateChange]:
         return await self._manager.get_state_history(self._agent, limit)

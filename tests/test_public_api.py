@@ -29,6 +29,7 @@ CONTRACT = {
     "StateManager",
     "SwarmError",
     "UnknownAgentError",
+    "UnknownAgentStateError",
     "WorkflowOrchestrator",
 }
 

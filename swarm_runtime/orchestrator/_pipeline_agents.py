@@ -16,15 +16,14 @@ from ..message import Message
 from ..pipeline import AgentSpec, import_callable
 from ..runtime.context import Context
 
-__all__ = ["build_agent", "user_target"]
+__all__ = ["DEFAULT_TASK_LEASE", "build_agent", "user_target"]
 
-#: lease of a pipeline task's message when the task has no timeout (seconds): long, since
-#: a handler is never interrupted by its lease running out, only duplicated
-_DEFAULT_LEASE = 3600.0
-
-
-def _lease(spec: AgentSpec) -> float:
-    return _DEFAULT_LEASE if spec.timeout is None else max(60.0, 2 * spec.timeout + 30.0)
+#: lease of a pipeline task's message (seconds). While its handler runs, the runtime's
+#: heartbeats extend it (every third of it), so a slow task is never taken from a live
+#: worker; the lease only bounds how soon the task of a worker that died (kill -9, a lost
+#: machine) goes to another. A handler that blocks the event loop for longer than this
+#: stops the heartbeats and may run twice (delivery is at least once).
+DEFAULT_TASK_LEASE = 30.0
 
 
 def build_agent(spec: AgentSpec) -> Agent:
@@ -33,7 +32,7 @@ def build_agent(spec: AgentSpec) -> Agent:
     options: dict[str, Any] = {
         "replicas": spec.replicas,
         "concurrency": spec.concurrency,
-        "lease": _lease(spec),
+        "lease": DEFAULT_TASK_LEASE,
     }
     if spec.max_concurrency is not None:  # tuned by the self-optimizer up to this bound
         options["max_concurrency"] = spec.max_concurrency

@@ -49,6 +49,7 @@ async def test_many_concurrent_updaters_lose_nothing() -> None:
 async def test_transaction_commits_on_success_only() -> None:
     """A transaction's changes are kept if the block succeeds and dropped if it raises."""
     manager = sr.StateManager()
+    await manager.register_agent_state("a")
     async with manager.transaction("a") as state:
         state["x"] = 1
     with pytest.raises(RuntimeError):
@@ -79,6 +80,7 @@ async def test_register_keeps_existing_state() -> None:
 async def test_non_json_state_and_bad_updaters_are_refused() -> None:
     """State must be JSON (it is snapshotted); updaters must return a mapping."""
     manager = sr.StateManager()
+    await manager.register_agent_state("a")
     with pytest.raises(sr.PayloadError, match="set"):
         await manager.update_state("a", {"s": {1, 2}})
     with pytest.raises(TypeError, match="must return a mapping"):
@@ -92,7 +94,7 @@ async def test_snapshot_and_restore_round_trip(tmp_path: Path) -> None:
     """A snapshot is written atomically and restores every agent's state."""
     manager = sr.StateManager()
     await manager.register_agent_state("a", {"n": 1})
-    await manager.update_state("b", {"tags": ["x"]})
+    await manager.update_state("b", {"tags": ["x"]}, create=True)
     path = tmp_path / "state" / "snap.json"
     await manager.snapshot(path)
     assert json.loads(path.read_text())["agents"] == {"a": {"n": 1}, "b": {"tags": ["x"]}}
@@ -130,3 +132,19 @@ async def test_runtime_snapshots_state_on_exit_and_restores_on_start(tmp_path: P
         async with rt:
             assert await rt.request("counter", None) == expected
     assert json.loads(path.read_text())["agents"]["counter"] == {"runs": 2}
+
+
+async def test_updating_an_unregistered_agent_is_refused_naming_the_known_ones() -> None:
+    """As in the seed, a typo in an agent id raises (a KeyError too) instead of silently
+    starting a new state; ``create=True`` and an agent's own ``ctx.state`` may create it."""
+    manager = sr.StateManager()
+    await manager.register_agent_state("analyzer", {"n": 1})
+    with pytest.raises(sr.UnknownAgentStateError, match=r"'analyser'.*Agents with state: analyzer"):
+        await manager.update_state("analyser", {"n": 2})
+    with pytest.raises(KeyError):
+        async with manager.transaction("analyser"):
+            pass
+    assert manager.agents() == ["analyzer"]
+    assert await manager.update_state("analyser", {"n": 2}, create=True) == {"n": 2}
+    assert await manager.view("fresh").update({"k": 1}) == {"k": 1}
+    assert manager.agents() == ["analyser", "analyzer", "fresh"]

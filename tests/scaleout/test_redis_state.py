@@ -35,6 +35,7 @@ async def test_concurrent_updates_from_two_runtimes_are_never_lost(prefix: str) 
         return {"n": value + 1}
 
     async with first, second, anyio.create_task_group() as tg:
+        await one.register_agent_state("counter")
         for manager in (one, two) * 10:
             tg.start_soon(manager.update_state, "counter", bump)
     third, three = _runtime(prefix)
@@ -42,6 +43,12 @@ async def test_concurrent_updates_from_two_runtimes_are_never_lost(prefix: str) 
         assert await three.get_state("counter") == {"n": 20}
         history = await three.get_state_history("counter")
         assert [change.state["n"] for change in history] == [16, 17, 18, 19, 20]
+        with pytest.raises(sr.UnknownAgentStateError, match=r"'countr'.*counter"):
+            await three.update_state("countr", bump)
+        with pytest.raises(KeyError):
+            async with three.transaction("countr"):
+                pass
+        assert await three.get_state("countr") == {}
         assert [c.state for c in await three.get_state_history("counter", 2)] == [
             {"n": 19},
             {"n": 20},

@@ -19,6 +19,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from swarm_runtime.orchestrator import DataPipelineOrchestrator
+from swarm_runtime.orchestrator._pipeline_agents import DEFAULT_TASK_LEASE
 
 from ..conftest import REDIS_URL
 
@@ -200,12 +201,13 @@ async def test_killed_worker_tasks_are_finished_by_the_others(tmp_path: Path, pr
 
 
 async def test_sigterm_hands_leased_tasks_back_at_once(tmp_path: Path, prefix: str) -> None:
-    """A worker stopped by SIGTERM exits 0 and hands its tasks back (no lease wait: the
-    lease is an hour), so another worker finishes the run that `run --no-agents` started."""
+    """A worker stopped by SIGTERM exits 0 and hands its tasks back (no lease wait), so
+    another worker finishes the run that `run --no-agents` started."""
     url = f"{REDIS_URL}?prefix={prefix}"
     pipeline = _pipeline(tmp_path, url, tasks=3, sleep=0.0)
     with workers(tmp_path, pipeline) as group:
-        stuck = group.start("--grace-period", "0.2", stall=True)
+        # a lease far longer than the test: only the hand-back can free the tasks in time
+        stuck = group.start("--grace-period", "0.2", "--lease", "600", stall=True)
         await group.ready()
         run = _spawn("run", str(pipeline), "--no-agents")
         try:
@@ -272,3 +274,33 @@ async def test_run_hosting_agents_shares_tasks_with_a_worker(tmp_path: Path, pre
     completed, done = await _recorded(prefix, outcome.run_id)
     assert done == 17
     assert set(completed.values()) == {1}
+
+
+async def test_a_killed_workers_task_is_retaken_within_the_default_lease(
+    tmp_path: Path, prefix: str
+) -> None:
+    """With no --lease, a worker SIGKILLed mid-task stalls its run for about one default
+    lease (heartbeats keep live tasks' leases alive), not an hour."""
+    url = f"{REDIS_URL}?prefix={prefix}"
+    pipeline = _pipeline(tmp_path, url, tasks=1, sleep=3.0)
+    with workers(tmp_path, pipeline) as group:
+        victim = group.start(stall=True)
+        await group.ready()
+        orch = DataPipelineOrchestrator(queue=url, host_agents=False, services=False)
+        pipeline_id = orch.create_pipeline(pipeline)
+        result: list[Any] = []
+
+        async def execute() -> None:
+            result.append(await orch.execute_pipeline(pipeline_id))
+
+        with anyio.fail_after(DEFAULT_TASK_LEASE + 30):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(execute)
+                assert await _wait_started(tmp_path, victim.pid) == ["t0"]
+                victim.send_signal(signal.SIGKILL)
+                victim.wait()
+                group.start()
+                await group.ready()
+        [outcome] = result
+        assert outcome.ok, outcome.error
+    assert outcome.results["t0"]["pid"] != victim.pid

@@ -30,6 +30,7 @@ import orjson
 
 from ... import _json
 from ...clock import Clock
+from ...errors import UnknownAgentStateError
 from ...state import SNAPSHOT_VERSION, StateChange, StateManager, Updater, _atomic_write
 
 if TYPE_CHECKING:
@@ -109,8 +110,19 @@ class RedisStateManager(StateManager):
             if not exists or initial_state:
                 await self._write(client, base, agent_id, state)
 
-    async def update_state(self, agent_id: str, updates: Updater) -> dict[str, Any]:
+    async def _require(self, client: aioredis.Redis, base: str, agent_id: str) -> None:
+        """Refuse an agent with no state in Redis (see :meth:`StateManager.update_state`)."""
+        if not await client.exists(f"{base}:a:{agent_id}"):
+            skip = len(base) + 3
+            known = [key.decode()[skip:] async for key in client.scan_iter(f"{base}:a:*")]
+            raise UnknownAgentStateError(agent_id, known)
+
+    async def update_state(
+        self, agent_id: str, updates: Updater, *, create: bool = False
+    ) -> dict[str, Any]:
         async with self._locked(agent_id) as (client, base):
+            if not create:
+                await self._require(client, base, agent_id)
             current = await self._read(client, base, agent_id)
             if callable(updates):
                 produced = updates(current)
@@ -147,8 +159,12 @@ class RedisStateManager(StateManager):
         return out
 
     @asynccontextmanager
-    async def transaction(self, agent_id: str) -> AsyncIterator[dict[str, Any]]:
+    async def transaction(
+        self, agent_id: str, *, create: bool = False
+    ) -> AsyncIterator[dict[str, Any]]:
         async with self._locked(agent_id) as (client, base):
+            if not create:
+                await self._require(client, base, agent_id)
             working = await self._read(client, base, agent_id)
             yield working
             await self._write(client, base, agent_id, working)
