@@ -223,7 +223,7 @@ def test_one_line_per_problem_with_file_line_column() -> None:
     assert lines[0].startswith("p.yaml:1:7: name: expected a name of letters")
     assert lines[1] == (
         "p.yaml:2:8: queue: unknown queue URL scheme 'ftp'; expected one of: memory://, file://, "
-        "redis://"
+        "redis://, rediss://"
     )
     assert lines[2].startswith(
         "p.yaml:4:27: agents[0].uses: unknown built-in agent 'builtin.csv_sourc' (did you mean "
