@@ -10,9 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import PayloadError
 from ..message import Message, _build
 
-__all__ = ["PublishBatch"]
+__all__ = ["MAX_MESSAGE_BYTES", "PublishBatch"]
+
+#: the largest payload (as JSON) any backend accepts: 64 MiB. Every backend refuses a bigger
+#: one alike, with a PayloadError, before anything is stored: large data belongs in an
+#: artifact passed by reference.
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -40,6 +46,18 @@ class PublishBatch:
     reply_to: str | None = None
     max_attempts: int | None = None
     last_error: str | None = None
+
+    def __post_init__(self) -> None:
+        bodies = self.bodies
+        if bodies and max(map(len, bodies)) > MAX_MESSAGE_BYTES:
+            at = next(i for i, body in enumerate(bodies) if len(body) > MAX_MESSAGE_BYTES)
+            raise PayloadError(
+                f"payload of {len(bodies[at])} bytes as JSON is larger than the queue's limit "
+                f"of {MAX_MESSAGE_BYTES} bytes (64 MiB); store large data elsewhere (tables "
+                "travel as artifacts) and send a reference",
+                path="payload" if len(bodies) == 1 else f"payloads[{at}]",
+                type_name=type(self.payloads[at]).__name__,
+            )
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -23,10 +23,17 @@ from .. import _json
 from ..clock import Clock, SystemClock
 from ..errors import ConfigError, QueueClosedError
 from ..message import Message, new_id, new_ids, validate_topic
-from ._publishing import PublishBatch
+from ._publishing import MAX_MESSAGE_BYTES, PublishBatch
 from ._registry import create
 
-__all__ = ["MessageQueue", "NackOutcome", "QueueOptions", "QueueStats", "split_options"]
+__all__ = [
+    "MAX_MESSAGE_BYTES",
+    "MessageQueue",
+    "NackOutcome",
+    "QueueOptions",
+    "QueueStats",
+    "split_options",
+]
 
 NackOutcome = Literal["requeued", "dead_lettered", "unknown"]
 """What a ``nack`` did: the message will be delivered again, it went to the DLQ, or it was not

@@ -7,6 +7,7 @@ import pytest
 
 import swarm_runtime as sr
 from swarm_runtime.clock import ManualClock
+from swarm_runtime.queue.base import MAX_MESSAGE_BYTES
 
 from ..conftest import QueueFactory
 
@@ -307,6 +308,20 @@ async def test_non_json_payload_is_refused_and_nothing_stored(make_queue: QueueF
     with pytest.raises(sr.PayloadError, match="keys must be str"):
         await q.publish("t", {1: "a"})
     assert await q.depth("t") == 0
+
+
+async def test_one_message_size_limit_on_every_backend(make_queue: QueueFactory) -> None:
+    """A payload over MAX_MESSAGE_BYTES (64 MiB as JSON) is refused alike everywhere,
+    before anything is stored; one just under it is accepted."""
+    q = await make_queue()
+    limit = MAX_MESSAGE_BYTES
+    with pytest.raises(sr.PayloadError, match=r"larger than the queue's limit of 67108864") as info:
+        await q.publish("t", "x" * (limit - 1))  # the quotes make it limit + 1 bytes
+    assert info.value.path == "payload"
+    assert await q.depth("t") == 0
+    if q.scheme == "memory":  # the boundary itself (cheap only in memory)
+        await q.publish("t", "x" * (limit - 2))
+        assert await q.depth("t") == 1
 
 
 async def test_bad_arguments_are_refused(make_queue: QueueFactory) -> None:

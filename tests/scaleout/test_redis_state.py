@@ -86,5 +86,5 @@ async def test_a_redis_runtime_shares_state_with_no_extra_step(prefix: str) -> N
     second = sr.Runtime(queue=url, grace_period=0.0, log_level="error", services=False)
     assert isinstance(first.state, RedisStateManager)
     async with first, second:
-        await first.state.update_state("a", {"x": 1})
+        await first.state.update_state("a", {"x": 1}, create=True)
         assert await second.state.get_state("a") == {"x": 1}

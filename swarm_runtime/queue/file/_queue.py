@@ -27,7 +27,7 @@ from ...clock import Clock
 from ...errors import ConfigError, PayloadError, QueueError
 from ...message import Message
 from .._publishing import PublishBatch
-from ..base import NackOutcome, QueueOptions, QueueStats, split_options
+from ..base import MAX_MESSAGE_BYTES, NackOutcome, QueueOptions, QueueStats, split_options
 from ._codec import encode_meta, encode_msgs
 from ._compaction import CompactionMixin, Move
 from ._core import wake
@@ -57,7 +57,8 @@ _DEAD = State.DEAD
 _ZOMBIE = State.ZOMBIE
 _PARKED = State.PARKED
 
-MAX_MESSAGE_BYTES = 64 * MiB
+#: a record's limit: the payload's (checked for every backend alike) plus room for its envelope
+MAX_RECORD_BYTES = MAX_MESSAGE_BYTES + MiB
 _json_dumps = orjson.dumps
 
 
@@ -400,12 +401,12 @@ class FileQueue(DeliveryMixin, CompactionMixin):
         data, sizes = encode_msgs(
             keys, metas, flags, bodies, due, priority, max_attempts, state, topic.ascii
         )
-        if max(sizes) > MAX_MESSAGE_BYTES:
+        if max(sizes) > MAX_RECORD_BYTES:
             at = sizes.index(max(sizes))
             i = at if stored is None else stored[at]
             raise PayloadError(
-                f"message of {sizes[at]} bytes is larger than the file queue's limit of "
-                f"{MAX_MESSAGE_BYTES} bytes; store large data elsewhere and send a reference",
+                f"message of {sizes[at]} bytes with its envelope is larger than the file "
+                f"queue's record limit of {MAX_RECORD_BYTES} bytes; keep headers small",
                 path="payload" if len(ids) == 1 else f"payloads[{i}]",
                 type_name=type(batch.payloads[i]).__name__,
             )
