@@ -318,6 +318,9 @@ async def test_one_message_size_limit_on_every_backend(make_queue: QueueFactory)
     with pytest.raises(sr.PayloadError, match=r"larger than the queue's limit of 67108864") as info:
         await q.publish("t", "x" * (limit - 1))  # the quotes make it limit + 1 bytes
     assert info.value.path == "payload"
+    with pytest.raises(sr.PayloadError, match="larger than") as info:
+        await q.publish_many("t", ["small", "x" * (limit - 1), "small"])
+    assert info.value.path == "payloads[1]"
     assert await q.depth("t") == 0
     if q.scheme == "memory":  # the boundary itself (cheap only in memory)
         await q.publish("t", "x" * (limit - 2))
