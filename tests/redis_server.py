@@ -24,10 +24,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def private_redis(directory: Path, *, password: str | None = None) -> Iterator[int]:
+def private_redis(
+    directory: Path, *, password: str | None = None, tls: bool = False
+) -> Iterator[int]:
     """Start ``redis-server`` on 127.0.0.1 (no persistence); yields its port, then stops it.
 
-    Skips outside CI when redis-server is not installed; with ``CI=true`` it must be.
+    ``tls``: the port speaks TLS only, with a self-signed certificate for 127.0.0.1 written to
+    ``directory / "cert.pem"`` (made with the ``openssl`` command). Skips outside CI when
+    redis-server is not installed; with ``CI=true`` it must be.
     """
     binary = shutil.which("redis-server")
     if binary is None:
@@ -39,6 +43,15 @@ def private_redis(directory: Path, *, password: str | None = None) -> Iterator[i
     args += ["no", "--dir", str(directory), "--logfile", str(directory / "redis.log")]
     if password is not None:
         args += ["--requirepass", password]
+    if tls:
+        cert, key = directory / "cert.pem", directory / "key.pem"
+        request = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        request += ["-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"]
+        request += ["-addext", "subjectAltName=IP:127.0.0.1"]
+        subprocess.run(request, check=True, capture_output=True)
+        args[1:3] = ["--port", "0", "--tls-port", str(port)]
+        args += ["--tls-cert-file", str(cert), "--tls-key-file", str(key)]
+        args += ["--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 10

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+import swarm_runtime as sr
+
 from ..redis_server import private_redis
 from .test_pipeline_cli import small_pipeline
 
@@ -113,3 +115,19 @@ def test_a_bad_redis_url_does_not_echo_its_password() -> None:
     assert done.returncode == 2
     assert PASSWORD not in done.stderr
     assert "redis://:***@127.0.0.1:notaport/0" in done.stderr
+
+
+@pytest.mark.redis
+async def test_rediss_connects_over_tls(tmp_path: Path) -> None:
+    """``rediss://`` speaks TLS (checking the server's certificate against ``ssl_ca_certs``)."""
+    with private_redis(tmp_path, tls=True) as port:
+        cert = tmp_path / "cert.pem"
+        url = f"rediss://127.0.0.1:{port}/0?prefix=tls&ssl_ca_certs={cert}"
+        async with sr.MessageQueue.open(url) as queue:
+            await queue.publish("t", {"over": "tls"})
+            [message] = await queue.subscribe("t")
+            assert message.payload == {"over": "tls"}
+            await queue.acknowledge(message.id)
+        plain = swarm("queue", "stats", "--queue", f"redis://127.0.0.1:{port}/0")
+        assert plain.returncode == 3  # a plain connection to a TLS port fails cleanly
+        assert len(plain.stderr.strip().splitlines()) == 1
