@@ -121,6 +121,7 @@ async def test_concurrent_state_updates_are_never_lost(make_backend: BackendFact
         await anyio.lowlevel.checkpoint()
         return {"n": value + 1}
 
+    await state.register_agent_state("counter")
     async with anyio.create_task_group() as tg:
         for _ in range(20):
             tg.start_soon(state.update_state, "counter", bump)
@@ -133,8 +134,11 @@ async def test_shared_backend_shares_state(make_backend: BackendFactory) -> None
     if not one.shared:
         pytest.skip("state of a backend that is not shared stays in its process")
     two = await make_backend()
+    await one.state_manager().register_agent_state("a")
     await one.state_manager().update_state("a", {"x": 1})
     assert await two.state_manager().get_state("a") == {"x": 1}
+    with pytest.raises(sr.UnknownAgentStateError, match="'b'"):  # unknown in every process
+        await two.state_manager().update_state("b", {"x": 1})
 
 
 # ---------------------------------------------------------------------- handoffs
