@@ -171,7 +171,7 @@ class Scheduler:
                 if task is None or task.state is TaskState.COMPLETED or not body.get("ok"):
                     self._to_ack.append(message.id)
                     continue
-                task.attempts = max(task.attempts, 1)
+                task.attempts = max(task.attempts, int(body.get("attempts") or 1))
                 self._record_completed(task, body.get("result"), time.time(), message.id)
             await self.settle()
 
@@ -317,8 +317,9 @@ class Scheduler:
             task.finished_at = history[-1][4] or now if history else now
             task.corr = None
             results[task.name] = result
-            if task.attempts == 0:
-                task.attempts = 1
+            attempts = body.get("attempts") or 1  # deliveries (a worker killed mid-task: 2)
+            if task.attempts < attempts:
+                task.attempts = attempts
             append(task.record(result), message_id)
             complete(task.name)
 

@@ -277,7 +277,12 @@ class Replica:
                 await rt.handoffs.complete_handoff(handoff_id, True, result=result)
             reply_to = msg.reply_to
             if reply_to is not None and msg.correlation_id is not None:
-                body = {"ok": True, "result": result, "agent": self.agent.name}
+                body = {
+                    "ok": True,
+                    "result": result,
+                    "agent": self.agent.name,
+                    "attempts": msg.attempts,
+                }
                 if not rt._reply_here(reply_to, msg.correlation_id, body):
                     await self._settle(
                         rt.queue.publish(reply_to, body, correlation_id=msg.correlation_id)

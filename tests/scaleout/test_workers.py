@@ -280,7 +280,8 @@ async def test_a_killed_workers_task_is_retaken_within_the_default_lease(
     tmp_path: Path, prefix: str
 ) -> None:
     """With no --lease, a worker SIGKILLed mid-task stalls its run for about one default
-    lease (heartbeats keep live tasks' leases alive), not an hour."""
+    lease (heartbeats keep live tasks' leases alive), not an hour; the task that ran twice
+    reports two attempts."""
     url = f"{REDIS_URL}?prefix={prefix}"
     pipeline = _pipeline(tmp_path, url, tasks=1, sleep=3.0)
     with workers(tmp_path, pipeline) as group:
@@ -304,3 +305,6 @@ async def test_a_killed_workers_task_is_retaken_within_the_default_lease(
         [outcome] = result
         assert outcome.ok, outcome.error
     assert outcome.results["t0"]["pid"] != victim.pid
+    report = outcome.to_report()  # the task ran twice: the report says so
+    assert report.task("t0").attempts == 2
+    assert report.task("join").attempts == 1
