@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -47,3 +48,17 @@ async def test_a_closed_queue_is_refused_with_the_fix() -> None:
     await queue.close()
     with pytest.raises(sr.QueueClosedError, match="open a new one"):
         await Backend.wrap(queue).start()
+
+
+def test_a_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The backend is imported only when its URL is used; without redis-py that is a
+    BackendUnavailableError saying what to install (as for the queue alone)."""
+    for name in list(sys.modules):
+        if name == "redis" or name.startswith(
+            ("redis.", "swarm_runtime.queue.redis", "swarm_runtime.backends.redis")
+        ):
+            monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "redis", None)
+    assert backend_class("memory://").durable is False  # other schemes are unaffected
+    with pytest.raises(sr.BackendUnavailableError, match=r"swarm-runtime\[redis\]"):
+        sr.Runtime(queue="redis://127.0.0.1:6379/0")
