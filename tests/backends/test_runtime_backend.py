@@ -62,3 +62,13 @@ def test_a_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> No
     assert backend_class("memory://").durable is False  # other schemes are unaffected
     with pytest.raises(sr.BackendUnavailableError, match=r"swarm-runtime\[redis\]"):
         sr.Runtime(queue="redis://127.0.0.1:6379/0")
+
+
+def test_every_queue_scheme_has_a_backend() -> None:
+    """A scheme the queue registry opens is one the backend registry serves (``rediss://``
+    is the redis backend over TLS)."""
+    from swarm_runtime.backends import _registry as backends
+    from swarm_runtime.queue import _registry as queues
+
+    assert set(backends.BACKENDS) == set(queues.BACKENDS)
+    assert backend_class("rediss://127.0.0.1:6380/0").shared is True

@@ -15,7 +15,7 @@ import swarm_runtime
 
 PACKAGE = Path(swarm_runtime.__file__).parent
 BELOW_THE_SEAM = ("backends", "queue")
-SCHEMES = {"memory", "file", "redis"}
+SCHEMES = {"memory", "file", "redis", "rediss"}
 #: concrete classes; isinstance on the bases (MessageQueue, Backend) is fine
 CONCRETE = {
     "MemoryQueue",
