@@ -130,6 +130,15 @@ def as_middleware(layer: Middleware | LayerFunction) -> Middleware:
             f"middleware function {getattr(layer, '__qualname__', layer)!r} must be an "
             f"'async def layer(msg, ctx, call_next)'"
         )
+    try:
+        inspect.signature(layer).bind(None, None, None)
+    except TypeError as exc:
+        raise ConfigError(
+            f"middleware function {getattr(layer, '__qualname__', layer)!r} must take "
+            f"(msg, ctx, call_next): {exc}"
+        ) from exc
+    except ValueError:  # no signature to inspect (a builtin): trust it
+        pass
     return _FunctionLayer(layer)
 
 

@@ -123,6 +123,7 @@ class DataPipelineOrchestrator:
         for spec in parsed.agents:
             if spec.builtin is None:
                 user_target(spec)  # fail now, not once the run has started
+        parsed.services.check(parsed.monitoring)  # its imports too: fail now, not mid-run
         pipeline_id = uuid.uuid4().hex
         self._pipelines[pipeline_id] = _Pipeline(parsed, source)
         return pipeline_id

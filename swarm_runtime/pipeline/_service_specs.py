@@ -133,6 +133,13 @@ class ServicesSpec(_Model):
     optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec)
     middleware: list[_Callable] = Field(default_factory=list)
 
+    def check(self, monitoring: MonitoringSpec) -> None:
+        """Import everything the block and ``monitoring.on_alert`` name (ConfigError if any
+        cannot be), so a bad name fails before a run starts."""
+        self.errors.exception_kinds()
+        self.user_middleware()
+        _alert_callback(monitoring)
+
     def build(
         self,
         *,
@@ -165,9 +172,7 @@ class ServicesSpec(_Model):
             trip_on=None if self.errors.trip_on is None else set(self.errors.trip_on),
             clock=clock,
         )
-        on_alert = import_callable(monitoring.on_alert) if monitoring.on_alert else None
-        if on_alert is not None and not callable(on_alert):
-            raise ConfigError(f"monitoring.on_alert: {monitoring.on_alert!r} is not callable")
+        on_alert = _alert_callback(monitoring)
         optimizer = SelfOptimizer(
             config=OptimizerConfig(step=self.optimizer.step),
             interval=self.optimizer.interval,
@@ -201,3 +206,13 @@ class ServicesSpec(_Model):
             except ConfigError as exc:
                 raise ConfigError(f"services.middleware: {path!r}: {exc}") from exc
         return out
+
+
+def _alert_callback(monitoring: MonitoringSpec) -> Any:
+    """The callable ``monitoring.on_alert`` names (None if unset)."""
+    if monitoring.on_alert is None:
+        return None
+    target = import_callable(monitoring.on_alert)
+    if not callable(target):
+        raise ConfigError(f"monitoring.on_alert: {monitoring.on_alert!r} is not callable")
+    return target

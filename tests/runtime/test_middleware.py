@@ -324,3 +324,9 @@ def test_bad_middleware_is_a_config_error() -> None:
         sr.Runtime(middleware=[sync])
     with pytest.raises(sr.ConfigError, match="got int"):
         sr.Runtime(middleware=[3])  # type: ignore[list-item]
+
+    async def two_args(msg: sr.Message, ctx: sr.Context) -> Any:
+        return None
+
+    with pytest.raises(sr.ConfigError, match=r"must take \(msg, ctx, call_next\)"):
+        sr.Runtime(middleware=[two_args])  # type: ignore[list-item]

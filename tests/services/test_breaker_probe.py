@@ -215,3 +215,26 @@ services:
     assert SEEN == ["a", "a"]
     assert result.services is not None
     assert result.services["circuits"] == {}
+
+
+def test_a_services_block_naming_something_missing_fails_at_create_pipeline() -> None:
+    """Middleware, exception classes and alert callbacks are imported when the pipeline is
+    created, so a typo fails before any task runs, naming the field."""
+    from swarm_runtime.orchestrator import DataPipelineOrchestrator
+
+    base = yaml.safe_load(PIPELINE)
+    cases = [
+        ({"services": {"middleware": ["tests.services.test_breaker_probe:nope"]}}, "nope"),
+        (
+            {"services": {"errors": {"classify": {"builtins:len": "fatal"}}}},
+            "services.errors.classify: 'builtins:len' is not an exception class",
+        ),
+        ({"monitoring": {"on_alert": "tests.services.test_breaker_probe:PIPELINE"}}, "callable"),
+        (
+            {"services": {"middleware": ["tests.services.test_breaker_probe:unused"]}},
+            "services.middleware: 'tests.services.test_breaker_probe:unused'",
+        ),
+    ]
+    for extra, message in cases:
+        with pytest.raises(sr.ConfigError, match=message):
+            DataPipelineOrchestrator().create_pipeline({**base, **extra})
