@@ -66,14 +66,7 @@ class BreakerSpec(_Model):
 
     def to_config(self) -> BreakerConfig:
         try:
-            return BreakerConfig(
-                failure_threshold=self.failure_threshold,
-                failure_rate=self.failure_rate,
-                window=self.window,
-                min_calls=self.min_calls,
-                cooldown=self.cooldown,
-                half_open_max_calls=self.half_open_max_calls,
-            )
+            return BreakerConfig(**self.model_dump(exclude={"per_replica"}))
         except ConfigError as exc:
             raise ValueError(str(exc)) from exc
 
