@@ -19,6 +19,7 @@ redis, pydantic) are translated at the boundary, with the original chained as
     ├── NoCapacityError              every replica is busy and the wait bound was hit
     ├── CircuitOpenError             the agent's circuit breaker refuses traffic
     ├── DataError                    a built-in data agent cannot read, process or write its data
+    │   └── ArtifactError            a table artifact is missing, unreadable or fails its checksum
     ├── WorkflowError                a workflow cannot run as asked (unknown, running, changed)
     ├── TaskTimeoutError (TimeoutError)  a handler attempt ran past its agent's or task's timeout
     ├── Retry                        raised to retry a message after ``delay`` seconds
@@ -41,6 +42,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "AgentError",
+    "ArtifactError",
     "BackendUnavailableError",
     "CircuitOpenError",
     "ConfigError",
@@ -118,6 +120,14 @@ class NotSupportedError(ConfigError):
 
 class DataError(SwarmError):
     """A built-in data agent cannot read, process or write its data (bad file, bad table)."""
+
+
+class ArtifactError(DataError):
+    """A table artifact is missing, unreadable or fails its checksum (``uri`` names it)."""
+
+    def __init__(self, message: str, *, uri: str | None = None) -> None:
+        super().__init__(message)
+        self.uri = uri
 
 
 class WorkflowError(SwarmError):

@@ -19,13 +19,14 @@ from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from ..clock import Clock
-from ..errors import NotSupportedError, QueueClosedError
+from ..errors import ConfigError, NotSupportedError, QueueClosedError
 from ..handoff import HandoffProtocol
 from ..queue import _registry
 from ..queue.base import MessageQueue
 from ..state import StateManager
 
 if TYPE_CHECKING:
+    from ..artifacts import ArtifactStore
     from ..orchestrator._runstore import RunStore
 
 __all__ = ["Backend"]
@@ -137,12 +138,25 @@ class Backend(abc.ABC):
         """Handoff records; in-process unless the backend shares them."""
         return HandoffProtocol(clock=clock)
 
-    def artifact_store(self) -> Any:
+    def artifact_store(self, location: str | None = None) -> ArtifactStore:
         """Table artifacts of workflow runs (written once, passed downstream by reference).
 
-        Hook for the artifact store (issue 15): backends override it.
+        ``location`` (a directory or ``file://`` URL: the pipeline's ``artifacts.location``
+        or ``--artifacts``) wins; otherwise the backend's :attr:`artifact_location`. A
+        backend with neither (a shared one: its workers need a place they all read) raises
+        :class:`ConfigError`: tables are never copied into the queue's store.
         """
-        raise self._unsupported("a table artifact store")
+        from ..artifacts import DirectoryArtifactStore, directory_store
+
+        if location is not None:
+            return directory_store(location)
+        if self.artifact_location is not None:
+            return DirectoryArtifactStore(self.artifact_location)
+        raise ConfigError(
+            f"a table result on a {self.scheme}:// queue needs an artifact location that "
+            "every worker can read: set `artifacts: DIR` in the pipeline (a shared directory) "
+            "or pass --artifacts DIR to run and worker; tables are never copied into the queue"
+        )
 
     def step_journal(self) -> Any:
         """The LLM step journal (model responses and tool results of resumable runs).

@@ -134,6 +134,12 @@ def graph_command(pipeline: str, fmt: str) -> None:
     metavar="SECONDS",
     help="Lease of a task on a redis:// queue (how soon a dead process's tasks move on).",
 )
+@click.option(
+    "--artifacts",
+    metavar="DIR",
+    help="Where table results are stored (overrides the pipeline's artifacts.location; "
+    "on redis:// a directory every worker can read).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log what the runtime does (to stderr).")
 def run_command(
     pipeline: str,
@@ -144,6 +150,7 @@ def run_command(
     metrics_port: int | None,
     no_agents: bool,
     lease: float | None,
+    artifacts: str | None,
     verbose: bool,
 ) -> None:
     """Run a pipeline with live progress and a summary; exit code 1 if a task failed.
@@ -164,6 +171,7 @@ def run_command(
         metrics_port=metrics_port,
         host_agents=not no_agents,
         lease=lease,
+        artifacts=artifacts,
     )
     try:
         pipeline_id = orch.create_pipeline(pipeline)

@@ -20,6 +20,7 @@ import click
 
 from .. import _loop
 from .._redact import redact
+from ..artifacts import ArtifactLocation
 from ..backends import backend_class
 from ..errors import ConfigError
 from ..orchestrator import DataPipelineOrchestrator
@@ -52,12 +53,19 @@ def register(cli: click.Group) -> None:
     metavar="SECONDS",
     help="On SIGTERM, how long running tasks may finish before they are handed back.",
 )
+@click.option(
+    "--artifacts",
+    metavar="DIR",
+    help="Where table results are stored: a directory every worker and run can read "
+    "(overrides the pipeline's artifacts.location).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log what the runtime does (to stderr).")
 def worker_command(
     pipeline: str,
     queue_url: str | None,
     lease: float | None,
     grace_period: float,
+    artifacts: str | None,
     verbose: bool,
 ) -> None:
     """Host the pipeline's agents and take tasks from the shared queue until SIGTERM.
@@ -79,7 +87,8 @@ def worker_command(
             f"got {queue!r}; pass --queue redis://...",
         )
     try:
-        code = _loop.run(_serve, config, queue, lease, grace_period, verbose)
+        location = ArtifactLocation(artifacts or config.artifacts.location)
+        code = _loop.run(_serve, config, queue, lease, grace_period, location, verbose)
     except KeyboardInterrupt:  # a second Ctrl-C during the shutdown
         raise SystemExit(int(ExitCode.INTERRUPTED)) from None
     except BaseException as exc:  # one line and an exit code for ours, a traceback for bugs
@@ -88,7 +97,12 @@ def worker_command(
 
 
 async def _serve(
-    config: PipelineConfig, queue: str, lease: float | None, grace: float, verbose: bool
+    config: PipelineConfig,
+    queue: str,
+    lease: float | None,
+    grace: float,
+    location: ArtifactLocation,
+    verbose: bool,
 ) -> ExitCode:
     runtime = Runtime(
         queue=queue,
@@ -97,7 +111,7 @@ async def _serve(
         log_level="info" if verbose else "warning",
         services=False,
     )
-    agents = shared_agents(config, lease=lease)
+    agents = shared_agents(config, lease=lease, artifacts=location)
     for agent in agents:
         runtime.add_agent(agent)
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:

@@ -1,20 +1,17 @@
 """Build the runtime agent of a pipeline's agent spec: a built-in data agent (its
-synchronous work run in a worker thread) or the user's ``uses: "module:callable"``."""
+synchronous work run in a worker thread) or the user's ``uses: "module:callable"``;
+either stores its table results as artifacts (see :mod:`._tables`)."""
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
 from typing import Any
 
-import anyio
-
 from ..agents.base import Agent, FunctionAgent
-from ..agents.builtin import Builtin
+from ..artifacts import ArtifactLocation
 from ..errors import ConfigError
-from ..message import Message
 from ..pipeline import AgentSpec, import_callable
-from ..runtime.context import Context
+from ._tables import builtin_handler, table_handler, wrap_agent
 
 __all__ = ["DEFAULT_TASK_LEASE", "build_agent", "user_target"]
 
@@ -26,8 +23,9 @@ __all__ = ["DEFAULT_TASK_LEASE", "build_agent", "user_target"]
 DEFAULT_TASK_LEASE = 30.0
 
 
-def build_agent(spec: AgentSpec) -> Agent:
-    """The runtime agent of an agent spec (built-in or user-defined)."""
+def build_agent(spec: AgentSpec, location: ArtifactLocation) -> Agent:
+    """The runtime agent of an agent spec (built-in or user-defined); table results go to
+    ``location``'s store."""
     builtin = spec.builtin
     options: dict[str, Any] = {
         "replicas": spec.replicas,
@@ -38,7 +36,7 @@ def build_agent(spec: AgentSpec) -> Agent:
         options["max_concurrency"] = spec.max_concurrency
     if builtin is not None:
         return FunctionAgent(
-            spec.name, _builtin_handler(builtin), role=spec.role or builtin.kind, **options
+            spec.name, builtin_handler(builtin, location), role=spec.role or builtin.kind, **options
         )
     target = user_target(spec)
     options["role"] = spec.role or "agent"
@@ -50,8 +48,8 @@ def build_agent(spec: AgentSpec) -> Agent:
                 f"agent {spec.name!r}: cannot create {spec.uses!r} as {target.__name__}(name, "
                 f"role=..., replicas=..., concurrency=..., lease=...): {exc}"
             ) from exc
-        return agent
-    return FunctionAgent(spec.name, target, **options)
+        return wrap_agent(agent, location)
+    return FunctionAgent(spec.name, table_handler(target, location), **options)
 
 
 def user_target(spec: AgentSpec) -> Any:
@@ -76,18 +74,3 @@ def _describe(target: Any) -> str:
     if callable(target):
         return f"the plain (not async) function {getattr(target, '__name__', target)!r}"
     return f"a {type(target).__name__}"
-
-
-def _builtin_handler(builtin: Builtin[Any]) -> Callable[[Message, Context], Any]:
-    """A coroutine agent running a built-in's synchronous work in a worker thread."""
-    work = builtin.run
-
-    async def handle(msg: Message, ctx: Context) -> Any:
-        payload = msg.payload if isinstance(msg.payload, dict) else {}
-        params = payload.get("params") or {}
-        inputs = payload.get("inputs") or {}
-        return await anyio.to_thread.run_sync(work, params, inputs)
-
-    handle.__name__ = builtin.name.replace(".", "_")
-    handle.__doc__ = builtin.description
-    return handle

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..agents.base import Agent
+from ..artifacts import ArtifactLocation
 from ..communication import CommunicationSystem
 from ..errors import ConfigError
 from ..pipeline import PipelineConfig
@@ -34,15 +35,22 @@ from ._pipeline_agents import build_agent
 __all__ = ["DispatchRuntime", "shared_agents"]
 
 
-def shared_agents(config: PipelineConfig, *, lease: float | None = None) -> list[Agent]:
+def shared_agents(
+    config: PipelineConfig,
+    *,
+    lease: float | None = None,
+    artifacts: ArtifactLocation | None = None,
+) -> list[Agent]:
     """The pipeline's agents as a worker hosts them: the same agents ``run`` builds, with
     the agent's ``timeout`` enforced by the runtime and, if given, a shorter ``lease``
-    (how soon another worker takes over the tasks of a worker that died)."""
+    (how soon another worker takes over the tasks of a worker that died). Table results
+    go to ``artifacts`` (default: the pipeline's ``artifacts.location``)."""
+    location = artifacts or ArtifactLocation(config.artifacts.location)
     if lease is not None and not lease > 0:
         raise ConfigError(f"lease must be > 0 seconds, got {lease!r}")
     agents: list[Agent] = []
     for spec in config.agents:
-        agent = build_agent(spec)
+        agent = build_agent(spec, location)
         if spec.timeout is not None and agent.timeout is None:
             agent.timeout = spec.timeout
         if lease is not None:

@@ -23,6 +23,7 @@ from typing import Any
 import structlog
 
 from .._redact import redact
+from ..artifacts import ArtifactLocation, ArtifactStore
 from ..backends import backend_class
 from ..errors import ConfigError, WorkflowError
 from ..events import RuntimeListener
@@ -71,7 +72,8 @@ class DataPipelineOrchestrator:
     On a shared ``redis://`` queue this process hosts the pipeline's agents the way
     ``worker`` processes do (see :mod:`._scaleout`); ``host_agents=False`` hosts none here
     and leaves every task to workers (``run --no-agents``); ``lease`` overrides the
-    agents' lease (how soon a dead process's tasks go to another).
+    agents' lease (how soon a dead process's tasks go to another). ``artifacts`` overrides
+    the pipelines' ``artifacts.location`` (where table results are stored).
     """
 
     def __init__(
@@ -86,7 +88,9 @@ class DataPipelineOrchestrator:
         metrics_port: int | None = None,
         host_agents: bool = True,
         lease: float | None = None,
+        artifacts: str | None = None,
     ) -> None:
+        self.artifacts = artifacts
         self.queue = queue
         self.host_agents = host_agents
         self.lease = lease
@@ -192,10 +196,12 @@ class DataPipelineOrchestrator:
             "balancer": wanted.balancer if bundle else None,
             "middleware": wanted.user_middleware(),
         }
+        location = ArtifactLocation(self.artifacts or config.artifacts.location)
         if self.host_agents:
             runtime = Runtime(queue=queue, **options)
         else:
-            runtime = DispatchRuntime(queue, remote=shared_agents(config), **options)
+            remote = shared_agents(config, artifacts=location)
+            runtime = DispatchRuntime(queue, remote=remote, **options)
         orch = WorkflowOrchestrator(
             runtime,
             store=self.runs_dir,
@@ -204,11 +210,11 @@ class DataPipelineOrchestrator:
             retry=retry,
         )
         if self.host_agents and shared:
-            for agent in shared_agents(config, lease=self.lease):
+            for agent in shared_agents(config, lease=self.lease, artifacts=location):
                 runtime.add_agent(agent)
         elif self.host_agents:
             for spec in config.agents:
-                orch.register_agent(build_agent(spec))
+                orch.register_agent(build_agent(spec, location))
         specs = _task_specs(config)
         fp = fingerprint([task_dict(s, retry) for s in specs], input_data)
         pipeline.orchestrator = orch
@@ -240,6 +246,7 @@ class DataPipelineOrchestrator:
                         )
 
                 result = await orch.execute_workflow(run_id, on_start=started)
+                store = _store_or_none(location, runtime)
                 pipeline.state = result.state.value
                 alerts: tuple[dict[str, Any], ...] = ()
                 report = None
@@ -258,6 +265,7 @@ class DataPipelineOrchestrator:
             queue=queue,
             alerts=alerts,
             services=report,
+            artifacts=store,
         )
 
     async def _choose_run(
@@ -338,3 +346,11 @@ async def _stored_fingerprint(orch: WorkflowOrchestrator, run_id: str) -> str | 
         if summary.run_id == run_id:
             return summary.fingerprint
     return None
+
+
+def _store_or_none(location: ArtifactLocation, runtime: Runtime) -> ArtifactStore | None:
+    """The run's artifact store, None where tables have no store (redis:// unconfigured)."""
+    try:
+        return location.store_for(runtime.backend)
+    except ConfigError:
+        return None

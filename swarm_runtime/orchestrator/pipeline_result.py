@@ -9,6 +9,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..artifacts import ArtifactRef, ArtifactStore, TableInput, is_artifact_ref
+from ..errors import WorkflowError
 from ..report import AlertRecord, RunReport, TaskRecord
 from .status import TaskStatus, WorkflowResult, WorkflowState, WorkflowStatus
 
@@ -47,6 +49,17 @@ class PipelineResult:
     queue: str
     alerts: tuple[dict[str, Any], ...] = ()
     services: dict[str, Any] | None = field(default=None)
+    artifacts: ArtifactStore | None = field(default=None, repr=False)
+
+    def table(self, task: str) -> TableInput:
+        """Task ``task``'s table result (from its artifact, or its JSON table form)."""
+        value = self.results.get(task)
+        if is_artifact_ref(value):
+            assert isinstance(value, Mapping)
+            return TableInput(ArtifactRef.from_json(value))
+        if value is None and task not in self.results:
+            raise WorkflowError(f"task {task!r} has no result in run {self.run_id!r}")
+        return TableInput(json=value)
 
     @property
     def run_id(self) -> str:

@@ -22,6 +22,7 @@ from pydantic import (
     StrictInt,
     StrictStr,
     field_validator,
+    model_validator,
 )
 
 from ..agents.builtin import BUILTIN_PREFIX, BUILTINS, Builtin
@@ -34,6 +35,7 @@ from ._service_specs import ServicesSpec
 __all__ = [
     "DEFAULT_QUEUE",
     "AgentSpec",
+    "ArtifactsSpec",
     "FailurePolicy",
     "MonitoringSpec",
     "PipelineConfig",
@@ -154,6 +156,25 @@ class MonitoringSpec(_Model):
     on_alert: Annotated[StrictStr, AfterValidator(_check_callable)] | None = None
 
 
+class ArtifactsSpec(_Model):
+    """Where table results are stored, and how many finished runs keep theirs.
+
+    ``location``: a directory (``file://`` URL or path); default ``<queue dir>/artifacts``
+    on ``file://``, memory on ``memory://``; required on ``redis://`` for table results
+    (a directory every worker mounts). ``keep_runs``: how many finished runs of the
+    pipeline keep their artifacts (the newest; default 3); older finished runs' artifacts
+    are removed when a run finishes (``runs gc`` does the same on demand).
+    """
+
+    location: Annotated[StrictStr, Field(min_length=1)] | None = None
+    keep_runs: Annotated[StrictInt, Field(ge=0)] = 3
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_location(cls, value: Any) -> Any:
+        return {"location": value} if isinstance(value, str) else value
+
+
 class AgentSpec(_Model):
     """An agent: what it runs (``uses``), how many replicas, and its defaults for tasks."""
 
@@ -205,6 +226,7 @@ class PipelineConfig(_Model):
     concurrency: Count | None = None
     monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
     services: ServicesSpec = Field(default_factory=ServicesSpec)
+    artifacts: ArtifactsSpec = Field(default_factory=ArtifactsSpec)
 
     def _index(self) -> tuple[dict[str, TaskSpec], dict[str, AgentSpec]]:
         """Name → spec maps, built once (rebuilt if the lists were replaced or grown)."""

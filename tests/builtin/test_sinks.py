@@ -66,7 +66,8 @@ def test_csv_sink_cells_and_options(tmp_path: Path) -> None:
     """Booleans, nested values, custom delimiter and no header are written as documented."""
     out = tmp_path / "t.tsv"
     CSV_SINK.run({"path": str(out), "delimiter": "\t", "header": False}, {"t": TABLE})
-    assert out.read_text().splitlines() == ["1\ta,b\t0.5\ttrue\t[1]", "2\t\t1e-07\tfalse\t"]
+    # floats in Polars' shortest form (1e-7, not Python's 1e-07)
+    assert out.read_text().splitlines() == ["1\ta,b\t0.5\ttrue\t[1]", "2\t\t1e-7\tfalse\t"]
 
 
 def test_atomic_write_replaces_whole_files_and_cleans_up(tmp_path: Path) -> None:

@@ -48,6 +48,14 @@ def test_csv_matches_pandas_on_the_sample() -> None:
         assert ours == theirs, name
 
 
+def test_csv_short_rows_and_blank_lines_like_pandas(tmp_path: Path) -> None:
+    """A short row's missing fields are null and blank lines are skipped, as pandas reads them."""
+    path = write(tmp_path / "a.csv", "a,b\n1,2\n\n3\n")
+    assert CSV.run({"path": path}, {}) == {"columns": ["a", "b"], "rows": [[1, 2], [3, None]]}
+    expected = pd.read_csv(path)
+    assert expected["a"].tolist() == [1, 3]
+
+
 def test_csv_options(tmp_path: Path) -> None:
     """delimiter, columns, limit, null_values and infer_types change what is read."""
     path = write(tmp_path / "b.csv", "\ufeffa;b;c\n1;-;x\n2;3;y\n4;5;z\n")
@@ -65,7 +73,6 @@ def test_csv_options(tmp_path: Path) -> None:
     [
         ("", r"is empty; expected a header line"),
         ("a,a\n1,2\n", r"header names 'a' more than once"),
-        ("a,b\n1,2\n3\n", r"a.csv:3: expected 2 fields \(as in the header\), got 1"),
         ('a,b\n"1,2\n', r"malformed CSV"),
     ],
 )

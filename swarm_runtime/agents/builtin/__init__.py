@@ -3,9 +3,10 @@
 Each entry of :data:`BUILTINS` is keyed by the name a pipeline's ``uses:`` gives
 (``builtin.csv_source``) and holds a :class:`Builtin`: ``name``, ``kind``,
 ``description``, a pydantic ``params_model`` and a synchronous
-``run(params, inputs)``, where ``inputs`` maps upstream task names to their JSON
-results. Tables travel as ``{"columns": [...], "rows": [[...], ...]}`` (see
-:class:`Table`).
+``work(params, inputs)``, where ``inputs`` maps upstream task names to their
+results. Built-ins compute on Polars frames; a table result is stored as an artifact
+and travels by reference (see :mod:`swarm_runtime.artifacts`); ``Builtin.run`` gives
+and takes tables as JSON ``{"columns": [...], "rows": [[...], ...]}``.
 
 ========================  =========  ====================================================
 name                      kind       params
@@ -26,8 +27,8 @@ from __future__ import annotations
 from typing import Any
 
 from ._atomic import atomic_write
-from ._base import Builtin, BuiltinKind, pick_input, pick_table
-from ._table import Table, is_number, numeric_columns
+from ._base import Builtin, BuiltinKind, is_frame, pick_input, pick_table, prepare_inputs
+from ._table import is_number, numeric_columns
 from .analysis import ANALYZE, METRICS, correlation, distribution
 from .sinks import CSV_SINK, JSON_SINK
 from .sources import CSV_SOURCE, JSONL_SOURCE, SQLITE_SOURCE
@@ -40,16 +41,17 @@ __all__ = [
     "OPS",
     "Builtin",
     "BuiltinKind",
-    "Table",
     "apply_op",
     "atomic_write",
     "correlation",
     "distribution",
     "get_builtin",
+    "is_frame",
     "is_number",
     "numeric_columns",
     "pick_input",
     "pick_table",
+    "prepare_inputs",
 ]
 
 #: ``uses:`` values that start with this name a built-in agent.

@@ -6,13 +6,22 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
+import polars as pl
 from pydantic import BaseModel, ValidationError
 
+from ...artifacts import (
+    ArtifactRef,
+    TableInput,
+    frame_from_json,
+    frame_to_json,
+    is_artifact_ref,
+    is_json_table,
+    open_table,
+)
 from ...errors import ConfigProblem, DataError, PipelineConfigError
-from ._table import Table
 from ._validation import format_path, translate_errors
 
-__all__ = ["Builtin", "BuiltinKind", "pick_input", "pick_table"]
+__all__ = ["Builtin", "BuiltinKind", "is_frame", "pick_input", "pick_table", "prepare_inputs"]
 
 BuiltinKind = Literal["source", "transform", "analysis", "sink"]
 P = TypeVar("P", bound=BaseModel)
@@ -20,10 +29,14 @@ P = TypeVar("P", bound=BaseModel)
 
 @dataclass(frozen=True, slots=True)
 class Builtin(Generic[P]):
-    """A built-in data agent's work: validated params in, JSON result out.
+    """A built-in data agent's work: validated params in, a table or JSON out.
 
-    ``run`` is synchronous and may block on files: call it in a worker thread.
-    ``needs_input`` says whether the task must have an upstream task.
+    ``work(params, inputs)`` gets upstream tables as Polars lazy frames (see
+    :func:`prepare_inputs`) and returns a frame (a table result) or JSON (analyses,
+    sinks). :meth:`compute` is what the pipeline runs (the caller stores a frame as an
+    artifact); :meth:`run` is the same with JSON tables in and out. Both are synchronous
+    and may block on files and CPU: call them in a worker thread. ``needs_input`` says
+    whether the task must have an upstream task.
     """
 
     name: str
@@ -48,9 +61,16 @@ class Builtin(Generic[P]):
             ]
             raise PipelineConfigError(self.name, problems) from None
 
+    def compute(self, params: Mapping[str, Any], inputs: Mapping[str, Any]) -> Any:
+        """Validate ``params`` and do the work on ``inputs`` (upstream task name → result:
+        artifact references, JSON tables, frames or any JSON); a table comes back as a
+        Polars frame (lazy when it can stream)."""
+        return self.work(self.validate(params), prepare_inputs(inputs))
+
     def run(self, params: Mapping[str, Any], inputs: Mapping[str, Any]) -> Any:
-        """Validate ``params`` and do the work on ``inputs`` (upstream task name → result)."""
-        return self.work(self.validate(params), inputs)
+        """:meth:`compute` with a table result as JSON ``{"columns", "rows"}``."""
+        result = self.compute(params, inputs)
+        return frame_to_json(result) if is_frame(result) else result
 
     def params_schema(self) -> dict[str, Any]:
         """JSON schema of the params (for docs and ``--help`` style listings)."""
@@ -77,7 +97,40 @@ def pick_input(builtin: str, inputs: Mapping[str, Any], name: str | None) -> tup
     )
 
 
-def pick_table(builtin: str, inputs: Mapping[str, Any], name: str | None) -> Table:
-    """Like :func:`pick_input`, checked to be a table."""
+def is_frame(value: object) -> bool:
+    """True for a Polars frame (eager or lazy)."""
+    return isinstance(value, (pl.DataFrame, pl.LazyFrame))
+
+
+def prepare_inputs(inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """Upstream results with every table as a lazy frame: artifact references are opened
+    (verified), JSON tables and :class:`TableInput` converted; other JSON is kept."""
+    prepared: dict[str, Any] = {}
+    for name, value in inputs.items():
+        if is_artifact_ref(value):
+            value = open_table(ArtifactRef.from_json(value))
+        elif isinstance(value, TableInput):
+            value = value.to_lazy()
+        elif isinstance(value, pl.DataFrame):
+            value = value.lazy()
+        elif is_json_table(value):
+            value = frame_from_json(value, what=f"the result of {name!r}").lazy()
+        prepared[name] = value
+    return prepared
+
+
+def pick_table(builtin: str, inputs: Mapping[str, Any], name: str | None) -> pl.LazyFrame:
+    """Like :func:`pick_input`, checked to be a table (as prepared by :func:`prepare_inputs`)."""
     source, value = pick_input(builtin, inputs, name)
-    return Table.from_json(value, what=f"{builtin}: the result of {source!r}")
+    if isinstance(value, pl.LazyFrame):
+        return value
+    if isinstance(value, pl.DataFrame):
+        return value.lazy()
+    if isinstance(value, Mapping):
+        # the JSON shape, checked here so the error names what is wrong
+        return frame_from_json(value, what=f"{builtin}: the result of {source!r}").lazy()
+    raise DataError(
+        f"{builtin}: the result of {source!r} is not a table: "
+        f'expected a table {{"columns": [names...], "rows": [[values...], ...]}}, '
+        f"got {type(value).__name__}"
+    )

@@ -1,39 +1,19 @@
-"""Descriptive statistics in pure Python that reproduce numpy's results.
+"""Descriptive statistics that reproduce numpy's results bit for bit.
 
-Sums use :func:`math.fsum` (exactly rounded, so at least as accurate as numpy's
-pairwise sums); quantiles, medians and histograms follow numpy's algorithms step
-by step so that they agree bit for bit on the same data.
+Quantiles, medians and histograms follow numpy's algorithms step by step so that
+they agree exactly on the same data. Quantiles and medians take any sorted sequence
+(a Polars Series too: only two values are read); the histogram is vectorised.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 
-__all__ = [
-    "histogram",
-    "linspace",
-    "mean",
-    "median",
-    "pearson",
-    "pearson_centred",
-    "quantile",
-    "variance",
-]
+import polars as pl
 
-
-def mean(values: Sequence[float]) -> float:
-    """Arithmetic mean of a non-empty sequence."""
-    return math.fsum(values) / len(values)
-
-
-def variance(values: Sequence[float], ddof: int = 0) -> float | None:
-    """Two-pass variance with ``ddof`` delta degrees of freedom; None when undefined."""
-    count = len(values)
-    if count - ddof <= 0:
-        return None
-    centre = mean(values)
-    return math.fsum((v - centre) * (v - centre) for v in values) / (count - ddof)
+__all__ = ["histogram", "linspace", "median", "quantile"]
 
 
 def _lerp(low: float, high: float, t: float) -> float:
@@ -43,7 +23,7 @@ def _lerp(low: float, high: float, t: float) -> float:
     return low + diff * t
 
 
-def quantile(ordered: Sequence[float], q: float) -> float:
+def quantile(ordered: Sequence[float] | pl.Series, q: float) -> float:
     """numpy's default ("linear") quantile of already sorted, non-empty values."""
     count = len(ordered)
     virtual = (count - 1) * q
@@ -55,7 +35,7 @@ def quantile(ordered: Sequence[float], q: float) -> float:
     return _lerp(float(ordered[below]), float(ordered[below + 1]), virtual - below)
 
 
-def median(ordered: Sequence[float]) -> float:
+def median(ordered: Sequence[float] | pl.Series) -> float:
     """Median of sorted, non-empty values (the mean of the middle two when even)."""
     count = len(ordered)
     middle = count // 2
@@ -78,24 +58,24 @@ def linspace(start: float, stop: float, num: int) -> list[float]:
     return points
 
 
-def histogram(values: Sequence[float], bins: int) -> tuple[list[float], list[int]]:
-    """``numpy.histogram(values, bins)``: equal-width bin edges and counts.
+_TINY = sys.float_info.min  # the smallest normal float
 
-    The last bin is closed on the right; a constant (or empty) input gets the
-    range ``value ± 0.5`` (``0..1`` when empty), exactly as numpy does.
-    """
-    if values:
-        first, last = float(min(values)), float(max(values))
-    else:
-        first, last = 0.0, 1.0
-    if first == last:
-        first, last = first - 0.5, last + 0.5
-    edges = linspace(first, last, bins + 1)
+
+def _subnormal(series: pl.Series, edges: list[float]) -> bool:
+    """True if a value or an edge is subnormal: Polars computes those as zero."""
+    if any(0 < abs(edge) < _TINY for edge in edges):
+        return True
+    magnitude = series.abs()
+    return bool(((magnitude > 0) & (magnitude < _TINY)).any())
+
+
+def _count_in_python(
+    values: list[float], edges: list[float], first: float, span: float, bins: int
+) -> list[int]:
+    """numpy's binning one value at a time, with Python's exact floats (subnormal data)."""
     counts = [0] * bins
-    span = last - first
     top = bins - 1
-    for raw in values:
-        value = float(raw)
+    for value in values:
         index = int((value - first) / span * bins)
         if index == bins:
             index -= 1
@@ -104,25 +84,36 @@ def histogram(values: Sequence[float], bins: int) -> tuple[list[float], list[int
         if index != top and value >= edges[index + 1]:
             index += 1
         counts[index] += 1
+    return counts
+
+
+def histogram(values: Sequence[float] | pl.Series, bins: int) -> tuple[list[float], list[int]]:
+    """``numpy.histogram(values, bins)``: equal-width bin edges and counts.
+
+    The last bin is closed on the right; a constant (or empty) input gets the
+    range ``value ± 0.5`` (``0..1`` when empty), exactly as numpy does. Vectorised
+    with Polars, in numpy's own steps (same float operations, so the same bins); data
+    with subnormal numbers, which Polars flushes to zero, is binned in Python.
+    """
+    series = values if isinstance(values, pl.Series) else pl.Series(values, dtype=pl.Float64)
+    series = series.cast(pl.Float64)
+    if len(series):
+        first, last = float(series.min()), float(series.max())  # type: ignore[arg-type]
+    else:
+        first, last = 0.0, 1.0
+    if first == last:
+        first, last = first - 0.5, last + 0.5
+    edges = linspace(first, last, bins + 1)
+    if not len(series):
+        return edges, [0] * bins
+    span = last - first
+    if _subnormal(series, edges):
+        return edges, _count_in_python(series.to_list(), edges, first, span, bins)
+    index = ((series - first) / span * bins).cast(pl.Int64).clip(upper_bound=bins - 1)
+    edge = pl.Series(edges)
+    index = index - (series < edge.gather(index)).cast(pl.Int64)
+    index = index + ((index != bins - 1) & (series >= edge.gather(index + 1))).cast(pl.Int64)
+    counts = [0] * bins
+    for position, count in index.value_counts().iter_rows():
+        counts[int(position)] = int(count)
     return edges, counts
-
-
-def pearson(xs: Sequence[float], ys: Sequence[float]) -> float | None:
-    """Pearson correlation of paired values; None if either side is constant or n < 2."""
-    count = len(xs)
-    if count < 2 or min(xs) == max(xs) or min(ys) == max(ys):
-        return None
-    mx, my = mean(xs), mean(ys)
-    dx = [x - mx for x in xs]
-    dy = [y - my for y in ys]
-    return pearson_centred(dx, dy)
-
-
-def pearson_centred(dx: Sequence[float], dy: Sequence[float]) -> float | None:
-    sxx = math.fsum(d * d for d in dx)
-    syy = math.fsum(d * d for d in dy)
-    divisor = math.sqrt(sxx * syy)
-    if divisor == 0 or not math.isfinite(divisor):
-        return None
-    r = math.fsum(a * b for a, b in zip(dx, dy, strict=True)) / divisor
-    return max(-1.0, min(1.0, r))

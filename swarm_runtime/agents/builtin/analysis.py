@@ -22,12 +22,13 @@ import math
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
+import polars as pl
 from pydantic import Field, StrictFloat, StrictInt, field_validator, model_validator
 
 from ._base import Builtin, pick_table
 from ._params import Columns, Params, UpstreamName
-from ._stats import histogram, mean, median, pearson_centred, quantile, variance
-from ._table import Table, select_columns
+from ._stats import histogram, median, quantile
+from ._table import select_columns
 from ._validation import did_you_mean
 
 __all__ = ["ANALYZE", "METRICS", "AnalyzeParams", "MetricSpec", "correlation", "distribution"]
@@ -104,47 +105,48 @@ def quantile_key(q: float) -> str:
     return f"p{round(q * 100, 10):g}"
 
 
-def correlation(table: Table, columns: list[str] | None = None) -> dict[str, Any]:
+def _refined_mean(col: pl.Expr) -> pl.Expr:
+    first = col.mean()
+    return first + (col - first).mean()
+
+
+def correlation(frame: pl.LazyFrame, columns: list[str] | None = None) -> dict[str, Any]:
     """Pearson correlation matrix of the numeric columns, pairwise-complete like pandas."""
-    names = select_columns(table, columns, numeric=True, what="correlation")
-    data = [table.column(name) for name in names]
-    complete = [all(v is not None for v in col) for col in data]
-    centred: list[list[float] | None] = []
-    for col, full in zip(data, complete, strict=True):
-        if full and len(col) >= 2 and min(col) != max(col):
-            centre = mean(col)
-            centred.append([v - centre for v in col])
-        else:
-            centred.append(None)
+    names = select_columns(frame, columns, numeric=True, what="correlation")
     size = len(names)
     matrix: list[list[float | None]] = [[None] * size for _ in range(size)]
-    for i in range(size):
-        for j in range(i, size):
-            if complete[i] and complete[j]:
-                ci, cj = centred[i], centred[j]
-                r = None if ci is None or cj is None else pearson_centred(ci, cj)
-            else:
-                pairs = [
-                    (x, y)
-                    for x, y in zip(data[i], data[j], strict=True)
-                    if x is not None and y is not None
-                ]
-                r = _pairwise([p[0] for p in pairs], [p[1] for p in pairs])
-            if i == j and r is not None:
-                r = 1.0
-            matrix[i][j] = matrix[j][i] = _finite(r)
+    if not size:
+        return {"method": "pearson", "columns": names, "matrix": matrix}
+    pairs = [(i, j) for i in range(size) for j in range(i, size)]
+    exprs: list[pl.Expr] = []
+    for k, (i, j) in enumerate(pairs):
+        both = pl.col(names[i]).is_not_null() & pl.col(names[j]).is_not_null()
+        x = pl.col(names[i]).cast(pl.Float64).filter(both)
+        y = pl.col(names[j]).cast(pl.Float64).filter(both)
+        dx, dy = x - _refined_mean(x), y - _refined_mean(y)
+        exprs += [
+            x.count().alias(f"n{k}"),
+            (x.min() == x.max()).alias(f"cx{k}"),
+            (y.min() == y.max()).alias(f"cy{k}"),
+            (dx * dx).sum().alias(f"xx{k}"),
+            (dy * dy).sum().alias(f"yy{k}"),
+            (dx * dy).sum().alias(f"xy{k}"),
+        ]
+    sums = frame.select(exprs).collect().row(0, named=True)
+    for k, (i, j) in enumerate(pairs):
+        r: float | None = None
+        if sums[f"n{k}"] >= 2 and not sums[f"cx{k}"] and not sums[f"cy{k}"]:
+            divisor = math.sqrt(sums[f"xx{k}"] * sums[f"yy{k}"])
+            if divisor != 0 and math.isfinite(divisor):
+                r = max(-1.0, min(1.0, sums[f"xy{k}"] / divisor))
+        if i == j and r is not None:
+            r = 1.0
+        matrix[i][j] = matrix[j][i] = _finite(r)
     return {"method": "pearson", "columns": names, "matrix": matrix}
 
 
-def _pairwise(xs: list[float], ys: list[float]) -> float | None:
-    if len(xs) < 2 or min(xs) == max(xs) or min(ys) == max(ys):
-        return None
-    mx, my = mean(xs), mean(ys)
-    return pearson_centred([x - mx for x in xs], [y - my for y in ys])
-
-
 def distribution(
-    table: Table,
+    frame: pl.LazyFrame,
     columns: list[str] | None = None,
     *,
     bins: int = 10,
@@ -153,40 +155,55 @@ def distribution(
 ) -> dict[str, Any]:
     """Per numeric column: count, nulls, mean, std, min, max, median, quantiles, histogram."""
     qs = [0.25, 0.5, 0.75, 0.95] if quantiles is None else quantiles
+    names = select_columns(frame, columns, numeric=True, what="distribution")
     out: dict[str, Any] = {}
-    for name in select_columns(table, columns, numeric=True, what="distribution"):
-        raw = table.column(name)
-        values = sorted(v for v in raw if v is not None)
-        count = len(values)
-        edges, counts = histogram(values, bins)
+    if not names:
+        return out
+    moments = []
+    for name in names:
+        col = pl.col(name).cast(pl.Float64)
+        centre = _refined_mean(col)
+        moments += [
+            pl.col(name).null_count().alias(f"{name}\0nulls"),
+            centre.alias(f"{name}\0mean"),
+            ((col - centre) ** 2).sum().alias(f"{name}\0ss"),
+        ]
+    found = frame.select(moments).collect().row(0, named=True)
+    for name in names:
+        ordered = frame.select(pl.col(name).drop_nulls().sort()).collect().to_series()
+        count = len(ordered)
+        edges, counts = histogram(ordered, bins)
+        first = ordered[0] if count else None
+        last = ordered[-1] if count else None
         stats: dict[str, Any] = {
             "count": count,
-            "nulls": len(raw) - count,
-            "mean": _finite(mean(values)) if count else None,
+            "nulls": found[f"{name}\0nulls"],
+            "mean": _finite(found[f"{name}\0mean"]) if count else None,
             "std": None,
-            "min": values[0] if count else None,
-            "max": values[-1] if count else None,
-            "median": median(values) if count else None,
-            "quantiles": {quantile_key(q): quantile(values, q) if count else None for q in qs},
+            "min": first,
+            "max": last,
+            "median": median(ordered) if count else None,
+            "quantiles": {quantile_key(q): quantile(ordered, q) if count else None for q in qs},
             "histogram": {"edges": edges, "counts": counts},
         }
-        var = variance(values, ddof) if count else None
-        if var is not None and count and values[0] == values[-1]:
-            var = 0.0  # a constant column: exactly zero, whatever the rounding of the mean
-        stats["std"] = _finite(math.sqrt(var)) if var is not None else None
+        if count - ddof > 0:
+            var = found[f"{name}\0ss"] / (count - ddof)
+            if first == last:
+                var = 0.0  # a constant column: exactly zero, whatever the rounding of the mean
+            stats["std"] = _finite(math.sqrt(var))
         out[name] = stats
     return out
 
 
 def _analyze(params: AnalyzeParams, inputs: Mapping[str, Any]) -> dict[str, Any]:
-    table = pick_table("builtin.analyze", inputs, params.input)
-    result: dict[str, Any] = {"rows": len(table.rows)}
+    frame = pick_table("builtin.analyze", inputs, params.input)
+    result: dict[str, Any] = {"rows": frame.select(pl.len()).collect().item()}
     for spec in params.metrics:
         if spec.metric == "correlation":
-            result["correlation"] = correlation(table, spec.columns)
+            result["correlation"] = correlation(frame, spec.columns)
         else:
             result["distribution"] = distribution(
-                table,
+                frame,
                 spec.columns,
                 bins=spec.bins,
                 quantiles=[float(q) for q in spec.quantiles],

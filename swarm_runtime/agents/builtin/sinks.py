@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import orjson
+import polars as pl
 from pydantic import Field, StrictBool
 
+from ..._atomic import atomic_write, atomic_write_with
 from ..._json import dumps
+from ...artifacts import frame_to_json
 from ...errors import DataError, PayloadError
-from ._atomic import atomic_write
 from ._base import Builtin, pick_input, pick_table
 from ._params import FilePath, Params, UpstreamName
-from ._table import Table
 
 __all__ = ["CSV_SINK", "JSON_SINK"]
 
@@ -36,18 +36,28 @@ class CsvSinkParams(Params):
     header: StrictBool = True
 
 
+def _json_value(value: Any) -> Any:
+    if isinstance(value, (pl.LazyFrame, pl.DataFrame)):
+        return frame_to_json(value)
+    return value
+
+
 def _write_json(params: JsonSinkParams, inputs: Mapping[str, Any]) -> dict[str, Any]:
     what = "builtin.json_sink"
     if params.input is None and len(inputs) > 1:
-        value: Any = dict(inputs)  # several upstream results: write them all, keyed by task
+        # several upstream results: write them all, keyed by task
+        value: Any = {name: _json_value(v) for name, v in inputs.items()}
     else:
         _, value = pick_input(what, inputs, params.input)
     rows: int | None = None
-    if isinstance(value, Mapping) and "columns" in value and "rows" in value:
-        table = Table.from_json(value, what=f"{what}: the input")
-        rows = len(table.rows)
+    if isinstance(value, (pl.LazyFrame, pl.DataFrame)) or (
+        isinstance(value, Mapping) and "columns" in value and "rows" in value
+    ):
+        table = frame_to_json(pick_table(what, {"input": value}, None))
+        rows = len(table["rows"])
+        value = table
         if params.records:
-            value = [dict(zip(table.columns, row, strict=True)) for row in table.rows]
+            value = [dict(zip(table["columns"], row, strict=True)) for row in table["rows"]]
     elif params.records:
         raise DataError(f"{what}: records: true needs a table as input")
     try:
@@ -60,26 +70,28 @@ def _write_json(params: JsonSinkParams, inputs: Mapping[str, Any]) -> dict[str, 
     return {"path": str(target), "rows": rows, "bytes": len(data) + 1}
 
 
-def _cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (dict, list)):
-        return orjson.dumps(value).decode()
-    return value
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value.to_list() if isinstance(value, pl.Series) else value).decode()
 
 
 def _write_csv(params: CsvSinkParams, inputs: Mapping[str, Any]) -> dict[str, Any]:
-    table = pick_table("builtin.csv_sink", inputs, params.input)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=params.delimiter, lineterminator="\n")
-    if params.header:
-        writer.writerow(table.columns)
-    writer.writerows([_cell(v) for v in row] for row in table.rows)
-    data = buffer.getvalue().encode()
-    target = atomic_write(params.path, data)
-    return {"path": str(target), "rows": len(table.rows), "bytes": len(data)}
+    frame = pick_table("builtin.csv_sink", inputs, params.input)
+    schema = frame.collect_schema()
+    nested = [n for n, t in schema.items() if t.is_nested()]
+    if nested:
+        frame = frame.with_columns(
+            pl.col(n).map_elements(_json_text, return_dtype=pl.String) for n in nested
+        )
+
+    def write(tmp: Path) -> None:
+        frame.sink_csv(tmp, separator=params.delimiter, include_header=params.header)
+
+    try:
+        target, _ = atomic_write_with(params.path, write)
+    except pl.exceptions.PolarsError as exc:
+        raise DataError(f"builtin.csv_sink: cannot write {params.path}: {exc}") from exc
+    rows = frame.select(pl.len()).collect().item()
+    return {"path": str(target), "rows": rows, "bytes": target.stat().st_size}
 
 
 JSON_SINK = Builtin(

@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 import csv
-import re
 import sqlite3
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
+import polars as pl
 from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr, model_validator
 
+from ...artifacts import frame_from_json
 from ...errors import DataError
 from ._base import Builtin
 from ._params import Columns, FilePath, Params
-from ._table import Table
+from ._table import column_index
 
-__all__ = ["CSV_SOURCE", "JSONL_SOURCE", "SQLITE_SOURCE", "infer_column"]
+__all__ = ["CSV_SOURCE", "JSONL_SOURCE", "SQLITE_SOURCE"]
 
 DEFAULT_NULLS = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "None")
-_INT = re.compile(r"[+-]?\d+")
-_FLOAT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
-_INT64 = 2**63
 
 
 class CsvSourceParams(Params):
@@ -82,67 +80,69 @@ def _existing_file(path: str, what: str) -> Path:
     return file
 
 
-def infer_column(values: list[str | None]) -> list[Any]:
-    """Ints if every non-null text is an integer, floats if every one is a finite number.
+def _inferred_types(frame: pl.LazyFrame, columns: list[str]) -> dict[str, pl.DataType]:
+    """Int64 for columns whose every non-null text is an integer (in range), Float64 when
+    every one is a finite number; text columns stay text (as pandas does for a mixed one)."""
+    checks: list[pl.Expr] = []
+    for i, name in enumerate(columns):
+        text = pl.col(name).str.strip_chars()
+        as_float = text.cast(pl.Float64, strict=False)
+        checks += [
+            pl.col(name).is_not_null().sum().alias(f"n{i}"),
+            text.cast(pl.Int64, strict=False).is_not_null().sum().alias(f"i{i}"),
+            (as_float.is_not_null() & as_float.is_finite()).sum().alias(f"f{i}"),
+        ]
+    counts = frame.select(checks).collect().row(0, named=True)
+    types: dict[str, pl.DataType] = {}
+    for i, name in enumerate(columns):
+        present = counts[f"n{i}"]
+        if not present:
+            continue
+        if counts[f"i{i}"] == present:
+            types[name] = pl.Int64()
+        elif counts[f"f{i}"] == present:
+            types[name] = pl.Float64()
+    return types
 
-    Otherwise the texts are kept as strings, as pandas does for a mixed column.
-    """
-    present = [v.strip() for v in values if v is not None]
-    if not present:
-        return values
-    if all(_INT.fullmatch(v) for v in present):
-        ints = [None if v is None else int(v) for v in values]
-        if all(i is None or -_INT64 <= i < _INT64 for i in ints):
-            return ints
-    if all(_FLOAT.fullmatch(v) for v in present):
-        floats = [None if v is None else float(v) for v in values]
-        if all(f is None or f - f == 0 for f in floats):  # finite
-            return floats
-    return values
 
-
-def _select(table: Table, columns: list[str] | None, what: str) -> Table:
+def _select(frame: pl.LazyFrame, columns: list[str] | None, what: str) -> pl.LazyFrame:
     if columns is None:
-        return table
-    indexes = [table.index(name, what=what) for name in columns]
-    return Table(list(columns), [[row[i] for i in indexes] for row in table.rows])
+        return frame
+    for name in columns:
+        column_index(frame, name, what=what)
+    return frame.select(columns)
 
 
-def _read_csv(params: CsvSourceParams, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+def _csv_header(params: CsvSourceParams, encoding: str, what: str) -> list[str]:
+    with Path(params.path).open(newline="", encoding=encoding) as handle:
+        reader = csv.reader(handle, delimiter=params.delimiter, strict=True)
+        header = next(reader, None)
+    if header is None:
+        raise DataError(f"{what}: {params.path} is empty; expected a header line")
+    columns = [name.strip() or f"unnamed_{i}" for i, name in enumerate(header)]
+    duplicates = sorted({c for c in columns if columns.count(c) > 1})
+    if duplicates:
+        raise DataError(
+            f"{what}: {params.path}: header names {', '.join(map(repr, duplicates))} "
+            "more than once; column names must be unique"
+        )
+    return columns
+
+
+def _read_csv(params: CsvSourceParams, _inputs: Mapping[str, Any]) -> pl.LazyFrame:
+    """Stream the CSV with Polars (every cell as text first, then the inferred types).
+
+    A short row's missing fields are null and blank lines are skipped (as pandas does).
+    """
     what = "builtin.csv_source"
-    file = _existing_file(params.path, what)
-    encoding = (
-        "utf-8-sig"
-        if params.encoding.lower().replace("_", "-") in ("utf-8", "utf8")
-        else params.encoding
-    )
-    nulls = frozenset(params.null_values)
+    _existing_file(params.path, what)
+    utf8 = params.encoding.lower().replace("_", "-") in ("utf-8", "utf8")
+    encoding = "utf-8-sig" if utf8 else params.encoding
     try:
-        with file.open(newline="", encoding=encoding) as handle:
-            reader = csv.reader(handle, delimiter=params.delimiter, strict=True)
-            header = next(reader, None)
-            if header is None:
-                raise DataError(f"{what}: {params.path} is empty; expected a header line")
-            columns = [name.strip() or f"unnamed_{i}" for i, name in enumerate(header)]
-            duplicates = sorted({c for c in columns if columns.count(c) > 1})
-            if duplicates:
-                raise DataError(
-                    f"{what}: {params.path}: header names {', '.join(map(repr, duplicates))} "
-                    "more than once; column names must be unique"
-                )
-            width = len(columns)
-            rows: list[list[str | None]] = []
-            for record in reader:
-                if params.limit is not None and len(rows) >= params.limit:
-                    break
-                if not record:
-                    continue  # a blank line
-                if len(record) != width:
-                    raise DataError(
-                        f"{what}: {params.path}:{reader.line_num}: expected {width} fields "
-                        f"(as in the header), got {len(record)}"
-                    )
-                rows.append([None if cell in nulls else cell for cell in record])
+        columns = _csv_header(params, encoding, what)
+        source: Any = params.path
+        if not utf8:  # Polars reads UTF-8 only: decode here (in memory) and hand it UTF-8
+            source = Path(params.path).read_text(encoding=encoding).encode()
     except UnicodeDecodeError as exc:
         raise DataError(
             f"{what}: {params.path} is not {params.encoding} text ({exc.reason} at byte "
@@ -154,13 +154,40 @@ def _read_csv(params: CsvSourceParams, _inputs: Mapping[str, Any]) -> dict[str, 
         raise DataError(f"{what}: unknown encoding {params.encoding!r}") from exc
     except OSError as exc:
         raise DataError(f"{what}: cannot read {params.path}: {exc.strerror or exc}") from exc
-    if params.infer_types and rows:
-        typed = [infer_column([row[i] for row in rows]) for i in range(width)]
-        rows = [list(values) for values in zip(*typed, strict=True)]
-    return _select(Table(columns, rows), params.columns, what).to_json()
+    nulls = list(dict.fromkeys(params.null_values))
+    frame = pl.scan_csv(
+        source,
+        separator=params.delimiter,
+        has_header=True,
+        schema={name: pl.String for name in columns},
+        null_values=[v for v in nulls if v] or None,
+        empty_string_is_null="" in nulls,
+        encoding="utf8",
+    )
+    frame = frame.filter(~pl.all_horizontal(pl.all().is_null()))  # blank lines
+    if params.limit is not None:
+        frame = frame.head(params.limit)
+    frame = _select(frame, params.columns, what)
+    selected = frame.collect_schema().names()
+    try:
+        if params.infer_types and selected:
+            types = _inferred_types(frame, selected)
+            frame = frame.with_columns(
+                pl.col(name).str.strip_chars().cast(dtype) for name, dtype in types.items()
+            )
+        else:
+            frame.select(pl.len()).collect()  # read it once, so a malformed file fails here
+    except pl.exceptions.PolarsError as exc:
+        message = str(exc).split("\n", 1)[0]
+        if "utf-8" in message.lower() or "utf8" in message.lower():
+            raise DataError(
+                f"{what}: {params.path} is not utf-8 text ({message}); set params.encoding"
+            ) from exc
+        raise DataError(f"{what}: {params.path}: malformed CSV: {message}") from exc
+    return frame
 
 
-def _read_jsonl(params: JsonlSourceParams, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+def _read_jsonl(params: JsonlSourceParams, _inputs: Mapping[str, Any]) -> pl.LazyFrame:
     what = "builtin.jsonl_source"
     file = _existing_file(params.path, what)
     records: list[dict[str, Any]] = []
@@ -187,14 +214,15 @@ def _read_jsonl(params: JsonlSourceParams, _inputs: Mapping[str, Any]) -> dict[s
         raise DataError(f"{what}: cannot read {params.path}: {exc.strerror or exc}") from exc
     names = list(columns)
     rows = [[record.get(name) for name in names] for record in records]
-    return _select(Table(names, rows), params.columns, what).to_json()
+    frame = frame_from_json({"columns": names, "rows": rows}, what=what).lazy()
+    return _select(frame, params.columns, what)
 
 
 def _quote_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _read_sqlite(params: SqliteSourceParams, _inputs: Mapping[str, Any]) -> dict[str, Any]:
+def _read_sqlite(params: SqliteSourceParams, _inputs: Mapping[str, Any]) -> pl.LazyFrame:
     what = "builtin.sqlite_source"
     file = _existing_file(params.path, what)
     uri = f"{file.absolute().as_uri()}?mode=ro"
@@ -237,7 +265,7 @@ def _read_sqlite(params: SqliteSourceParams, _inputs: Mapping[str, Any]) -> dict
                 )
             if isinstance(value, float) and value - value != 0:
                 row[i] = None  # NaN / infinity cannot travel as JSON
-    return Table(names, rows).to_json()
+    return frame_from_json({"columns": names, "rows": rows}, what=what).lazy()
 
 
 CSV_SOURCE = Builtin(

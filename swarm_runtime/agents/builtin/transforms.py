@@ -6,18 +6,16 @@ Each op is a name (``clean``) or a mapping with options (``{op: scaling, ddof: 1
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
 
-import orjson
+import polars as pl
 from pydantic import Field, StrictInt, field_validator, model_validator
 
 from ...errors import DataError
 from ._base import Builtin, pick_table
 from ._params import Columns, Params, UpstreamName
-from ._stats import variance
-from ._table import Table, is_number, select_columns
+from ._table import select_columns
 from ._validation import did_you_mean
 
 __all__ = ["OPS", "TRANSFORM", "TransformOp", "TransformParams", "apply_op"]
@@ -82,136 +80,121 @@ class TransformParams(Params):
         return [value] if isinstance(value, (str, dict)) else value
 
 
-def _clean(table: Table, op: TransformOp) -> Table:
+def _clean(frame: pl.LazyFrame, op: TransformOp) -> pl.LazyFrame:
     """Drop rows with a null (in ``columns``), then duplicate rows (keeping the first)."""
-    names = select_columns(table, op.columns, numeric=False, what="clean")
-    idx = [table.columns.index(n) for n in names]
-    seen: set[Any] = set()
-    kept: list[list[Any]] = []
-    for row in table.rows:
-        if any(row[i] is None for i in idx):
-            continue
-        key = tuple(_hashable(row[i]) for i in idx)
-        if key in seen:
-            continue
-        seen.add(key)
-        kept.append(row)
-    return Table(table.columns, kept)
+    names = select_columns(frame, op.columns, numeric=False, what="clean")
+    if not names:
+        return frame
+    return frame.drop_nulls(subset=names).unique(subset=names, keep="first", maintain_order=True)
 
 
-def _hashable(value: Any) -> Any:
-    if isinstance(value, (dict, list)):
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-    return value
+def _mean(col: pl.Expr) -> pl.Expr:
+    """The mean, refined by a second pass (as exact as numpy's, whatever Polars' sum order)."""
+    first = col.mean()
+    return first + (col - first).mean()
 
 
-def _map_columns(table: Table, names: list[str], fn: Callable[[list[Any]], list[Any]]) -> Table:
-    """A new table with each of ``names`` replaced by ``fn(column values)``."""
-    if not table.rows or not names:
-        return table
-    columns = [list(c) for c in zip(*table.rows, strict=True)]
+def _normalize(frame: pl.LazyFrame, op: TransformOp) -> pl.LazyFrame:
+    """Min-max scaling of numeric columns to [0, 1]; a constant column becomes 0.0, nulls stay."""
+    names = select_columns(frame, op.columns, numeric=True, what="normalize")
+    exprs = []
     for name in names:
-        i = table.columns.index(name)
-        columns[i] = fn(columns[i])
-    return Table(table.columns, [list(row) for row in zip(*columns, strict=True)])
+        col = pl.col(name).cast(pl.Float64)
+        low, high = col.min(), col.max()
+        exprs.append(
+            pl.when(col.is_null())
+            .then(None)
+            .when(high == low)
+            .then(0.0)
+            .otherwise((col - low) / (high - low))
+            .alias(name)
+        )
+    return frame.with_columns(exprs) if exprs else frame
 
 
-def _minmax(values: list[Any]) -> list[Any]:
-    present = [v for v in values if v is not None]
-    low, high = min(present), max(present)
-    if low == high:
-        return [None if v is None else 0.0 for v in values]
-    span = high - low
-    return [None if v is None else (v - low) / span for v in values]
-
-
-def _zscore(ddof: int) -> Callable[[list[Any]], list[Any]]:
-    def scale(values: list[Any]) -> list[Any]:
-        present = [v for v in values if v is not None]
-        std = math.sqrt(variance(present, ddof) or 0.0) if len(present) > ddof else 0.0
-        if min(present) == max(present) or std == 0 or not math.isfinite(std):
-            return [None if v is None else 0.0 for v in values]
-        centre = math.fsum(present) / len(present)
-        return [None if v is None else (v - centre) / std for v in values]
-
-    return scale
-
-
-def _normalize(table: Table, op: TransformOp) -> Table:
-    """Min-max scaling of numeric columns to [0, 1]; a constant column becomes 0.0."""
-    return _map_columns(
-        table, select_columns(table, op.columns, numeric=True, what="normalize"), _minmax
-    )
-
-
-def _scaling(table: Table, op: TransformOp) -> Table:
+def _scaling(frame: pl.LazyFrame, op: TransformOp) -> pl.LazyFrame:
     """z-score of numeric columns (population std unless ``ddof: 1``); constant → 0.0."""
-    names = select_columns(table, op.columns, numeric=True, what="scaling")
-    return _map_columns(table, names, _zscore(op.ddof or 0))
+    names = select_columns(frame, op.columns, numeric=True, what="scaling")
+    ddof = op.ddof or 0
+    exprs = []
+    for name in names:
+        col = pl.col(name).cast(pl.Float64)
+        centre = _mean(col)
+        std = ((col - centre) ** 2).sum().truediv(col.count() - ddof).sqrt()
+        usable = (col.count() > ddof) & (col.min() != col.max()) & (std > 0) & std.is_finite()
+        exprs.append(
+            pl.when(col.is_null())
+            .then(None)
+            .when(usable)
+            .then((col - centre) / std)
+            .otherwise(0.0)
+            .alias(name)
+        )
+    return frame.with_columns(exprs) if exprs else frame
 
 
 def _category_key(value: Any) -> tuple[str, str]:
     return (type(value).__name__, str(value))
 
 
-def _encoding(table: Table, op: TransformOp) -> Table:
+def _label(value: Any) -> str:
+    return str(value)
+
+
+def _encoding(frame: pl.LazyFrame, op: TransformOp) -> pl.LazyFrame:
     """One-hot columns ``<column>_<value>`` (0/1) replace each categorical column in place.
 
-    By default every column with a non-number value and at most ``max_categories``
-    (50) distinct values is encoded; a null encodes as all zeros.
+    By default every column that is not numeric and has at most ``max_categories`` (50)
+    distinct values is encoded; a null encodes as all zeros.
     """
     limit = op.max_categories or 50
     explicit = op.columns is not None
-    names = select_columns(table, op.columns, numeric=False, what="encoding")
+    names = select_columns(frame, op.columns, numeric=False, what="encoding")
+    schema = frame.collect_schema()
+    candidates = [n for n in names if explicit or not schema[n].is_numeric()]
+    candidates = [n for n in candidates if schema[n] != pl.Null]
+    if not candidates:
+        return frame
+    # distinct values, at most limit + 1 of each (enough to know a column has too many)
+    found = frame.select(
+        pl.col(n).drop_nulls().unique().head(limit + 1).implode().alias(n) for n in candidates
+    ).collect()
     plans: dict[str, list[Any]] = {}
-    for name in names:
-        i = table.columns.index(name)
-        values = {_hashable(row[i]): row[i] for row in table.rows if row[i] is not None}
-        if not explicit and all(is_number(v) for v in values.values()):
-            continue
+    for name in candidates:
+        values = found[name][0].to_list()
         if len(values) > limit:
             if explicit:
+                distinct = frame.select(pl.col(name).drop_nulls().n_unique()).collect().item()
                 raise DataError(
-                    f"encoding: column {name!r} has {len(values)} distinct values, more than "
+                    f"encoding: column {name!r} has {distinct} distinct values, more than "
                     f"max_categories ({limit}); raise max_categories or leave it out"
                 )
             continue
-        plans[name] = sorted(values.values(), key=_category_key)
+        plans[name] = sorted(values, key=_category_key)
     if not plans:
-        return table
+        return frame
+    exprs: list[pl.Expr] = []
     new_columns: list[str] = []
-    layout: list[tuple[int, dict[Any, int] | None]] = []
-    for i, name in enumerate(table.columns):
+    for name in schema.names():
         categories = plans.get(name)
         if categories is None:
+            exprs.append(pl.col(name))
             new_columns.append(name)
-            layout.append((i, None))
-        else:
-            new_columns.extend(f"{name}_{value}" for value in categories)
-            layout.append((i, {_hashable(v): k for k, v in enumerate(categories)}))
+            continue
+        for value in categories:
+            label = f"{name}_{_label(value)}"
+            new_columns.append(label)
+            exprs.append((pl.col(name) == value).fill_null(False).cast(pl.Int64).alias(label))
     clashes = sorted({c for c in new_columns if new_columns.count(c) > 1})
     if clashes:
         raise DataError(
             f"encoding: the one-hot column name {clashes[0]!r} clashes with another column; "
             "rename that column first"
         )
-    rows: list[list[Any]] = []
-    for row in table.rows:
-        out: list[Any] = []
-        for i, lookup in layout:
-            value = row[i]
-            if lookup is None:
-                out.append(value)
-                continue
-            cells = [0] * len(lookup)
-            if value is not None:
-                cells[lookup[_hashable(value)]] = 1
-            out.extend(cells)
-        rows.append(out)
-    return Table(new_columns, rows)
+    return frame.select(exprs)
 
 
-_APPLY: dict[str, Callable[[Table, TransformOp], Table]] = {
+_APPLY: dict[str, Callable[[pl.LazyFrame, TransformOp], pl.LazyFrame]] = {
     "clean": _clean,
     "normalize": _normalize,
     "scaling": _scaling,
@@ -219,16 +202,16 @@ _APPLY: dict[str, Callable[[Table, TransformOp], Table]] = {
 }
 
 
-def apply_op(table: Table, op: TransformOp) -> Table:
-    """Apply one op to ``table`` and return the new table."""
-    return _APPLY[op.op](table, op)
+def apply_op(frame: pl.LazyFrame, op: TransformOp) -> pl.LazyFrame:
+    """Apply one op to ``frame`` and return the new (lazy) table."""
+    return _APPLY[op.op](frame, op)
 
 
-def _transform(params: TransformParams, inputs: Mapping[str, Any]) -> dict[str, Any]:
-    table = pick_table("builtin.transform", inputs, params.input)
+def _transform(params: TransformParams, inputs: Mapping[str, Any]) -> pl.LazyFrame:
+    frame = pick_table("builtin.transform", inputs, params.input)
     for op in params.ops:
-        table = apply_op(table, op)
-    return table.to_json()
+        frame = apply_op(frame, op)
+    return frame
 
 
 TRANSFORM = Builtin(
