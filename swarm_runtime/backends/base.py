@@ -19,7 +19,7 @@ from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from ..clock import Clock
-from ..errors import ConfigError, NotSupportedError, QueueClosedError
+from ..errors import NotSupportedError, QueueClosedError
 from ..handoff import HandoffProtocol
 from ..queue import _registry
 from ..queue.base import MessageQueue
@@ -144,7 +144,7 @@ class Backend(abc.ABC):
         ``location`` (a directory or ``file://`` URL: the pipeline's ``artifacts.location``
         or ``--artifacts``) wins; otherwise the backend's :attr:`artifact_location`. A
         backend with neither (a shared one: its workers need a place they all read) raises
-        :class:`ConfigError`: tables are never copied into the queue's store.
+        :class:`NotSupportedError` (a ConfigError): tables are never copied into the queue.
         """
         from ..artifacts import DirectoryArtifactStore, directory_store
 
@@ -152,8 +152,8 @@ class Backend(abc.ABC):
             return directory_store(location)
         if self.artifact_location is not None:
             return DirectoryArtifactStore(self.artifact_location)
-        raise ConfigError(
-            f"a table result on a {self.scheme}:// queue needs an artifact location that "
+        raise NotSupportedError(
+            f"a table artifact store on the {self.scheme}:// backend needs a location that "
             "every worker can read: set `artifacts: DIR` in the pipeline (a shared directory) "
             "or pass --artifacts DIR to run and worker; tables are never copied into the queue"
         )

@@ -134,6 +134,9 @@ def test_store_comes_from_the_backend(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="only a directory"):
         ArtifactLocation("s3://bucket/x")
     redis = Backend.open("redis://127.0.0.1:6379/0")
-    with pytest.raises(ConfigError, match="needs an artifact location that every worker"):
+    with pytest.raises(
+        ConfigError,
+        match="artifact store on the redis:// backend needs a location that every worker",
+    ):
         ArtifactLocation().store_for(redis)
     assert ArtifactLocation(str(tmp_path)).store_for(redis).location == str(tmp_path)

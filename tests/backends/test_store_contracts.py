@@ -1,4 +1,5 @@
-"""The store contracts every backend keeps: run store, agent state, handoff records.
+"""The store contracts every backend keeps: run store, agent state, handoff records,
+table artifacts.
 
 Each test runs on memory://, file:// and redis:// (see ``make_backend``). Sharing and
 durability are checked where the backend says it has them (its capability attributes).
@@ -6,13 +7,16 @@ durability are checked where the backend says it has them (its capability attrib
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import anyio
 import anyio.lowlevel
+import polars as pl
 import pytest
 
 import swarm_runtime as sr
+from swarm_runtime.artifacts import open_table
 from swarm_runtime.backends import Backend
 
 from .conftest import BackendFactory
@@ -170,6 +174,32 @@ async def test_shared_backend_shares_handoffs(make_backend: BackendFactory) -> N
     made = await one.handoff_protocol().initiate_handoff("a", "b", {"x": 1})
     assert await two.handoff_protocol().complete_handoff(made, True, result=2)
     assert (await one.handoff_protocol().wait(made, timeout=5)).result == 2
+
+
+# ---------------------------------------------------------------------- artifact store
+
+
+async def test_artifact_store_contract(make_backend: BackendFactory, tmp_path: Path) -> None:
+    """A backend hands out one artifact store (its own place, or the configured directory);
+    a table written there reads back verified; on a shared backend without a location it
+    is a clear ConfigError, never a copy into the queue's store."""
+    backend = await make_backend()
+    frame = pl.DataFrame({"a": [1, 2, None], "b": ["x", "y", "ü"]})
+    stores = [backend.artifact_store(str(tmp_path / "shared"))]
+    if backend.shared:
+        with pytest.raises(sr.ConfigError, match="location that every worker can read"):
+            backend.artifact_store()
+    else:
+        if not backend.durable:  # in-process tables: one store, so results stay readable
+            assert backend.artifact_store() is backend.artifact_store()
+        stores.append(backend.artifact_store())
+    for store in stores:
+        ref = store.write_table(frame.lazy(), run="r1", name="t")
+        assert ref.rows == 3
+        assert open_table(ref).collect().equals(frame)
+        assert store.runs() == ["r1"]
+        assert store.delete_run("r1") == ref.size
+        assert store.runs() == []
 
 
 # ---------------------------------------------------------------------- hooks
