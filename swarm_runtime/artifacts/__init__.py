@@ -8,7 +8,14 @@ Polars frame; user agents get a :class:`TableInput`.
 
 from __future__ import annotations
 
-from ._convert import frame_from_json, frame_to_json, is_json_table, is_table_value, to_lazy
+from ._convert import (
+    frame_from_json,
+    frame_to_json,
+    is_json_table,
+    is_table_value,
+    polars_error,
+    to_lazy,
+)
 from ._location import ArtifactLocation, directory_store
 from ._ref import ArtifactRef, is_artifact_ref
 from .store import (
@@ -35,6 +42,7 @@ __all__ = [
     "is_json_table",
     "is_table_value",
     "open_table",
+    "polars_error",
     "preview_table",
     "to_lazy",
     "verify_artifact",

@@ -16,7 +16,14 @@ import polars as pl
 
 from ..errors import DataError
 
-__all__ = ["frame_from_json", "frame_to_json", "is_json_table", "is_table_value", "to_lazy"]
+__all__ = [
+    "frame_from_json",
+    "frame_to_json",
+    "is_json_table",
+    "is_table_value",
+    "polars_error",
+    "to_lazy",
+]
 
 _SHAPE = 'expected a table {"columns": [names...], "rows": [[values...], ...]}'
 _INT64 = 2**63
@@ -104,6 +111,16 @@ def frame_to_json(frame: pl.DataFrame | pl.LazyFrame) -> dict[str, Any]:
             for i in floats:
                 row[i] = _cell(row[i])
     return {"columns": df.columns, "rows": rows}
+
+
+def polars_error(what: str, exc: BaseException) -> DataError:
+    """A Polars error as a :class:`DataError` for ``what``: its cause in one line."""
+    text = str(exc)
+    start = text.find("Original error: ```")
+    if start >= 0:
+        text = text[start + len("Original error: ```") :].split("```", 1)[0]
+    reason = " ".join(line.strip() for line in text.strip().splitlines() if line.strip())
+    return DataError(f"{what}: {reason}")
 
 
 def is_table_value(value: object) -> bool:

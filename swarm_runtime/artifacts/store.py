@@ -35,6 +35,7 @@ import polars as pl
 
 from .._atomic import atomic_write_with
 from ..errors import ArtifactError, ConfigError
+from ._convert import polars_error
 from ._ref import ArtifactRef
 
 __all__ = [
@@ -98,14 +99,14 @@ class DirectoryArtifactStore(ArtifactStore):
 
         def write(tmp: Path) -> None:
             if isinstance(table, pl.LazyFrame):
-                table.sink_ipc(tmp)
+                table.sink_ipc(tmp, compression="lz4")
             else:
-                table.write_ipc(tmp)
+                table.write_ipc(tmp, compression="lz4")
 
         try:
             path, _ = atomic_write_with(target, write)
         except pl.exceptions.PolarsError as exc:
-            raise ArtifactError(f"cannot write the table of {name!r}: {exc}") from exc
+            raise polars_error(f"the table of {name!r}", exc) from exc
         checksum = _file_checksum(path)
         scan = pl.scan_ipc(path)
         rows = int(scan.select(pl.len()).collect().item())

@@ -73,7 +73,7 @@ def test_csv_options(tmp_path: Path) -> None:
     [
         ("", r"is empty; expected a header line"),
         ("a,a\n1,2\n", r"header names 'a' more than once"),
-        ('a,b\n"1,2\n', r"malformed CSV"),
+        ('a,b\n"1,2\n', r"csv_source: .*(malformed CSV|not properly escaped)"),
     ],
 )
 def test_csv_errors(tmp_path: Path, text: str, expected: str) -> None:

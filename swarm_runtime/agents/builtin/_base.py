@@ -17,6 +17,7 @@ from ...artifacts import (
     is_artifact_ref,
     is_json_table,
     open_table,
+    polars_error,
 )
 from ...errors import ConfigProblem, DataError, PipelineConfigError
 from ._validation import format_path, translate_errors
@@ -70,7 +71,12 @@ class Builtin(Generic[P]):
     def run(self, params: Mapping[str, Any], inputs: Mapping[str, Any]) -> Any:
         """:meth:`compute` with a table result as JSON ``{"columns", "rows"}``."""
         result = self.compute(params, inputs)
-        return frame_to_json(result) if is_frame(result) else result
+        if not is_frame(result):
+            return result
+        try:
+            return frame_to_json(result)
+        except pl.exceptions.PolarsError as exc:
+            raise polars_error(self.name, exc) from exc
 
     def params_schema(self) -> dict[str, Any]:
         """JSON schema of the params (for docs and ``--help`` style listings)."""

@@ -80,31 +80,6 @@ def _existing_file(path: str, what: str) -> Path:
     return file
 
 
-def _inferred_types(frame: pl.LazyFrame, columns: list[str]) -> dict[str, pl.DataType]:
-    """Int64 for columns whose every non-null text is an integer (in range), Float64 when
-    every one is a finite number; text columns stay text (as pandas does for a mixed one)."""
-    checks: list[pl.Expr] = []
-    for i, name in enumerate(columns):
-        text = pl.col(name).str.strip_chars()
-        as_float = text.cast(pl.Float64, strict=False)
-        checks += [
-            pl.col(name).is_not_null().sum().alias(f"n{i}"),
-            text.cast(pl.Int64, strict=False).is_not_null().sum().alias(f"i{i}"),
-            (as_float.is_not_null() & as_float.is_finite()).sum().alias(f"f{i}"),
-        ]
-    counts = frame.select(checks).collect().row(0, named=True)
-    types: dict[str, pl.DataType] = {}
-    for i, name in enumerate(columns):
-        present = counts[f"n{i}"]
-        if not present:
-            continue
-        if counts[f"i{i}"] == present:
-            types[name] = pl.Int64()
-        elif counts[f"f{i}"] == present:
-            types[name] = pl.Float64()
-    return types
-
-
 def _select(frame: pl.LazyFrame, columns: list[str] | None, what: str) -> pl.LazyFrame:
     if columns is None:
         return frame
@@ -130,7 +105,7 @@ def _csv_header(params: CsvSourceParams, encoding: str, what: str) -> list[str]:
 
 
 def _read_csv(params: CsvSourceParams, _inputs: Mapping[str, Any]) -> pl.LazyFrame:
-    """Stream the CSV with Polars (every cell as text first, then the inferred types).
+    """Stream the CSV with Polars: integer and float columns as numbers, the rest as text.
 
     A short row's missing fields are null and blank lines are skipped (as pandas does).
     """
@@ -155,27 +130,30 @@ def _read_csv(params: CsvSourceParams, _inputs: Mapping[str, Any]) -> pl.LazyFra
     except OSError as exc:
         raise DataError(f"{what}: cannot read {params.path}: {exc.strerror or exc}") from exc
     nulls = list(dict.fromkeys(params.null_values))
-    frame = pl.scan_csv(
-        source,
-        separator=params.delimiter,
-        has_header=True,
-        schema={name: pl.String for name in columns},
-        null_values=[v for v in nulls if v] or None,
-        empty_string_is_null="" in nulls,
-        encoding="utf8",
-    )
-    frame = frame.filter(~pl.all_horizontal(pl.all().is_null()))  # blank lines
-    if params.limit is not None:
-        frame = frame.head(params.limit)
-    frame = _select(frame, params.columns, what)
-    selected = frame.collect_schema().names()
+
+    def scan(schema: Mapping[str, pl.DataType] | None) -> pl.LazyFrame:
+        return pl.scan_csv(
+            source,
+            separator=params.delimiter,
+            has_header=True,
+            new_columns=columns,
+            schema=schema,
+            infer_schema=schema is None and params.infer_types,
+            infer_schema_length=None,  # the whole file: a text value on the last row counts
+            null_values=[v for v in nulls if v] or None,
+            empty_string_is_null="" in nulls,
+            encoding="utf8",
+        )
+
     try:
-        if params.infer_types and selected:
-            types = _inferred_types(frame, selected)
-            frame = frame.with_columns(
-                pl.col(name).str.strip_chars().cast(dtype) for name, dtype in types.items()
-            )
-        else:
+        # Polars infers ints and floats over the whole file (a native pass); every other
+        # type (booleans, dates) stays text, as before
+        inferred = scan(None).collect_schema()
+        types = {
+            name: dtype if dtype.is_numeric() else pl.String() for name, dtype in inferred.items()
+        }
+        frame = scan(types)
+        if not params.infer_types:
             frame.select(pl.len()).collect()  # read it once, so a malformed file fails here
     except pl.exceptions.PolarsError as exc:
         message = str(exc).split("\n", 1)[0]
@@ -184,7 +162,10 @@ def _read_csv(params: CsvSourceParams, _inputs: Mapping[str, Any]) -> pl.LazyFra
                 f"{what}: {params.path} is not utf-8 text ({message}); set params.encoding"
             ) from exc
         raise DataError(f"{what}: {params.path}: malformed CSV: {message}") from exc
-    return frame
+    frame = frame.filter(~pl.all_horizontal(pl.all().is_null()))  # blank lines
+    if params.limit is not None:
+        frame = frame.head(params.limit)
+    return _select(frame, params.columns, what)
 
 
 def _read_jsonl(params: JsonlSourceParams, _inputs: Mapping[str, Any]) -> pl.LazyFrame:
