@@ -66,7 +66,15 @@ def test_a_redis_password_is_never_shown_or_saved(tmp_path: Path) -> None:
         outputs = []
         for report in ("r.json", "r.html"):
             done = swarm(
-                "run", pipeline, "--queue", url, "--new", "--report", str(tmp_path / report)
+                "run",
+                pipeline,
+                "--queue",
+                url,
+                "--new",
+                "--report",
+                str(tmp_path / report),
+                "--artifacts",  # the pipeline's tables, on a redis:// queue
+                str(tmp_path / "artifacts"),
             )
             assert done.returncode == 0, done.stderr
             assert shown in done.stdout
