@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -14,7 +15,21 @@ if TYPE_CHECKING:
     from ..message import Message
     from ..runtime.context import Context
 
-__all__ = ["TimeLimit"]
+__all__ = ["TimeLimit", "within"]
+
+
+async def within(seconds: float, call: CallNext, msg: Message, ctx: Context, error: str) -> Any:
+    """``await call(msg, ctx)``, cancelled after ``seconds``: then
+    :class:`~swarm_runtime.errors.TaskTimeoutError` with the message ``error``.
+
+    The one place a handler runs under a deadline (agent timeouts here, workflow task
+    timeouts in the orchestrator's guard). A ``TimeoutError`` the handler raises itself
+    passes through as it is.
+    """
+    with anyio.CancelScope(deadline=anyio.current_time() + seconds):
+        return await call(msg, ctx)
+    # the block did not return: only the deadline's cancellation ends it so
+    raise TaskTimeoutError(error)
 
 
 class TimeLimit(Middleware):
@@ -31,12 +46,9 @@ class TimeLimit(Middleware):
     def wrap(self, call_next: CallNext, agent: Agent) -> Handler:
         timeout = agent.timeout
         assert timeout is not None
-        name = agent.name
+        error = f"handler of agent {agent.name!r} took longer than {timeout:g}s"
 
-        async def layer(msg: Message, ctx: Context) -> Any:
-            with anyio.CancelScope(deadline=anyio.current_time() + timeout):
-                return await call_next(msg, ctx)
-            # the block did not return: only the deadline's cancellation ends it so
-            raise TaskTimeoutError(f"handler of agent {name!r} took longer than {timeout:g}s")
+        def layer(msg: Message, ctx: Context) -> Awaitable[Any]:
+            return within(timeout, call_next, msg, ctx, error)
 
         return layer

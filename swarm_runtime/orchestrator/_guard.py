@@ -14,11 +14,9 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import anyio
-
 from ..agents.base import Agent, AgentHandler, FunctionAgent
-from ..errors import TaskTimeoutError
 from ..message import Message
+from ..middleware.time_limit import within
 from ._run import CORRELATION_PREFIX
 
 if TYPE_CHECKING:
@@ -53,12 +51,8 @@ def guard(name: str, call: AgentHandler, live: Mapping[str, Run]) -> AgentHandle
             if timeout is None:
                 result = await call(msg, ctx)
             else:
-                with anyio.CancelScope(deadline=anyio.current_time() + timeout) as scope:
-                    result = await call(msg, ctx)
-                if scope.cancelled_caught:
-                    raise TaskTimeoutError(
-                        f"task {task.name!r} took longer than its timeout of {timeout:g}s"
-                    )
+                error = f"task {task.name!r} took longer than its timeout of {timeout:g}s"
+                result = await within(timeout, call, msg, ctx, error)
         except Exception as exc:
             outcome = "timeout" if isinstance(exc, TimeoutError) else "error"
             task.attempt_finished(outcome, f"{type(exc).__name__}: {exc}", wall())
