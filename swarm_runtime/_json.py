@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import math
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -60,9 +62,10 @@ def dumps_many(values: Sequence[Any], *, what: str = "payloads") -> list[bytes]:
         for i, value in enumerate(values):
             dumps(value, what=f"{what}[{i}]")
         raise
-    for i, data in enumerate(out):
-        if b"null" in data and _has_nonfinite(values[i]):
-            dumps(values[i], what=f"{what}[{i}]")
+    if any(map(operator.contains, out, itertools.repeat(b"null"))):  # scanned in C
+        for i, data in enumerate(out):
+            if b"null" in data and _has_nonfinite(values[i]):
+                dumps(values[i], what=f"{what}[{i}]")
     return out
 
 

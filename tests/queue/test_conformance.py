@@ -483,6 +483,8 @@ async def test_publish_many_bad_payload_stores_nothing(make_queue: QueueFactory)
     with pytest.raises(sr.PayloadError, match=r"payloads\[3\]\.bad") as info:
         await q.publish_many("t", payloads)
     assert info.value.path == "payloads[3].bad"
+    with pytest.raises(sr.PayloadError, match=r"payloads\[1\]\.x .*non-finite"):
+        await q.publish_many("t", [None, {"x": float("nan")}, 3])
     assert await q.depth("t") == 0
     assert await q.subscribe("t", batch_size=10) == []
 

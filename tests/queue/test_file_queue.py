@@ -539,6 +539,38 @@ async def test_disk_full_raises_queue_full_and_keeps_the_log_readable(
     await q.close()
 
 
+async def test_disk_full_during_publish_many_stores_nothing_of_the_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ENOSPC while a publish_many batch is written: QueueFullError, none of the batch is
+    stored (not after reopening either), and its dedup keys are free for the retry."""
+    path = tmp_path / "q"
+    q = await open_file_queue(path)
+    kept = await q.publish("t", "kept")
+    real_write = Log._write
+    calls = {"n": 0}
+
+    def failing_write(fd: int, view: memoryview, offset: int) -> int:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            real_write(fd, view[: len(view) // 2], offset)  # half the batch reaches the file
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, view, offset)
+
+    monkeypatch.setattr(Log, "_write", staticmethod(failing_write))
+    with pytest.raises(sr.QueueFullError):
+        await q.publish_many("t", list(range(50)), dedup_keys=[f"k{i}" for i in range(50)])
+    assert await q.depth("t") == 1
+    ids = await q.publish_many("t", list(range(50)), dedup_keys=[f"k{i}" for i in range(50)])
+    assert len(set(ids)) == 50  # stored now: the failed batch held no dedup key
+    crashed = crash_copy(path, tmp_path / "after")
+    await q.close()
+    q = await open_file_queue(crashed)
+    got = await q.subscribe("t", batch_size=100)
+    assert [m.id for m in got] == [kept, *ids]
+    await q.close()
+
+
 async def test_message_too_large_is_refused(tmp_path: Path) -> None:
     """A message beyond the size limit is refused with a PayloadError, nothing stored."""
     q = await open_file_queue(tmp_path / "q")

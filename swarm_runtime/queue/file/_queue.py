@@ -349,9 +349,12 @@ class FileQueue(DeliveryMixin, CompactionMixin):
             if type(post) is _Published:
                 for key in post.keys:
                     self._inflight.pop(key, None)
-                for dedup_key in post.dedup_keys or ():
+                if post.dedup_keys is None:
+                    continue
+                mine = set(post.keys)
+                for dedup_key in post.dedup_keys:
                     seen = self._dedup.get(dedup_key) if dedup_key is not None else None
-                    if seen is not None and message_key(seen[0]) in post.keys:
+                    if seen is not None and message_key(seen[0]) in mine:
                         del self._dedup[dedup_key]  # type: ignore[arg-type]
 
     async def _publish(self, batch: PublishBatch) -> list[str]:
@@ -385,8 +388,7 @@ class FileQueue(DeliveryMixin, CompactionMixin):
         metas: list[bytes]
         if batch.fresh and batch.dedup_keys is None and batch.last_error is None:
             # the common case: new ids (hex, unique) and one envelope
-            fromhex = bytes.fromhex
-            keys = [fromhex(i) for i in ids]
+            keys = list(map(bytes.fromhex, ids))
             tail = b'",' + envelope[1:]
             metas = [b'["' + i.encode() + tail for i in ids]
             flags = [0] * len(ids)
