@@ -41,8 +41,9 @@ class Retries(Middleware):
     """Turns a failure into a :class:`~swarm_runtime.errors.Retry` decided by the ErrorHandler.
 
     The error is classified (the handler's ``classify`` mapping first, then the built-in
-    kinds); a retryable kind is retried after the kind's backoff (exponential with jitter,
-    or the workflow task's own ``retry`` settings), a non-retryable one (``fatal`` by
+    kinds); a retryable kind is retried after the kind's backoff (exponential with jitter:
+    the kind's policy, else the agent's ``retry``, else the handler's default; or the
+    workflow task's own ``retry`` settings), a non-retryable one (``fatal`` by
     default) or the last attempt is dead-lettered. Every failure lands in the error log.
     ``Retry``, ``Veto`` and ``Defer`` raised further in pass through untouched.
     """
@@ -53,6 +54,7 @@ class Retries(Middleware):
     def wrap(self, call_next: CallNext, agent: Agent) -> Handler:
         errors = self.errors
         name = agent.name
+        own = agent.retry  # the agent's own policy wins over the handler's default one
 
         async def layer(msg: Message, ctx: Context) -> Any:
             try:
@@ -62,7 +64,12 @@ class Retries(Middleware):
             except Exception as exc:
                 limit = msg.max_attempts or ctx.runtime.queue.options.max_attempts
                 decision = errors.decide(
-                    name, exc, attempt=msg.attempts, max_attempts=limit, replica=ctx.replica
+                    name,
+                    exc,
+                    attempt=msg.attempts,
+                    max_attempts=limit,
+                    replica=ctx.replica,
+                    policy=own,
                 )
                 errors.log_failure(decision, replica=ctx.replica, message_id=msg.id)
                 if decision.action == "dead_letter":

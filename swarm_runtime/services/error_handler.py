@@ -188,13 +188,15 @@ class ErrorHandler:
         attempt: int = 1,
         max_attempts: int | None = None,
         replica: int | None = None,
+        policy: RetryPolicy | None = None,
     ) -> ErrorDecision:
         """Decide what to do after failed attempt number ``attempt``; no side effects.
 
-        ``max_attempts`` overrides the policy's (e.g. the message's own limit).
+        ``max_attempts`` overrides the policy's (e.g. the message's own limit); ``policy``
+        (e.g. the agent's own retry policy) replaces the default one, not a per-kind one.
         """
         kind = self.classify(error)
-        policy = self.policy_for(kind)
+        policy = self._policies.get(kind) or policy or self.retry
         limit = max_attempts if max_attempts is not None else policy.max_attempts
         retry = kind not in self._non_retryable and attempt < limit
         return ErrorDecision(

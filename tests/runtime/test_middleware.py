@@ -330,3 +330,32 @@ def test_bad_middleware_is_a_config_error() -> None:
 
     with pytest.raises(sr.ConfigError, match=r"must take \(msg, ctx, call_next\)"):
         sr.Runtime(middleware=[two_args])  # type: ignore[list-item]
+
+
+async def test_the_agents_own_retry_policy_sets_the_delay_with_services_on() -> None:
+    """With the services' Retries layer, an agent's retry= policy gives its backoff (as it
+    does with services off), not the runtime's default."""
+    clock = sr.ManualClock()
+    seen: list[int] = []
+    async with sr.Runtime(queue="memory://", clock=clock, retry=FAST) as rt:
+
+        @rt.agent("slow_retry", retry=sr.RetryPolicy(3, base_delay=60, max_delay=60, jitter=False))
+        async def slow_retry(msg: sr.Message, ctx: sr.Context) -> None:
+            seen.append(msg.attempts)
+            if msg.attempts == 1:
+                raise ConnectionError("flaky upstream")
+
+        await rt.send("slow_retry", None)
+        with anyio.fail_after(5):
+            while not seen:
+                await anyio.sleep(0.001)
+        await anyio.sleep(0.05)
+        assert seen == [1]  # FAST (the runtime's policy) would have retried at once
+        clock.advance(59)
+        await anyio.sleep(0.05)
+        assert seen == [1]
+        clock.advance(2)
+        with anyio.fail_after(5):
+            while len(seen) < 2:
+                await anyio.sleep(0.001)
+    assert seen == [1, 2]
