@@ -15,7 +15,8 @@ from typing import Literal, Protocol, runtime_checkable
 __all__ = ["Outcome", "RuntimeListener", "TaskEvent"]
 
 Outcome = Literal["started", "ok", "error", "timeout", "cancelled", "rejected"]
-"""``rejected``: the runtime refused to run the message (e.g. the agent's circuit is open)."""
+"""``rejected``: the message was not run: the agent's circuit is open or a middleware raised
+``Defer`` (handed back), ``Veto`` (dead-lettered), or a handoff failed verification."""
 
 
 @dataclass(slots=True)
