@@ -10,7 +10,6 @@ end, outcome) and enforces the task's ``timeout``. Other messages pass straight 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +28,6 @@ __all__ = ["WorkflowAgent", "guard"]
 
 def guard(name: str, call: AgentHandler, live: Mapping[str, Run]) -> AgentHandler:
     """Wrap ``call`` (an agent's handler) with the workflow checks described above."""
-    wall = time.time
 
     async def guarded(msg: Message, ctx: Context) -> Any:
         corr = msg.correlation_id
@@ -45,6 +43,7 @@ def guard(name: str, call: AgentHandler, live: Mapping[str, Run]) -> AgentHandle
             # Stale: settle it quietly (no reply: nobody waits for this dispatch any more).
             msg.reply_to = None
             return None
+        wall = ctx.runtime.clock.time  # attempt times on the runtime's (injectable) clock
         task.attempt_started(name, ctx.replica, msg.attempts, wall())
         timeout = task.timeout
         try:

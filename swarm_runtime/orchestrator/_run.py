@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import anyio
 
     from ..pipeline.dag import Dag
+    from ._durations import DurationModel, RecordedDurations
     from ._runstore import RunLog
 
 __all__ = ["CORRELATION_PREFIX", "Run", "Task", "correlation", "task_of"]
@@ -55,6 +56,8 @@ class Task:
         "deps",
         "dispatched_at",
         "error",
+        "estimate",
+        "estimated",
         "finished_at",
         "history",
         "max_attempts",
@@ -82,6 +85,7 @@ class Task:
         timeout: float | None = None,
         max_attempts: int = 1,
         retry: dict[str, Any] | None = None,
+        estimate: float | None = None,
     ) -> None:
         self.name = name
         self.agent = agent
@@ -92,6 +96,7 @@ class Task:
         self.max_attempts = max_attempts
         self.retry = retry  # delay overrides, sent as a header for the replica
         self.wrapped = False  # its agent runs behind the orchestrator's guard
+        self.estimate = estimate  # seconds the workflow's author expects (None: learn)
         self.reset()
 
     def reset(self) -> None:
@@ -106,6 +111,7 @@ class Task:
         self.replica: int | None = None
         self.result: Any = None
         self.resumed = False
+        self.estimated: float | None = None  # the estimate it was dispatched under
         # (number, agent, replica, started_at, finished_at, outcome, error) per attempt,
         # all immutable (replaced, not changed): snapshots share it, and plain tuples
         # are dropped by the GC's tracking, so finished runs do not weigh on collections
@@ -143,6 +149,8 @@ class Task:
             "history": self.history,
             "at": self.finished_at or time.time(),
         }
+        if self.estimated is not None:
+            record["estimated"] = self.estimated
         if result is not _NO_RESULT:
             record["result"] = result
         return record
@@ -156,6 +164,8 @@ class Task:
         self.started_at = record.get("started_at")
         self.finished_at = record.get("finished_at")
         self.replica = record.get("replica")
+        estimated = record.get("estimated")
+        self.estimated = float(estimated) if isinstance(estimated, (int, float)) else None
         history = record.get("history")
         self.history = (
             tuple(tuple(h) for h in history if isinstance(h, list) and len(h) == ATTEMPT_FIELDS)
@@ -181,6 +191,7 @@ class Task:
             self.replica,
             self.resumed,
             self.history,
+            self.estimated,
         )
 
     def snapshot(self) -> TaskStatus:
@@ -203,6 +214,7 @@ class Run:
         concurrency: int | None,
         agent_limits: Mapping[str, int],
         inputs: Any,
+        scheduling: str = "critical_path",
     ) -> None:
         self.id = run_id
         self.name = name
@@ -214,6 +226,11 @@ class Run:
         self.concurrency = concurrency
         self.agent_limits = dict(agent_limits)
         self.inputs = inputs
+        self.scheduling = scheduling  # critical_path | fifo
+        #: what earlier runs of this workflow measured (read when a session starts)
+        self.recorded: RecordedDurations | None = None
+        #: the estimates of the last session (learned as its tasks finished)
+        self.durations: DurationModel | None = None
         self.state = WorkflowState.PENDING
         self.started_at: float | None = None
         self.finished_at: float | None = None

@@ -20,6 +20,11 @@ attempt is nacked with backoff by the replica and delivered again, and only the 
 failure (dead-lettered) comes back as an error reply. The orchestrator therefore never
 re-publishes a failed task, and the attempt counter is the queue's.
 
+Ready tasks are ordered by ``priority``, then (``scheduling: critical_path``, the default)
+by their longest remaining path under the current duration estimates, see
+:mod:`._critical`; with ``fifo``, by declaration order. Durations are measured on the
+runtime's clock and teach the estimates as tasks finish.
+
 Hot path, per task: one ``rt.send`` (by a sender task, so publishes that wait for an
 fsync overlap and share it), one in-process reply, a few dict operations and a run-log
 record. No cancel scope, timer or task is created per task.
@@ -29,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import time
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -38,6 +42,8 @@ import structlog
 
 from ..errors import ConfigError, QueueClosedError, QueueError, SwarmError, WorkflowError
 from ..pipeline.dag import ReadySet
+from ._critical import CriticalPathOrder
+from ._durations import DurationModel
 from ._run import Run, Task, correlation, task_of
 from .status import TaskState, WorkflowState
 
@@ -72,6 +78,7 @@ class Scheduler:
         on_dispatch: Callable[[Task, str], None] | None = None,
     ) -> None:
         self.rt = runtime
+        self.clock = runtime.clock
         self.queue = runtime.queue
         self.run = run
         self.log = log_
@@ -85,6 +92,8 @@ class Scheduler:
         self.idle: deque[asyncio.Future[None]] = deque()  # senders waiting for work
         self.stop = False  # fail_fast tripped
         self.ready: ReadySet | None = None
+        self.model: DurationModel | None = None
+        self.order: CriticalPathOrder | None = None  # critical_path scheduling
         self._to_ack: list[str] = []  # result messages to ack (memory run logs)
         # a publish that is not made durable does no I/O: one sender keeps up
         self.senders = SENDERS if runtime.backend.durable else 1
@@ -106,7 +115,7 @@ class Scheduler:
         if on_start is not None:
             on_start()
         completed = [name for name, task in run.tasks.items() if task.state is TaskState.COMPLETED]
-        self.ready = ready = ReadySet(run.dag, completed)
+        self.ready = ready = ReadySet(run.dag, completed, rank=self._start_order(completed))
         topic = run.topic
         try:
             self.rt.register_local_topic(topic, self.deliver)
@@ -134,6 +143,25 @@ class Scheduler:
                     await self.settle()
         finally:
             self.rt.unregister_local_topic(topic)
+
+    def _start_order(self, completed: list[str]) -> dict[str, float] | None:
+        """Set up the duration estimates (and the ranks, for critical-path scheduling);
+        the ranks the ready set orders by, or None for declaration order."""
+        run = self.run
+        tasks = run.tasks
+        model = run.durations = self.model = DurationModel(
+            {name: task.agent for name, task in tasks.items()},
+            {name: task.estimate for name, task in tasks.items() if task.estimate is not None},
+            run.recorded,
+        )
+        for name in completed:  # what earlier sessions of this run measured
+            seconds = _seconds(tasks[name])
+            if seconds is not None:
+                model.observe(tasks[name].agent, seconds)
+        if run.scheduling != "critical_path":
+            return None
+        self.order = CriticalPathOrder(run.dag, model, completed)
+        return self.order.rank
 
     def deliver(self, correlation_id: str, body: dict[str, Any]) -> None:
         """Take a reply from a replica in this process (the results topic's local consumer)."""
@@ -172,7 +200,7 @@ class Scheduler:
                     self._to_ack.append(message.id)
                     continue
                 task.attempts = max(task.attempts, int(body.get("attempts") or 1))
-                self._record_completed(task, body.get("result"), time.time(), message.id)
+                self._record_completed(task, body.get("result"), self.clock.time(), message.id)
             await self.settle()
 
     # ------------------------------------------------------------------ dispatching
@@ -193,7 +221,8 @@ class Scheduler:
         results = run.results
         current = run.current
         outbox = self.outbox
-        now = time.time()
+        now = self.clock.time()
+        estimate = self.order.estimate if self.order is not None else self._estimate
         root_inputs = {"input": run.inputs} if run.inputs is not None else {}
         prefix = self.prefix
         counter = self.counter
@@ -204,6 +233,7 @@ class Scheduler:
             task.corr = corr
             task.state = TaskState.RUNNING
             task.dispatched_at = now
+            task.estimated = estimate(name)
             current[corr] = task
             deps = task.deps
             inputs = {dep: results[dep] for dep in deps} if deps else root_inputs
@@ -211,6 +241,17 @@ class Scheduler:
         self.counter = counter
         self.inflight += len(names)
         self._wake(len(names))
+
+    def _estimate(self, name: str) -> float | None:
+        """A task's estimate under FIFO scheduling (for the reports): given, recorded or
+        its agent's mean so far (None before anything is known)."""
+        model = self.model
+        assert model is not None
+        value = model.fixed.get(name)
+        if value is None:
+            stats = model.agents[model.agent_of[name]]
+            value = stats.mean if stats.count else None
+        return value
 
     def _accept(self, name: str) -> bool:
         """Take a ready task only if its agent is under its limit (then count it)."""
@@ -292,7 +333,10 @@ class Scheduler:
         append = self._append
         limits = self.agent_inflight if run.agent_limits else None
         completed = TaskState.COMPLETED
-        now = time.time()
+        now = self.clock.time()
+        order = self.order
+        observe = self.model.observe if self.model is not None else None
+        done = ready.completed
         for corr, body, message_id in batch:
             task = current.pop(corr, None) if corr is not None else None
             if task is None:
@@ -322,6 +366,12 @@ class Scheduler:
                 task.attempts = attempts
             append(task.record(result), message_id)
             complete(task.name)
+            seconds = _seconds(task)
+            if order is not None:
+                if order.finished(task.agent, seconds, done):
+                    ready.reorder()
+            elif seconds is not None and observe is not None:
+                observe(task.agent, seconds)
 
     def _late_success(self, corr: str | None, body: Any) -> Task | None:
         """A reply to an older dispatch of a task that is running again: a success still
@@ -411,7 +461,7 @@ class Scheduler:
         """Final bookkeeping (sync, so it cannot be interrupted): every task not finished
         is cancelled (or left pending for a resume when the session was interrupted)."""
         run = self.run
-        now = time.time()
+        now = self.clock.time()
         run.current.clear()  # the guard now drops whatever is still queued for this run
         for task in run.tasks.values():
             if task.state in (TaskState.PENDING, TaskState.RUNNING):
@@ -439,3 +489,17 @@ class Scheduler:
             await self.queue.acknowledge_many(message_ids)
         except QueueClosedError:
             pass  # the queue went away first: the result is redelivered and recorded once
+
+
+def _seconds(task: Task) -> float | None:
+    """How long a finished task's last attempt took (from its dispatch if no replica
+    reported its start, e.g. one in another process)."""
+    history = task.history
+    if history:
+        last = history[-1]
+        if last[4] is not None:
+            return max(0.0, float(last[4]) - float(last[3]))
+    start = task.started_at or task.dispatched_at
+    if start is None or task.finished_at is None:
+        return None
+    return max(0.0, task.finished_at - start)

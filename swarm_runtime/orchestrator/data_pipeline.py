@@ -28,7 +28,9 @@ from ..backends import backend_class
 from ..errors import ConfigError, WorkflowError
 from ..events import RuntimeListener
 from ..pipeline import (
+    SCHEDULING_POLICIES,
     PipelineConfig,
+    Scheduling,
     TaskSpec,
     load_pipeline,
     parse_pipeline,
@@ -73,7 +75,8 @@ class DataPipelineOrchestrator:
     ``worker`` processes do (see :mod:`._scaleout`); ``host_agents=False`` hosts none here
     and leaves every task to workers (``run --no-agents``); ``lease`` overrides the
     agents' lease (how soon a dead process's tasks go to another). ``artifacts`` overrides
-    the pipelines' ``artifacts.location`` (where table results are stored).
+    the pipelines' ``artifacts.location`` (where table results are stored). ``scheduling``
+    overrides the pipelines' ``scheduling:`` (``critical_path`` or ``fifo``).
     """
 
     def __init__(
@@ -89,7 +92,13 @@ class DataPipelineOrchestrator:
         host_agents: bool = True,
         lease: float | None = None,
         artifacts: str | None = None,
+        scheduling: Scheduling | None = None,
     ) -> None:
+        if scheduling is not None and scheduling not in SCHEDULING_POLICIES:
+            raise ConfigError(
+                f"scheduling must be one of {', '.join(SCHEDULING_POLICIES)}, got {scheduling!r}"
+            )
+        self.scheduling = scheduling
         self.artifacts = artifacts
         self.queue = queue
         self.host_agents = host_agents
@@ -208,6 +217,7 @@ class DataPipelineOrchestrator:
             failure_policy=config.failure_policy,
             concurrency=config.concurrency,
             retry=retry,
+            scheduling=self.scheduling or config.scheduling,
         )
         if self.host_agents and shared:
             for agent in shared_agents(config, lease=self.lease, artifacts=location):
@@ -336,6 +346,7 @@ def _task_specs(config: PipelineConfig) -> list[TaskSpec]:
             priority=task.priority,
             timeout=config.timeout_for(task),
             retry=task.retry,
+            estimate=task.estimate,
         )
         for task in config.tasks
     ]

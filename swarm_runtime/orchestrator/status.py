@@ -76,7 +76,8 @@ class TaskStatus(NamedTuple):
 
     ``dispatched_at`` is when its message was queued, ``started_at`` when a replica
     first picked it up, ``resumed`` is True if it completed in an earlier session of
-    a resumed run (it was not run again).
+    a resumed run (it was not run again). ``estimated`` is the duration (seconds) the
+    scheduler expected when it dispatched the task (given, or learned so far).
     """
 
     name: str
@@ -93,6 +94,7 @@ class TaskStatus(NamedTuple):
     replica: int | None = None
     resumed: bool = False
     history: tuple[Attempt, ...] = ()
+    estimated: float | None = None
 
     @property
     def duration(self) -> float | None:
@@ -122,6 +124,7 @@ def status_of(row: tuple[Any, ...]) -> TaskStatus:
             _STATES[row[2]],
             *row[3:13],
             tuple([_new_tuple(Attempt, entry) for entry in history]) if history else (),
+            *row[14:],
         ),
     )
 

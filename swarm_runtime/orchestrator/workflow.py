@@ -43,7 +43,14 @@ from ..errors import (
     WorkflowError,
 )
 from ..events import TaskEvent
-from ..pipeline.config import FailurePolicy, RetryOverride, TaskSpec, check_name
+from ..pipeline.config import (
+    SCHEDULING_POLICIES,
+    FailurePolicy,
+    RetryOverride,
+    Scheduling,
+    TaskSpec,
+    check_name,
+)
 from ..pipeline.dag import Dag, check_dag
 from ..retry import RetryPolicy
 from ..runtime.runtime import Runtime
@@ -61,7 +68,7 @@ H = TypeVar("H", bound=AgentHandler)
 TaskInput = TaskSpec | Mapping[str, Any] | str
 """A task given to :meth:`WorkflowOrchestrator.create_workflow`: a :class:`TaskSpec`, a
 mapping with its fields (``name``, ``agent``, ``depends_on``, ``params``, ``priority``,
-``timeout``, ``retry``), or just a name (run by the default agent)."""
+``timeout``, ``retry``, ``estimate``), or just a name (run by the default agent)."""
 
 _POLICIES = ("fail_fast", "continue")
 
@@ -84,8 +91,10 @@ class WorkflowOrchestrator:
     ``store`` is where runs are kept: a :class:`RunStore`, a directory, or ``None`` for
     the run store of the runtime's backend (``<queue dir>/runs`` on a ``file://`` queue,
     Redis ``PREFIX:wf:`` on a ``redis://`` queue, memory otherwise). ``failure_policy``,
-    ``concurrency`` and ``retry`` are defaults for the workflows created here (``retry``
-    defaults to the runtime's policy).
+    ``concurrency``, ``retry`` and ``scheduling`` are defaults for the workflows created
+    here (``retry`` defaults to the runtime's policy; ``scheduling`` is
+    ``"critical_path"``: ready tasks with the longest remaining path first, or
+    ``"fifo"``: in declaration order).
     """
 
     def __init__(
@@ -96,6 +105,7 @@ class WorkflowOrchestrator:
         failure_policy: FailurePolicy = "fail_fast",
         concurrency: int | None = None,
         retry: RetryPolicy | None = None,
+        scheduling: Scheduling = "critical_path",
     ) -> None:
         if not isinstance(runtime, Runtime):
             raise ConfigError(f"WorkflowOrchestrator needs a Runtime, got {type(runtime).__name__}")
@@ -103,6 +113,7 @@ class WorkflowOrchestrator:
         self.failure_policy = _check_policy(failure_policy)
         self.concurrency = _check_limit("concurrency", concurrency)
         self.retry = retry
+        self.scheduling = _check_scheduling(scheduling)
         self._store_spec = store
         self._store: RunStore | None = store if isinstance(store, RunStore) else None
         self._runs: dict[str, Run] = {}
@@ -175,6 +186,7 @@ class WorkflowOrchestrator:
         concurrency: int | None = None,
         agent_limits: Mapping[str, int] | None = None,
         retry: RetryPolicy | None = None,
+        scheduling: Scheduling | None = None,
         inputs: Any = None,
         workflow_id: str | None = None,
         metadata: Mapping[str, Any] | None = None,
@@ -185,14 +197,18 @@ class WorkflowOrchestrator:
         with each task's ``depends_on``); ``agent`` runs tasks that name none.
         ``concurrency`` bounds the tasks in flight at once, ``agent_limits`` the tasks in
         flight per agent; ``retry`` gives each task's attempts and backoff unless the task
-        overrides them. Raises :class:`PipelineConfigError` listing every problem:
-        duplicate names, unknown dependencies or agents, cycles (``a -> b -> a``).
+        overrides them. ``scheduling`` orders ready tasks (``"critical_path"`` or
+        ``"fifo"``, default the orchestrator's); a task's ``estimate`` (seconds) feeds the
+        critical path, else durations are learned. Raises :class:`PipelineConfigError`
+        listing every problem: duplicate names, unknown dependencies or agents, cycles
+        (``a -> b -> a``).
         """
         try:
             check_name(name)
         except ValueError as exc:
             raise ConfigError(f"workflow name: {exc}") from None
         policy = _check_policy(failure_policy or self.failure_policy)
+        order = _check_scheduling(self.scheduling if scheduling is None else scheduling)
         limit = _check_limit("concurrency", concurrency) or self.concurrency
         limits = {
             a: _check_limit(f"agent_limits[{a!r}]", n) for a, n in (agent_limits or {}).items()
@@ -234,6 +250,7 @@ class WorkflowOrchestrator:
             "failure_policy": policy,
             "concurrency": limit,
             "agent_limits": limits,
+            "scheduling": order,
             "inputs": inputs,
             "tasks": task_dicts,
             "meta": dict(metadata or {}),
@@ -255,6 +272,7 @@ class WorkflowOrchestrator:
                 timeout=t.get("timeout"),
                 max_attempts=int(t.get("max_attempts", 1)),
                 retry=t.get("retry"),
+                estimate=t.get("estimate"),
             )
         dag = Dag.from_dependencies(
             {name: task.deps for name, task in tasks.items()},
@@ -272,6 +290,7 @@ class WorkflowOrchestrator:
             concurrency=header.get("concurrency"),
             agent_limits=header.get("agent_limits") or {},
             inputs=header.get("inputs"),
+            scheduling=str(header.get("scheduling", "critical_path")),
         )
 
     # ------------------------------------------------------------------ loading
@@ -358,7 +377,7 @@ class WorkflowOrchestrator:
                     "orchestrator",
                     agent=task.agent,
                 )
-        now = time.time()
+        now = rt.clock.time()
         run.state = WorkflowState.RUNNING
         run.sessions += 1
         run.started_at = now
@@ -517,6 +536,14 @@ def _check_policy(policy: str) -> FailurePolicy:
     return policy  # type: ignore[return-value]
 
 
+def _check_scheduling(value: str) -> Scheduling:
+    if value not in SCHEDULING_POLICIES:
+        raise ConfigError(
+            f"scheduling must be one of {', '.join(SCHEDULING_POLICIES)}, got {value!r}"
+        )
+    return value
+
+
 def _check_limit(what: str, value: int | None) -> int | None:
     if value is None:
         return None
@@ -598,6 +625,7 @@ def task_dict(spec: TaskSpec, base: RetryPolicy) -> dict[str, Any]:
         "timeout": spec.timeout,
         "max_attempts": max_attempts,
         "retry": {**_policy_dict(base), **delays} if delays else None,
+        "estimate": spec.estimate,
     }
 
 

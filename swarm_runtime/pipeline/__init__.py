@@ -11,14 +11,17 @@ from __future__ import annotations
 from ._uses import import_callable
 from .config import (
     DEFAULT_QUEUE,
+    SCHEDULING_POLICIES,
     AgentSpec,
     FailurePolicy,
     MonitoringSpec,
     PipelineConfig,
     RetryOverride,
     RetrySpec,
+    Scheduling,
     TaskSpec,
 )
+from .critical_path import critical_path, upward_ranks
 from .dag import Dag, ReadySet, check_dag, find_cycles
 from .graph import GRAPH_FORMATS, render_graph, to_dot, to_mermaid
 from .loader import load_pipeline, parse_pipeline, validate_pipeline
@@ -26,6 +29,7 @@ from .loader import load_pipeline, parse_pipeline, validate_pipeline
 __all__ = [
     "DEFAULT_QUEUE",
     "GRAPH_FORMATS",
+    "SCHEDULING_POLICIES",
     "AgentSpec",
     "Dag",
     "FailurePolicy",
@@ -34,8 +38,10 @@ __all__ = [
     "ReadySet",
     "RetryOverride",
     "RetrySpec",
+    "Scheduling",
     "TaskSpec",
     "check_dag",
+    "critical_path",
     "find_cycles",
     "import_callable",
     "load_pipeline",
@@ -43,5 +49,6 @@ __all__ = [
     "render_graph",
     "to_dot",
     "to_mermaid",
+    "upward_ranks",
     "validate_pipeline",
 ]

@@ -34,6 +34,7 @@ from ._service_specs import ServicesSpec
 
 __all__ = [
     "DEFAULT_QUEUE",
+    "SCHEDULING_POLICIES",
     "AgentSpec",
     "ArtifactsSpec",
     "FailurePolicy",
@@ -41,6 +42,7 @@ __all__ = [
     "PipelineConfig",
     "RetryOverride",
     "RetrySpec",
+    "Scheduling",
     "ServicesSpec",
     "TaskSpec",
     "check_name",
@@ -52,6 +54,10 @@ _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
 _CALLABLE = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
 
 FailurePolicy = Literal["fail_fast", "continue"]
+#: how ready tasks are ordered after ``priority``: longest remaining path first, or the
+#: order they were declared in
+Scheduling = Literal["critical_path", "fifo"]
+SCHEDULING_POLICIES: tuple[Scheduling, ...] = ("critical_path", "fifo")
 
 
 def check_name(value: str) -> str:
@@ -211,6 +217,9 @@ class TaskSpec(_Model):
     priority: StrictInt = 0
     timeout: Seconds | None = None
     retry: RetryOverride | None = None
+    estimate: Delay | None = Field(
+        default=None, description="expected seconds (else learned from measured durations)"
+    )
 
 
 class PipelineConfig(_Model):
@@ -224,6 +233,7 @@ class PipelineConfig(_Model):
     retry: RetrySpec = Field(default_factory=RetrySpec)
     failure_policy: FailurePolicy = "fail_fast"
     concurrency: Count | None = None
+    scheduling: Scheduling = "critical_path"
     monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
     services: ServicesSpec = Field(default_factory=ServicesSpec)
     artifacts: ArtifactsSpec = Field(default_factory=ArtifactsSpec)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..agents.builtin._validation import did_you_mean, join_path
 from ..errors import ConfigProblem, PipelineConfigError
@@ -282,13 +282,25 @@ class ReadySet:
     :meth:`take` hands out ready tasks (highest priority first) and marks them
     running; :meth:`complete` returns the tasks it made ready; :meth:`fail` returns
     the not-yet-finished descendants, now skipped (the ``continue`` policy).
+
+    With ``rank`` (task -> upward rank, see :mod:`.critical_path`), ties of priority go
+    to the highest rank (critical path first), then declaration order; the mapping is
+    read when a task becomes ready, and :meth:`reorder` applies changed ranks to the
+    tasks already ready.
     """
 
-    def __init__(self, dag: Dag, completed: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        dag: Dag,
+        completed: Iterable[str] = (),
+        *,
+        rank: Mapping[str, float] | None = None,
+    ) -> None:
         self.dag = dag
+        self._rank = rank
         self._index = {name: i for i, name in enumerate(dag.tasks)}
         self._missing = {name: len(dag.deps[name]) for name in dag.tasks}
-        self._heap: list[tuple[int, int, str]] = []
+        self._heap: list[tuple[Any, ...]] = []
         self.running: set[str] = set()
         self.completed: set[str] = set()
         self.failed: set[str] = set()
@@ -307,7 +319,18 @@ class ReadySet:
                 self._push(name)
 
     def _push(self, name: str) -> None:
-        heapq.heappush(self._heap, (-self.dag.priority[name], self._index[name], name))
+        heapq.heappush(self._heap, self._entry(name))
+
+    def _entry(self, name: str) -> tuple[Any, ...]:
+        rank = self._rank
+        if rank is None:
+            return (-self.dag.priority[name], self._index[name], name)
+        return (-self.dag.priority[name], -rank.get(name, 0.0), self._index[name], name)
+
+    def reorder(self) -> None:
+        """Re-key the ready tasks after the ranks changed (O(ready))."""
+        self._heap = [self._entry(entry[-1]) for entry in self._heap]
+        heapq.heapify(self._heap)
 
     @property
     def ready_count(self) -> int:
@@ -316,7 +339,7 @@ class ReadySet:
 
     def peek(self) -> list[str]:
         """The ready tasks, best first, without taking them."""
-        return [entry[2] for entry in sorted(self._heap)]
+        return [entry[-1] for entry in sorted(self._heap)]
 
     def take(
         self, limit: int | None = None, accept: Callable[[str], bool] | None = None
@@ -326,14 +349,15 @@ class ReadySet:
         ``accept`` can refuse a task (its agent is at its limit): it stays ready.
         """
         taken: list[str] = []
-        refused: list[tuple[int, int, str]] = []
+        refused: list[tuple[Any, ...]] = []
         while self._heap and (limit is None or len(taken) < limit):
             entry = heapq.heappop(self._heap)
-            if accept is not None and not accept(entry[2]):
+            name = entry[-1]
+            if accept is not None and not accept(name):
                 refused.append(entry)
                 continue
-            taken.append(entry[2])
-            self.running.add(entry[2])
+            taken.append(name)
+            self.running.add(name)
         for entry in refused:
             heapq.heappush(self._heap, entry)
         return taken
@@ -362,7 +386,7 @@ class ReadySet:
         doomed = self.dag.descendants(name) - self.skipped - self.completed
         self.skipped |= doomed
         if doomed:
-            self._heap = [e for e in self._heap if e[2] not in doomed]
+            self._heap = [e for e in self._heap if e[-1] not in doomed]
             heapq.heapify(self._heap)
         return doomed
 
