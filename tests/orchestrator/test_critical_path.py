@@ -11,8 +11,9 @@ import pytest
 
 import swarm_runtime as sr
 from swarm_runtime.clock import ManualClock
-from swarm_runtime.errors import ConfigError
-from swarm_runtime.orchestrator import WorkflowOrchestrator
+from swarm_runtime.errors import ConfigError, PipelineConfigError
+from swarm_runtime.orchestrator import DataPipelineOrchestrator, WorkflowOrchestrator
+from swarm_runtime.pipeline import parse_pipeline
 
 GUARD = 20  # seconds (real): a hung workflow fails the test instead of blocking the suite
 T0 = 1_700_000_000.0
@@ -166,3 +167,55 @@ async def test_orchestrator_default_scheduling_applies_to_its_workflows() -> Non
 
 async def _noop(msg: sr.Message, ctx: sr.Context) -> None:
     return None
+
+
+PIPELINE = {
+    "name": "p",
+    "queue": "memory://",
+    "agents": [{"name": "w", "uses": "tests.orchestrator.test_critical_path:_noop"}],
+    "tasks": [{"name": "a", "agent": "w", "estimate": 5}, {"name": "b", "agent": "w"}],
+}
+
+
+def test_pipeline_yaml_takes_scheduling_and_estimates() -> None:
+    """``scheduling`` defaults to critical_path; ``estimate`` is seconds (ints allowed)."""
+    config = parse_pipeline(PIPELINE)
+    assert config.scheduling == "critical_path"
+    assert config.task("a").estimate == 5.0
+    assert config.task("b").estimate is None
+    assert parse_pipeline({**PIPELINE, "scheduling": "fifo"}).scheduling == "fifo"
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        ({"scheduling": "lifo"}, "scheduling", "expected 'critical_path' or 'fifo', got 'lifo'"),
+        ({"tasks": [{"name": "a", "agent": "w", "estimate": -1}]}, "tasks[0].estimate", ">= 0"),
+        ({"tasks": [{"name": "a", "agent": "w", "estimate": "x"}]}, "tasks[0].estimate", "number"),
+    ],
+)
+def test_pipeline_yaml_bad_scheduling_or_estimate(
+    change: dict[str, Any], field: str, message: str
+) -> None:
+    """A bad value is a config error naming the field and what it accepts."""
+    with pytest.raises(PipelineConfigError) as caught:
+        parse_pipeline({**PIPELINE, **change})
+    text = str(caught.value)
+    assert f"{field}:" in text
+    assert message in text
+
+
+async def test_pipeline_scheduling_reaches_the_run() -> None:
+    """The pipeline's setting (or the orchestrator's override) is what the run uses."""
+    orch = DataPipelineOrchestrator(services=False)
+    fifo = orch.create_pipeline({**PIPELINE, "scheduling": "fifo"})
+    result = await orch.execute_pipeline(fifo)
+    assert result.ok
+    assert orch._get(fifo).orchestrator._runs[result.run_id].scheduling == "fifo"  # type: ignore[union-attr]
+    assert result.status.tasks["a"].estimated == 5.0
+    override = DataPipelineOrchestrator(services=False, scheduling="critical_path")
+    pid = override.create_pipeline({**PIPELINE, "scheduling": "fifo"})
+    result = await override.execute_pipeline(pid)
+    assert override._get(pid).orchestrator._runs[result.run_id].scheduling == "critical_path"  # type: ignore[union-attr]
+    with pytest.raises(ConfigError, match="scheduling must be one of critical_path, fifo"):
+        DataPipelineOrchestrator(scheduling="lifo")  # type: ignore[arg-type]
