@@ -53,10 +53,16 @@ class CriticalPathOrder:
         self.dirty = False  # the estimates drifted since the ranks were computed
         self.used: dict[str, float] = {}  # agent estimates the ranks were computed with
         self.budget = UPFRONT * len(self.order)
-        agents = len(model.agents)
+        fixed = model.fixed
+        agent_of = model.agent_of
+        #: agents whose mean some task's estimate depends on (the others cannot drift)
+        self.learned = sorted({agent_of[name] for name in self.order if name not in fixed})
+        agents = len(self.learned)
         self.check_every = max(1, agents // CHECK_EVERY)
-        # one agent and no fixed estimate: every estimate scales alike, no order changes
-        self.until_check = self.check_every if agents > 1 or model.fixed else _NEVER
+        # no learned estimate, or one agent's and no fixed one: every estimate that can
+        # change scales alike, and no order changes
+        drifts = agents > 1 or (agents == 1 and bool(fixed))
+        self.until_check = self.check_every if drifts else _NEVER
         self.recomputes = 0
         self._compute()
         self.recomputes = 0  # the first computation is not a *re*compute
@@ -104,7 +110,8 @@ class CriticalPathOrder:
         now = self.model.agent_estimates()
         used = self.used
         low = high = 1.0 if self.model.fixed else None
-        for agent, value in now.items():
+        for agent in self.learned:
+            value = now[agent]
             before = used.get(agent)
             if not before or not value:
                 if before != value:
