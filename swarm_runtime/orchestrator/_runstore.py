@@ -28,6 +28,7 @@ from anyio.abc import TaskStatus
 
 from .. import _json
 from ..errors import WorkflowError
+from ._durations import RecordedDurations
 from .status import WorkflowState
 
 __all__ = [
@@ -309,6 +310,26 @@ class RunStore(abc.ABC):
             and (fingerprint is None or run.fingerprint == fingerprint)
         ]
         return max(found, key=lambda run: run.updated_at, default=None)
+
+    async def recorded_durations(
+        self, name: str, *, exclude: str | None = None, runs: int = 2
+    ) -> RecordedDurations:
+        """Task durations measured by the newest ``runs`` runs of workflow ``name`` that
+        completed tasks (``exclude``: a run id to leave out): the duration estimates a new
+        run of the same workflow starts from. Read from the runs' existing task records."""
+        found = sorted(
+            (
+                run
+                for run in await self.list_runs()
+                if run.name == name and run.run_id != exclude and run.completed
+            ),
+            key=lambda run: run.updated_at,
+        )
+        records: list[dict[str, Any]] = []
+        for summary in found[-runs:] if runs > 0 else ():
+            loaded, _ = await self.load(summary.run_id)  # the log is not written to
+            records.extend(loaded.finished.values())
+        return RecordedDurations.from_records(records)
 
 
 # ---------------------------------------------------------------------- memory

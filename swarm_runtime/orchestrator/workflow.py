@@ -377,6 +377,14 @@ class WorkflowOrchestrator:
                     "orchestrator",
                     agent=task.agent,
                 )
+        if run.scheduling == "critical_path" and any(
+            task.estimate is None for task in run.tasks.values()
+        ):
+            # what earlier runs of this workflow took: where learned estimates start
+            try:
+                run.recorded = await self.store.recorded_durations(run.name, exclude=run.id)
+            except WorkflowError as exc:
+                log.warning("earlier runs' durations unreadable", error=str(exc))
         now = rt.clock.time()
         run.state = WorkflowState.RUNNING
         run.sessions += 1

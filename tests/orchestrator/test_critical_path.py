@@ -12,7 +12,11 @@ import pytest
 import swarm_runtime as sr
 from swarm_runtime.clock import ManualClock
 from swarm_runtime.errors import ConfigError, PipelineConfigError
-from swarm_runtime.orchestrator import DataPipelineOrchestrator, WorkflowOrchestrator
+from swarm_runtime.orchestrator import (
+    DataPipelineOrchestrator,
+    MemoryRunStore,
+    WorkflowOrchestrator,
+)
 from swarm_runtime.pipeline import parse_pipeline
 
 GUARD = 20  # seconds (real): a hung workflow fails the test instead of blocking the suite
@@ -26,6 +30,7 @@ async def run_on_clock(
     scheduling: str | None = None,
     concurrency: int | None = None,
     agents: Sequence[str] = ("w",),
+    store: MemoryRunStore | None = None,
 ) -> tuple[dict[str, float], sr.WorkflowResult]:
     """Run ``tasks`` on a :class:`ManualClock`, each sleeping ``seconds[name]`` of clock
     time; returns each task's start (clock seconds from 0) and the result.
@@ -44,7 +49,7 @@ async def run_on_clock(
     async with sr.Runtime(
         queue="memory://", clock=clock, services=False, grace_period=0.0, log_level="error"
     ) as rt:
-        orch = WorkflowOrchestrator(rt)
+        orch = WorkflowOrchestrator(rt, store=store)
         for agent in agents:
             orch.register_agent(agent, work, concurrency=16)
         specs = [{**t, "params": {"name": t["name"]}} for t in tasks]
@@ -140,6 +145,23 @@ async def test_learned_estimates_converge() -> None:
     estimated = [result.tasks[f"t{i}"].estimated for i in range(8)]
     assert estimated[0] == 1.0
     assert estimated[-1] == pytest.approx(3.0)
+
+
+async def test_estimates_start_from_earlier_runs_in_the_run_store() -> None:
+    """A second run of the same workflow starts from what the first measured: per task
+    where the task recurs, per agent for a task it never ran."""
+    store = MemoryRunStore()
+    seconds = {"a": 4.0, "b": 2.0, "c": 5.0}
+    first = [{"name": "a"}, {"name": "b", "depends_on": ["a"]}]
+    _, result = await run_on_clock(first, seconds, store=store)
+    assert result.tasks["a"].estimated == 1.0  # nothing known yet
+    again = [*first, {"name": "c", "depends_on": ["a"]}]
+    _, result = await run_on_clock(again, seconds, store=store)
+    assert result.ok
+    assert result.tasks["a"].estimated == 4.0
+    assert result.tasks["b"].estimated == 2.0
+    # the agent's mean: the first run's two tasks (3 s on average), then a's 4 s now
+    assert result.tasks["c"].estimated == pytest.approx(10 / 3)
 
 
 @pytest.mark.parametrize("value", ["lifo", "", 3])
