@@ -94,13 +94,19 @@ def validate_command(pipeline: str) -> None:
     show_default=True,
     help="Mermaid flowchart or Graphviz DOT.",
 )
-def graph_command(pipeline: str, fmt: str) -> None:
+@click.option(
+    "--critical-path",
+    "critical",
+    is_flag=True,
+    help="Draw the longest chain under the tasks' estimates in red.",
+)
+def graph_command(pipeline: str, fmt: str, critical: bool) -> None:
     """Print the pipeline's DAG as a Mermaid flowchart or a Graphviz DOT graph."""
     try:
         config = load_pipeline(pipeline)
     except ConfigError as exc:
         fail(exc)
-    click.echo(render_graph(config, fmt), nl=False)
+    click.echo(render_graph(config, fmt, critical_path=critical), nl=False)
 
 
 # ---------------------------------------------------------------------- run

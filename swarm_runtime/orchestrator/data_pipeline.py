@@ -276,6 +276,7 @@ class DataPipelineOrchestrator:
             alerts=alerts,
             services=report,
             artifacts=store,
+            scheduling=self.scheduling or config.scheduling,
         )
 
     async def _choose_run(

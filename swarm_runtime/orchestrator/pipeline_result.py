@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ..artifacts import ArtifactRef, ArtifactStore, TableInput, is_artifact_ref
 from ..errors import WorkflowError
 from ..report import AlertRecord, RunReport, TaskRecord
+from ._timing import agent_durations, run_critical_path
 from .status import TaskStatus, WorkflowResult, WorkflowState, WorkflowStatus
 
 if TYPE_CHECKING:
@@ -39,7 +40,8 @@ class PipelineResult:
     """The outcome of one ``execute_pipeline``: the run's final status, results and extras.
 
     ``alerts`` are the monitoring alerts raised during the run (when the services ran);
-    ``services`` is the services' report (metrics, circuits, errors) or None.
+    ``services`` is the services' report (metrics, circuits, errors) or None;
+    ``scheduling`` the policy the run's ready tasks were ordered by.
     """
 
     pipeline_id: str
@@ -50,6 +52,7 @@ class PipelineResult:
     alerts: tuple[dict[str, Any], ...] = ()
     services: dict[str, Any] | None = field(default=None)
     artifacts: ArtifactStore | None = field(default=None, repr=False)
+    scheduling: str = "critical_path"
 
     def table(self, task: str) -> TableInput:
         """Task ``task``'s table result (from its artifact, or its JSON table form)."""
@@ -112,6 +115,7 @@ def _task(task: TaskStatus) -> TaskRecord:
         finished_at=_time(task.finished_at),
         duration=task.duration,
         error=task.error,
+        estimate=task.estimated,
     )
 
 
@@ -160,4 +164,7 @@ def build_report(result: PipelineResult) -> RunReport:
         alerts=_alerts(result.alerts),
         results=dict(result.results),
         edges=config.edges(),
+        scheduling=result.scheduling,
+        critical_path=run_critical_path(status.tasks),
+        durations=agent_durations(status.tasks),
     )

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from .model import (
     TASK_STATUSES,
+    AgentDurations,
     AlertRecord,
+    CriticalPath,
     RunReport,
     RunStatus,
     Severity,
@@ -16,7 +18,9 @@ from .writers import render_html, report_json, write_html_report, write_json_rep
 
 __all__ = [
     "TASK_STATUSES",
+    "AgentDurations",
     "AlertRecord",
+    "CriticalPath",
     "RunReport",
     "RunStatus",
     "Severity",

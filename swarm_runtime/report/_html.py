@@ -13,6 +13,7 @@ from .._version import __version__
 from ._format import fmt_number, fmt_seconds, fmt_time
 from ._style import CSS, STATUS_COLOURS
 from ._svg import MAX_DAG_NODES, dag_svg, gantt_svg, histogram_svg
+from ._timing import timing_body
 from .model import RunReport, TaskRecord
 
 __all__ = ["render_html"]
@@ -152,6 +153,15 @@ def _error(text: str | None) -> str:
         f'<div class="error"><details><summary>{escape(first[:90])}</summary>'
         f"<pre>{escape(text)}</pre></details></div>"
     )
+
+
+def _timing_section(report: RunReport) -> str:
+    body = timing_body(report)
+    hint = (
+        "The longest chain of dependent tasks (no schedule finishes sooner), and per agent "
+        "the durations the scheduler expected against those measured."
+    )
+    return _panel("Critical path and estimates", hint, body) if body else ""
 
 
 def _tasks_section(report: RunReport) -> str:
@@ -375,6 +385,7 @@ def render_html(report: RunReport, *, generated_at: dt.datetime | None = None) -
             _cards(report),
             _dag_section(report),
             _gantt_section(report),
+            _timing_section(report),
             _tasks_section(report),
             _alerts_section(report),
             _results_section(report),

@@ -24,7 +24,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TASK_STATUSES",
+    "AgentDurations",
     "AlertRecord",
+    "CriticalPath",
     "RunReport",
     "RunStatus",
     "Severity",
@@ -80,6 +82,9 @@ class TaskRecord(_Model):
         default=None, ge=0, description="seconds; from the times if unset"
     )
     error: str | None = None
+    estimate: float | None = Field(
+        default=None, ge=0, description="seconds the scheduler expected when it started the task"
+    )
 
     @model_validator(mode="after")
     def _fill_duration(self) -> TaskRecord:
@@ -106,6 +111,34 @@ class AlertRecord(_Model):
     message: str | None = None
 
 
+class CriticalPath(_Model):
+    """The longest chain of dependent tasks (what bounds the run's duration from below):
+    measured durations where tasks ran, estimates elsewhere."""
+
+    tasks: list[str] = Field(default_factory=list, description="in data-flow order")
+    seconds: float = Field(default=0.0, ge=0, description="its length")
+    estimated_seconds: float | None = Field(
+        default=None, ge=0, description="the same chain under the scheduler's estimates"
+    )
+
+
+class AgentDurations(_Model):
+    """One agent's task durations: what the scheduler expected against what they took."""
+
+    agent: str
+    tasks: int = Field(ge=0, description="completed tasks with a measured duration")
+    estimated_mean: float | None = Field(default=None, ge=0, description="seconds")
+    actual_mean: float | None = Field(default=None, ge=0, description="seconds")
+    actual_total: float = Field(default=0.0, ge=0, description="seconds")
+
+    @property
+    def error(self) -> float | None:
+        """Estimated mean over actual mean, minus one (+0.25: estimated 25% too long)."""
+        if self.estimated_mean is None or not self.actual_mean:
+            return None
+        return self.estimated_mean / self.actual_mean - 1.0
+
+
 class RunReport(_Model):
     """Everything the reports show about one run."""
 
@@ -122,6 +155,11 @@ class RunReport(_Model):
     results: dict[str, Any] = Field(default_factory=dict, description="task name → JSON result")
     edges: list[tuple[str, str]] = Field(
         default_factory=list, description="(dependency, task): data flows left to right"
+    )
+    scheduling: str | None = Field(default=None, description="critical_path or fifo")
+    critical_path: CriticalPath | None = None
+    durations: list[AgentDurations] = Field(
+        default_factory=list, description="per agent: estimated against actual durations"
     )
 
     @classmethod
