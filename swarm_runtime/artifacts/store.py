@@ -26,9 +26,9 @@ import threading
 import uuid
 import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import unquote, urlsplit
 
 import polars as pl
@@ -36,12 +36,13 @@ import polars as pl
 from .._atomic import atomic_write_with
 from ..errors import ArtifactError, ConfigError
 from ._convert import polars_error
-from ._ref import ArtifactRef
+from ._ref import ArtifactRef, is_artifact_ref
 
 __all__ = [
     "ArtifactStore",
     "DirectoryArtifactStore",
     "MemoryArtifactStore",
+    "broken_artifacts",
     "open_table",
     "preview_table",
     "verify_artifact",
@@ -312,3 +313,16 @@ def preview_table(ref: ArtifactRef, rows: int = 10) -> pl.DataFrame:
         return _reader(ref).head(ref, rows)
     except (OSError, pl.exceptions.PolarsError) as exc:
         raise ArtifactError(f"artifact {ref.uri} cannot be read: {exc}", uri=ref.uri) from exc
+
+
+def broken_artifacts(results: Mapping[str, Any]) -> dict[str, str]:
+    """Task name → why, for each result that is an artifact reference failing
+    :func:`verify_artifact` (missing, torn, altered). A resumed run runs those tasks again."""
+    broken: dict[str, str] = {}
+    for name, value in results.items():
+        if is_artifact_ref(value):
+            try:
+                verify_artifact(ArtifactRef.from_json(value))
+            except ArtifactError as exc:
+                broken[name] = str(exc)
+    return broken

@@ -22,7 +22,7 @@ def cli() -> None:
 def _register() -> None:
     from importlib import import_module
 
-    for name in ("_queue", "_pipeline", "_worker"):
+    for name in ("_queue", "_pipeline", "_worker", "_runs"):
         try:
             module = import_module(f"{__name__}.{name}")
         except ModuleNotFoundError as exc:

@@ -24,6 +24,7 @@ import structlog
 
 from .._redact import redact
 from ..artifacts import ArtifactLocation, ArtifactStore
+from ..artifacts.retention import collect_garbage
 from ..backends import backend_class
 from ..errors import ConfigError, WorkflowError
 from ..events import RuntimeListener
@@ -257,6 +258,8 @@ class DataPipelineOrchestrator:
 
                 result = await orch.execute_workflow(run_id, on_start=started)
                 store = _store_or_none(location, runtime)
+                if store is not None:
+                    await _apply_retention(orch, store, config)
                 pipeline.state = result.state.value
                 alerts: tuple[dict[str, Any], ...] = ()
                 report = None
@@ -366,3 +369,14 @@ def _store_or_none(location: ArtifactLocation, runtime: Runtime) -> ArtifactStor
         return location.store_for(runtime.backend)
     except ConfigError:
         return None
+
+
+async def _apply_retention(
+    orch: WorkflowOrchestrator, store: ArtifactStore, config: PipelineConfig
+) -> None:
+    """Remove the artifacts of this pipeline's finished runs beyond ``artifacts.keep_runs``."""
+    removed = await collect_garbage(
+        store, await orch.list_runs(), keep=config.artifacts.keep_runs, pipeline=config.name
+    )
+    for item in removed:
+        log.info("artifacts of an old run removed", run=item.run_id, bytes=item.bytes)

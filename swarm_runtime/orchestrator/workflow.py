@@ -34,6 +34,7 @@ from pydantic import ValidationError
 from .. import _json
 from ..agents.base import Agent, AgentHandler, FunctionAgent
 from ..agents.builtin._validation import join_path, translate_errors
+from ..artifacts import broken_artifacts
 from ..backends.file import DirectoryRunStore
 from ..errors import (
     ConfigError,
@@ -301,9 +302,15 @@ class WorkflowOrchestrator:
             return self._runs[workflow_id].snapshot()
         loaded, run_log = await self.store.load(workflow_id)
         run = self._build_run(loaded.header)
+        results = {name: record.get("result") for name, record in loaded.completed.items()}
+        broken = await anyio.to_thread.run_sync(broken_artifacts, results)
+        for name, reason in broken.items():
+            log.warning(
+                "a completed task's table is unreadable; it runs again", task=name, reason=reason
+            )
         for name, record in loaded.completed.items():
             task = run.tasks.get(name)
-            if task is not None:
+            if task is not None and name not in broken:
                 task.restore(record)
                 run.results[name] = task.result
         run.state = loaded.state

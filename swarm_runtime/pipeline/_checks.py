@@ -110,7 +110,7 @@ def _builtin_problems(config: PipelineConfig, where: Locations, index: int) -> l
                 f"{chosen!r} is not one of this task's depends_on ({', '.join(deps)})",
             )
         )
-    elif chosen is None and len(deps) > 1 and builtin.name != "builtin.json_sink":
+    elif chosen is None and len(deps) > 1 and not builtin.many_inputs:
         problems.append(
             ConfigProblem(
                 where.params[index],

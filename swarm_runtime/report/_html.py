@@ -10,6 +10,8 @@ from typing import Any
 import orjson
 
 from .._version import __version__
+from ..artifacts import ArtifactRef, frame_to_json, is_artifact_ref, preview_table
+from ..errors import ArtifactError
 from ._format import fmt_number, fmt_seconds, fmt_time
 from ._style import CSS, STATUS_COLOURS
 from ._svg import MAX_DAG_NODES, dag_svg, gantt_svg, histogram_svg
@@ -330,9 +332,31 @@ def _json_html(value: Any) -> str:
     return f'<pre class="json">{escape(text)}</pre>'
 
 
+def _artifact_html(name: str, value: Mapping[str, Any], agent: str) -> str:
+    """A table artifact: its schema, row count, first rows (read alone) and where it is."""
+    ref = ArtifactRef.from_json(value)
+    schema = ", ".join(f"{column}: {dtype}" for column, dtype in ref.schema)
+    shape = f"{ref.rows:,} rows, {len(ref.schema)} columns, {ref.size:,} bytes"
+    try:
+        head = frame_to_json(preview_table(ref, _PREVIEW_ROWS))
+        preview = _table_html({"columns": head["columns"], "rows": head["rows"]})
+        if ref.rows > _PREVIEW_ROWS:
+            preview = preview + f'<p class="muted">first {_PREVIEW_ROWS} of {ref.rows:,} rows</p>'
+    except ArtifactError as exc:
+        preview = f'<p class="muted">preview unavailable: {escape(str(exc))}</p>'
+    return (
+        f'<div class="result"><h3>{escape(name)} {agent}<small>{shape}</small></h3>'
+        f'<p class="muted">schema: {escape(schema)}</p>{preview}'
+        f'<p class="muted">artifact <span class="mono">{escape(ref.uri)}</span> '
+        f"({escape(ref.checksum)})</p></div>"
+    )
+
+
 def _result_html(name: str, value: Any, record: TaskRecord | None) -> str:
     agent = f"<small>{escape(record.agent)}</small>" if record else ""
     title = f"<h3>{escape(name)} {agent}</h3>"
+    if is_artifact_ref(value):
+        return _artifact_html(name, value, agent)
     if isinstance(value, Mapping) and (
         _is_correlation(value.get("correlation")) or _is_distribution(value.get("distribution"))
     ):

@@ -13,6 +13,7 @@ import pytest
 
 from swarm_runtime import DataPipelineOrchestrator
 from swarm_runtime.artifacts import is_artifact_ref
+from swarm_runtime.report import render_html
 
 SALES = Path("examples/data/sales.csv").absolute()
 GUARD = 60
@@ -74,6 +75,11 @@ async def test_table_results_are_references(scheme: str, tmp_path: Path) -> None
     assert clean["order_id"].tolist() == expected["order_id"].tolist()
     assert result.results["stats"]["rows"] == len(expected)
     assert pd.read_csv(tmp_path / "clean.csv")["order_id"].tolist() == expected["order_id"].tolist()
+    html = render_html(result.to_report())
+    assert f"{len(expected):,} rows, 11 columns" in html  # the clean table, from its artifact
+    assert "schema: order_id: Int64, order_date: String" in html
+    assert f"artifact <span class=\"mono\">{ref['uri']}</span>" in html
+    assert f"<td>{expected['order_id'].iloc[0]}</td>" in html  # its first rows, previewed
 
 
 USER_AGENTS = """

@@ -15,6 +15,16 @@ EXPECTED = {
     "builtin.analyze": "analysis",
     "builtin.json_sink": "sink",
     "builtin.csv_sink": "sink",
+    "builtin.parquet_source": "source",
+    "builtin.parquet_sink": "sink",
+    "builtin.filter": "transform",
+    "builtin.select": "transform",
+    "builtin.rename": "transform",
+    "builtin.derive": "transform",
+    "builtin.group_by": "transform",
+    "builtin.join": "transform",
+    "builtin.sort": "transform",
+    "builtin.sql": "transform",
 }
 
 

@@ -17,8 +17,18 @@ builtin.jsonl_source      source     path, columns, limit
 builtin.sqlite_source     source     path, table | query (+ parameters), limit
 builtin.transform         transform  ops: [clean | normalize | scaling | encoding], input
 builtin.analyze           analysis   metrics: [correlation | distribution], input
+builtin.parquet_source    source     path, columns, limit
+builtin.filter            transform  where (SQL condition), input
+builtin.select            transform  columns, input
+builtin.rename            transform  columns ({old: new}), input
+builtin.derive            transform  columns ({name: SQL expression}), input
+builtin.group_by          transform  by, aggs ([{column, fn, name}]), input
+builtin.join              transform  left, right, on | left_on + right_on, how, suffix
+builtin.sort              transform  by, descending, nulls_last, input
+builtin.sql               transform  query (tables named by upstream task)
 builtin.json_sink         sink       path, input, indent, records
 builtin.csv_sink          sink       path, input, delimiter, header
+builtin.parquet_sink      sink       path, input, compression
 ========================  =========  ====================================================
 """
 
@@ -30,11 +40,14 @@ from ._atomic import atomic_write
 from ._base import Builtin, BuiltinKind, is_frame, pick_input, pick_table, prepare_inputs
 from ._table import is_number, numeric_columns
 from .analysis import ANALYZE, METRICS, correlation, distribution
+from .parquet import PARQUET_SINK, PARQUET_SOURCE
 from .sinks import CSV_SINK, JSON_SINK
 from .sources import CSV_SOURCE, JSONL_SOURCE, SQLITE_SOURCE
+from .tables import AGGREGATIONS, DERIVE, FILTER, GROUP_BY, JOIN, RENAME, SELECT, SORT, SQL
 from .transforms import OPS, TRANSFORM, apply_op
 
 __all__ = [
+    "AGGREGATIONS",
     "BUILTINS",
     "BUILTIN_PREFIX",
     "METRICS",
@@ -63,10 +76,20 @@ BUILTINS: dict[str, Builtin[Any]] = {
         CSV_SOURCE,
         JSONL_SOURCE,
         SQLITE_SOURCE,
+        PARQUET_SOURCE,
         TRANSFORM,
+        FILTER,
+        SELECT,
+        RENAME,
+        DERIVE,
+        GROUP_BY,
+        JOIN,
+        SORT,
+        SQL,
         ANALYZE,
         JSON_SINK,
         CSV_SINK,
+        PARQUET_SINK,
     )
 }
 

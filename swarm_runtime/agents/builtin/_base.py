@@ -37,7 +37,8 @@ class Builtin(Generic[P]):
     sinks). :meth:`compute` is what the pipeline runs (the caller stores a frame as an
     artifact); :meth:`run` is the same with JSON tables in and out. Both are synchronous
     and may block on files and CPU: call them in a worker thread. ``needs_input`` says
-    whether the task must have an upstream task.
+    whether the task must have an upstream task; ``many_inputs`` that it may have several
+    without naming one in ``params.input``.
     """
 
     name: str
@@ -45,6 +46,7 @@ class Builtin(Generic[P]):
     description: str
     params_model: type[P]
     work: Callable[[P, Mapping[str, Any]], Any]
+    many_inputs: bool = False  # works on several upstream results at once (join, sql, json_sink)
 
     @property
     def needs_input(self) -> bool:

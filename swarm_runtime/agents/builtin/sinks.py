@@ -101,6 +101,7 @@ JSON_SINK = Builtin(
     "keyed by task) to a JSON file, atomically.",
     params_model=JsonSinkParams,
     work=_write_json,
+    many_inputs=True,
 )
 CSV_SINK = Builtin(
     name="builtin.csv_sink",
