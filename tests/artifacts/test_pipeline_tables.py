@@ -78,7 +78,7 @@ async def test_table_results_are_references(scheme: str, tmp_path: Path) -> None
     html = render_html(result.to_report())
     assert f"{len(expected):,} rows, 11 columns" in html  # the clean table, from its artifact
     assert "schema: order_id: Int64, order_date: String" in html
-    assert f"artifact <span class=\"mono\">{ref['uri']}</span>" in html
+    assert f'artifact <span class="mono">{ref["uri"]}</span>' in html
     assert f"<td>{expected['order_id'].iloc[0]}</td>" in html  # its first rows, previewed
 
 
