@@ -132,8 +132,8 @@ def pipeline_yaml(csv: Path, out: Path) -> str:
     return yaml.safe_dump(config, sort_keys=False)
 
 
-def measure(argv: list[str], cwd: Path) -> tuple[float, int]:
-    """Wall seconds and peak RSS (bytes) of a child process."""
+def measure(argv: list[str], cwd: Path) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds (user + system) and peak RSS (bytes) of a child process."""
     start = time.perf_counter()
     proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -144,7 +144,7 @@ def measure(argv: list[str], cwd: Path) -> tuple[float, int]:
         raise SystemExit(f"{argv[:4]} failed ({proc.returncode}): {err[-2000:]}")
     if proc.stderr:
         proc.stderr.close()
-    return wall, usage.ru_maxrss * 1024
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024
 
 
 def tree_bytes(path: Path) -> int:
@@ -162,6 +162,7 @@ def run_size(rows: int, repeats: int, pandas: bool, scratch: Path) -> list[dict[
     contenders = ["run file://", "polars script"] + (["pandas script"] if pandas else [])
     for name in contenders:
         walls: list[float] = []
+        cpus: list[float] = []
         rss: list[int] = []
         log_bytes = artifact_bytes = 0
         for attempt in range(repeats):
@@ -173,19 +174,22 @@ def run_size(rows: int, repeats: int, pandas: bool, scratch: Path) -> list[dict[
                 queue = scratch / f"queue_{rows}_{attempt}"
                 argv = [sys.executable, "-m", "swarm_runtime", "run", str(spec)]
                 argv += ["--queue", f"file://{queue}", "--new"]
-                wall, peak = measure(argv, ROOT)
+                wall, cpu, peak = measure(argv, ROOT)
                 log_bytes = tree_bytes(queue / "log") + tree_bytes(queue / "runs")
                 artifact_bytes = tree_bytes(queue / "artifacts")
             else:
                 script = polars_py if name == "polars script" else pandas_py
-                wall, peak = measure([sys.executable, str(script), str(csv), str(out)], ROOT)
+                wall, cpu, peak = measure([sys.executable, str(script), str(csv), str(out)], ROOT)
             walls.append(wall)
+            cpus.append(cpu)
             rss.append(peak)
         results[name] = {
             "contender": name,
             "rows": rows,
             "wall_best": min(walls),
             "wall_median": statistics.median(walls),
+            "cpu_best": min(cpus),
+            "cpu_median": statistics.median(cpus),
             "rss_best": min(rss),
             "rss_median": statistics.median(rss),
             "queue_log_bytes": log_bytes if name == "run file://" else None,
@@ -195,6 +199,7 @@ def run_size(rows: int, repeats: int, pandas: bool, scratch: Path) -> list[dict[
     for entry in results.values():
         entry["wall_ratio_best"] = entry["wall_best"] / peer["wall_best"]
         entry["wall_ratio_median"] = entry["wall_median"] / peer["wall_median"]
+        entry["cpu_ratio_median"] = entry["cpu_median"] / peer["cpu_median"]
         entry["rss_ratio_median"] = entry["rss_median"] / peer["rss_median"]
     csv.unlink()
     return list(results.values())
@@ -220,6 +225,8 @@ def main() -> int:
                         entry["wall_best"],
                         entry["wall_median"],
                         entry["wall_ratio_median"],
+                        entry["cpu_median"],
+                        entry["cpu_ratio_median"],
                         entry["rss_median"] / 2**20,
                         entry["rss_ratio_median"],
                         "" if entry["queue_log_bytes"] is None else entry["queue_log_bytes"],
@@ -233,6 +240,8 @@ def main() -> int:
             "contender",
             "wall best s",
             "wall median s",
+            "x polars",
+            "cpu median s",
             "x polars",
             "peak RSS MiB",
             "x polars",
