@@ -6,6 +6,7 @@ import errno
 import os
 import textwrap
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
@@ -505,6 +506,23 @@ async def test_queue_path_that_is_a_file_is_refused(tmp_path: Path) -> None:
         await open_file_queue(tmp_path / "f")
 
 
+def _fail_first_write(
+    monkeypatch: pytest.MonkeyPatch, partial: Callable[[memoryview], memoryview]
+) -> None:
+    """The log's next write puts ``partial(view)`` in the file, then fails with ENOSPC."""
+    real_write = Log._write
+    calls = {"n": 0}
+
+    def failing_write(fd: int, view: memoryview, offset: int) -> int:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            real_write(fd, partial(view), offset)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, view, offset)
+
+    monkeypatch.setattr(Log, "_write", staticmethod(failing_write))
+
+
 async def test_disk_full_raises_queue_full_and_keeps_the_log_readable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -512,17 +530,7 @@ async def test_disk_full_raises_queue_full_and_keeps_the_log_readable(
     path = tmp_path / "q"
     q = await open_file_queue(path)
     kept = await q.publish("t", "kept")
-    real_write = Log._write
-    calls = {"n": 0}
-
-    def failing_write(fd: int, view: memoryview, offset: int) -> int:
-        calls["n"] += 1
-        if calls["n"] == 1:
-            real_write(fd, view[:10], offset)  # part of the record reaches the file...
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_write(fd, view, offset)
-
-    monkeypatch.setattr(Log, "_write", staticmethod(failing_write))
+    _fail_first_write(monkeypatch, lambda view: view[:10])  # part of the record reaches the file
     with pytest.raises(sr.QueueFullError, match="disk .* is full") as info:
         await q.publish("t", "lost")
     assert isinstance(info.value.__cause__, OSError)
@@ -547,17 +555,7 @@ async def test_disk_full_during_publish_many_stores_nothing_of_the_batch(
     path = tmp_path / "q"
     q = await open_file_queue(path)
     kept = await q.publish("t", "kept")
-    real_write = Log._write
-    calls = {"n": 0}
-
-    def failing_write(fd: int, view: memoryview, offset: int) -> int:
-        calls["n"] += 1
-        if calls["n"] == 1:
-            real_write(fd, view[: len(view) // 2], offset)  # half the batch reaches the file
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_write(fd, view, offset)
-
-    monkeypatch.setattr(Log, "_write", staticmethod(failing_write))
+    _fail_first_write(monkeypatch, lambda view: view[: len(view) // 2])  # half the batch
     with pytest.raises(sr.QueueFullError):
         await q.publish_many("t", list(range(50)), dedup_keys=[f"k{i}" for i in range(50)])
     assert await q.depth("t") == 1

@@ -398,20 +398,17 @@ class RedisQueue(MessageQueue):
         if len(calls) == 1:
             return [await self._eval(name, *calls[0])]
         source = self._scripts[name].source
-        failures = 0
-        while True:
-            try:
-                async with self._client.pipeline(transaction=True) as pipe:
-                    for args in calls:
-                        # EVAL, not EVALSHA: a NOSCRIPT error inside EXEC would not undo the rest
-                        pipe.eval(source, 0, self._prefix_b, *args)
-                    return list(await pipe.execute())
-            except _TRANSIENT as exc:
-                failures = await self._backoff(failures, exc, name)
-            except ResponseError as exc:
-                raise QueueError(
-                    f"the Redis server at {self.url} refused the queue's {name} script: {exc}"
-                ) from exc
+
+        async def transaction() -> list[Any]:
+            async with self._client.pipeline(transaction=True) as pipe:
+                for args in calls:
+                    # EVAL, not EVALSHA: a NOSCRIPT error inside EXEC would not undo the rest
+                    pipe.eval(source, 0, self._prefix_b, *args)
+                return list(await pipe.execute())
+
+        transaction.__name__ = f"{name} script"  # named in retry warnings and errors
+        result: list[Any] = await self._retrying(transaction)
+        return result
 
     # ------------------------------------------------------------------ receiving
 
