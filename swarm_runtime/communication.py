@@ -79,28 +79,74 @@ class CommunicationSystem:
     # ------------------------------------------------------------------ sending
 
     async def send_message(
-        self, sender: str | None, recipient: str, content: Any, **options: Any
+        self,
+        sender: str | None,
+        recipient: str,
+        content: Any,
+        *,
+        delay: float = 0.0,
+        priority: int = 0,
+        dedup_key: str | None = None,
+        headers: dict[str, Any] | None = None,
+        workflow_id: str | None = None,
+        reply_to: str | None = None,
+        correlation_id: str | None = None,
+        max_attempts: int | None = None,
     ) -> str:
         """Durably queue ``content`` for ``recipient``; returns the message id.
 
-        ``options`` are passed to :meth:`MessageQueue.publish` (``delay``, ``priority``,
-        ``headers``, ``reply_to``, ``correlation_id``, ``workflow_id``, ``dedup_key``, ...).
+        The options are those of :meth:`MessageQueue.publish`.
         """
         self.require(recipient)
-        return await self.queue.publish(self.inbox(recipient), content, sender=sender, **options)
+        return await self.queue.publish(
+            self.inbox(recipient),
+            content,
+            delay=delay,
+            priority=priority,
+            dedup_key=dedup_key,
+            headers=headers,
+            sender=sender,
+            correlation_id=correlation_id,
+            workflow_id=workflow_id,
+            reply_to=reply_to,
+            max_attempts=max_attempts,
+        )
 
     async def publish(
-        self, sender: str | None, topic: str, content: Any, **options: Any
+        self,
+        sender: str | None,
+        topic: str,
+        content: Any,
+        *,
+        delay: float = 0.0,
+        priority: int = 0,
+        dedup_key: str | None = None,
+        headers: dict[str, Any] | None = None,
+        workflow_id: str | None = None,
+        max_attempts: int | None = None,
     ) -> list[str]:
-        """Queue a copy of ``content`` for every subscriber of ``topic``; returns their ids."""
+        """Queue a copy of ``content`` for every subscriber of ``topic``; returns their ids.
+
+        Each copy carries ``headers["topic"]``; a ``dedup_key`` is made per subscriber
+        (``KEY:AGENT``), so a repeated publish stores nothing twice and every subscriber
+        still gets its copy.
+        """
         validate_topic(topic)
-        headers = dict(options.pop("headers", None) or {})
-        headers["topic"] = topic
+        copy_headers = dict(headers or {})
+        copy_headers["topic"] = topic
         ids = []
         for agent_id in self.subscribers(topic):
             ids.append(
                 await self.queue.publish(
-                    self.inbox(agent_id), content, sender=sender, headers=headers, **options
+                    self.inbox(agent_id),
+                    content,
+                    delay=delay,
+                    priority=priority,
+                    dedup_key=None if dedup_key is None else f"{dedup_key}:{agent_id}",
+                    headers=copy_headers,
+                    sender=sender,
+                    workflow_id=workflow_id,
+                    max_attempts=max_attempts,
                 )
             )
         return ids

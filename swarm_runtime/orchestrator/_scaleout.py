@@ -25,7 +25,6 @@ from typing import Any
 
 from ..agents.base import Agent
 from ..artifacts import ArtifactLocation
-from ..communication import CommunicationSystem
 from ..errors import ConfigError
 from ..pipeline import PipelineConfig
 from ..runtime.runtime import Runtime
@@ -64,7 +63,9 @@ class DispatchRuntime(Runtime):
     shared queue, without running them here: ``run --no-agents``.
 
     ``remote`` are the agents the workers host; they count as registered for workflows
-    (their names, retry policies) but no replica of them starts in this process.
+    (their names, retry policies) and are routes of :meth:`send` and :meth:`request`, but
+    no replica of them starts in this process. An agent added here with the same name
+    (``add_agent``) is served locally instead.
     """
 
     def __init__(self, queue: Any, *, remote: Iterable[Agent], **options: Any) -> None:
@@ -72,17 +73,9 @@ class DispatchRuntime(Runtime):
         self._remote: dict[str, Agent] = {agent.name: agent for agent in remote}
         # behind an (inactive) guard so the orchestrator treats them as workflow agents
         self._remote_view = {name: WorkflowAgent(a, {}) for name, a in self._remote.items()}
+        for agent in self._remote.values():
+            self._add_route(agent)  # send and request reach them through the shared queue
 
     @property
     def agents(self) -> Mapping[str, Agent]:
         return {**self._remote_view, **super().agents}
-
-    async def send(self, agent: str, payload: Any = None, **options: Any) -> str:
-        remote = self._remote.get(agent)
-        if remote is None or agent in super().agents:
-            return await super().send(agent, payload, **options)
-        if not self.running:
-            self._check_running()
-        if "max_attempts" not in options:
-            options["max_attempts"] = self.policy_for(remote).max_attempts
-        return await self.queue.publish(CommunicationSystem.inbox(agent), payload, **options)

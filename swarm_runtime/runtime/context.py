@@ -68,23 +68,91 @@ class Context:
         """This agent's state (shared by its replicas)."""
         return self.runtime.state.view(self.agent)
 
-    async def send(self, agent: str, payload: Any = None, **options: Any) -> str:
-        """Durably send ``payload`` to ``agent`` (fire-and-forget); returns the message id."""
-        options.setdefault("workflow_id", self.message.workflow_id)
-        return await self.runtime.send(agent, payload, sender=self.agent, **options)
+    async def send(
+        self,
+        agent: str,
+        payload: Any = None,
+        *,
+        delay: float = 0.0,
+        priority: int = 0,
+        dedup_key: str | None = None,
+        headers: dict[str, Any] | None = None,
+        workflow_id: str | None = None,
+        reply_to: str | None = None,
+        correlation_id: str | None = None,
+        max_attempts: int | None = None,
+    ) -> str:
+        """Durably send ``payload`` to ``agent`` (fire-and-forget); returns the message id.
 
-    async def publish(self, topic: str, payload: Any = None, **options: Any) -> list[str]:
-        """Publish on a topic: every subscribed agent gets its own copy."""
-        options.setdefault("workflow_id", self.message.workflow_id)
-        return await self.runtime.publish(topic, payload, sender=self.agent, **options)
+        The options are those of :meth:`Runtime.send`; the sender is this agent and
+        ``workflow_id`` defaults to the handled message's.
+        """
+        return await self.runtime.send(
+            agent,
+            payload,
+            delay=delay,
+            priority=priority,
+            dedup_key=dedup_key,
+            headers=headers,
+            sender=self.agent,
+            workflow_id=workflow_id or self.message.workflow_id,
+            reply_to=reply_to,
+            correlation_id=correlation_id,
+            max_attempts=max_attempts,
+        )
+
+    async def publish(
+        self,
+        topic: str,
+        payload: Any = None,
+        *,
+        delay: float = 0.0,
+        priority: int = 0,
+        dedup_key: str | None = None,
+        headers: dict[str, Any] | None = None,
+        workflow_id: str | None = None,
+        max_attempts: int | None = None,
+    ) -> list[str]:
+        """Publish on a topic: every subscribed agent gets its own copy (see
+        :meth:`Runtime.publish`); ``workflow_id`` defaults to the handled message's."""
+        return await self.runtime.publish(
+            topic,
+            payload,
+            delay=delay,
+            priority=priority,
+            dedup_key=dedup_key,
+            headers=headers,
+            sender=self.agent,
+            workflow_id=workflow_id or self.message.workflow_id,
+            max_attempts=max_attempts,
+        )
 
     async def request(
-        self, agent: str, payload: Any = None, *, timeout: float | None = None, **options: Any
+        self,
+        agent: str,
+        payload: Any = None,
+        *,
+        timeout: float | None = None,
+        delay: float = 0.0,
+        priority: int = 0,
+        dedup_key: str | None = None,
+        headers: dict[str, Any] | None = None,
+        workflow_id: str | None = None,
+        max_attempts: int | None = None,
     ) -> Any:
-        """Send to ``agent`` and wait for its reply (raises ``AgentError`` if it failed)."""
-        options.setdefault("workflow_id", self.message.workflow_id)
+        """Send to ``agent`` and wait for its reply (raises ``AgentError`` if it failed);
+        the options are those of :meth:`Runtime.request`."""
         return await self.runtime.request(
-            agent, payload, timeout=timeout, sender=self.agent, **options
+            agent,
+            payload,
+            timeout=timeout,
+            delay=delay,
+            priority=priority,
+            dedup_key=dedup_key,
+            headers=headers,
+            sender=self.agent,
+            workflow_id=workflow_id or self.message.workflow_id,
+            max_attempts=max_attempts,
         )
 
     async def handoff(

@@ -276,11 +276,7 @@ class Runtime:
             raise RuntimeStateError("the runtime is shutting down; no new agents")
         self._agents[agent.name] = agent
         self._inboxes[agent.name] = CommunicationSystem.inbox(agent.name)
-        # what send() needs per agent, looked up once: inbox topic and attempts limit
-        self._routes[agent.name] = (
-            self._inboxes[agent.name],
-            self.policy_for(agent).max_attempts,
-        )
+        self._add_route(agent)
         if self.services is not None:
             self.services.balancer.register_agent(
                 agent.name, capacity=agent.concurrency, replicas=agent.replicas
@@ -340,58 +336,124 @@ class Runtime:
     def policy_for(self, agent: Agent) -> RetryPolicy:
         return agent.retry or self.retry
 
+    def _add_route(self, agent: Agent) -> None:
+        """Make ``agent`` a destination of :meth:`send` (and so of :meth:`request`): what a
+        message to it needs, looked up once: its inbox topic and attempts limit."""
+        self._routes[agent.name] = (
+            CommunicationSystem.inbox(agent.name),
+            self.policy_for(agent).max_attempts,
+        )
+
     # ------------------------------------------------------------------ messaging
 
-    async def send(self, agent: str, payload: Any = None, **options: Any) -> str:
+    async def send(
+        self,
+        agent: str,
+        payload: Any = None,
+        *,
+        delay: float = 0.0,
+        priority: int = 0,
+        dedup_key: str | None = None,
+        headers: dict[str, Any] | None = None,
+        sender: str | None = None,
+        workflow_id: str | None = None,
+        reply_to: str | None = None,
+        correlation_id: str | None = None,
+        max_attempts: int | None = None,
+    ) -> str:
         """Durably queue ``payload`` for ``agent`` (fire-and-forget); returns the message id.
 
-        ``options`` go to :meth:`MessageQueue.publish` (``delay``, ``priority``,
-        ``headers``, ``workflow_id``, ``dedup_key``, ``sender``, ...).
+        The options are those of :meth:`MessageQueue.publish`; ``max_attempts`` defaults
+        to the agent's retry policy. The one path every message to an agent takes
+        (:meth:`request` too): routing lives in the ``_routes`` table, so a runtime that
+        hosts an agent elsewhere (``DispatchRuntime``) only adds a route.
         """
         if self._status is not _State.RUNNING:
             self._check_running()
         route = self._routes.get(agent)
         if route is None:
-            raise UnknownAgentError(agent, self._agents)
-        if "max_attempts" not in options:
-            options["max_attempts"] = route[1]
-        return await self._queue.publish(route[0], payload, **options)  # type: ignore[union-attr]
+            raise UnknownAgentError(agent, self.agents)
+        return await self._queue.publish(  # type: ignore[union-attr]
+            route[0],
+            payload,
+            delay=delay,
+            priority=priority,
+            dedup_key=dedup_key,
+            headers=headers,
+            sender=sender,
+            correlation_id=correlation_id,
+            workflow_id=workflow_id,
+            reply_to=reply_to,
+            max_attempts=route[1] if max_attempts is None else max_attempts,
+        )
 
-    async def publish(self, topic: str, payload: Any = None, **options: Any) -> list[str]:
-        """Publish on ``topic``: each subscribed agent gets its own durable copy."""
+    async def publish(
+        self,
+        topic: str,
+        payload: Any = None,
+        *,
+        delay: float = 0.0,
+        priority: int = 0,
+        dedup_key: str | None = None,
+        headers: dict[str, Any] | None = None,
+        sender: str | None = None,
+        workflow_id: str | None = None,
+        max_attempts: int | None = None,
+    ) -> list[str]:
+        """Publish on ``topic``: each subscribed agent gets its own durable copy (see
+        :meth:`CommunicationSystem.publish`); returns the copies' ids."""
         self._check_running()
-        sender = options.pop("sender", None)
-        return await self.comm.publish(sender, topic, payload, **options)
+        return await self.comm.publish(
+            sender,
+            topic,
+            payload,
+            delay=delay,
+            priority=priority,
+            dedup_key=dedup_key,
+            headers=headers,
+            workflow_id=workflow_id,
+            max_attempts=max_attempts,
+        )
 
     async def request(
-        self, agent: str, payload: Any = None, *, timeout: float | None = None, **options: Any
+        self,
+        agent: str,
+        payload: Any = None,
+        *,
+        timeout: float | None = None,
+        delay: float = 0.0,
+        priority: int = 0,
+        dedup_key: str | None = None,
+        headers: dict[str, Any] | None = None,
+        sender: str | None = None,
+        workflow_id: str | None = None,
+        max_attempts: int | None = None,
     ) -> Any:
-        """Durably send ``payload`` to ``agent`` and wait for its result.
+        """Durably send ``payload`` to ``agent`` (through :meth:`send`) and wait for its result.
 
         Raises :class:`RequestTimeoutError` if no reply arrives within ``timeout``
-        (default ``request_timeout``), :class:`AgentError` if the agent failed for good.
+        seconds on the runtime's clock (default ``request_timeout``),
+        :class:`AgentError` if the agent failed for good.
         """
         wait = self.request_timeout if timeout is None else timeout
         if not wait > 0:
             raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
-        if self._status is not _State.RUNNING:
-            self._check_running()
-        route = self._routes.get(agent)
-        if route is None:
-            raise UnknownAgentError(agent, self._agents)
-        if "max_attempts" not in options:
-            options["max_attempts"] = route[1]
         correlation_id = new_id()
         waiter: Waiter = asyncio.get_running_loop().create_future()
         self._pending.add(correlation_id, waiter, wait)
         try:
-            # what send() does, inlined: this is the hot path of every request
-            await self._queue.publish(  # type: ignore[union-attr]
-                route[0],
+            await self.send(
+                agent,
                 payload,
+                delay=delay,
+                priority=priority,
+                dedup_key=dedup_key,
+                headers=headers,
+                sender=sender,
+                workflow_id=workflow_id,
                 reply_to=self._reply_topic,
                 correlation_id=correlation_id,
-                **options,
+                max_attempts=max_attempts,
             )
             reply = await waiter
         finally:
@@ -591,7 +653,7 @@ class Runtime:
         """Open the queue (unless given one already open) and restore the state snapshot."""
         self._queue = await self.backend.start()
         self._comm = CommunicationSystem(self._queue)
-        for name in self._agents:
+        for name in self._routes:  # local agents, and those hosted elsewhere (DispatchRuntime)
             self._comm.register_agent(name)
         for topic, name in self._subscriptions:
             self._comm.subscribe(topic, name)
