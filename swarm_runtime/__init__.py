@@ -14,12 +14,14 @@ from .clock import Clock, ManualClock, SystemClock
 from .communication import CommunicationSystem
 from .errors import (
     AgentError,
+    ArgumentTypeError,
     BackendUnavailableError,
     CircuitOpenError,
     ConfigError,
     DataError,
     Defer,
     HandoffError,
+    InvalidArgumentError,
     InvalidTopicError,
     NoCapacityError,
     NotSupportedError,
@@ -72,6 +74,7 @@ from .state import StateManager
 __all__ = [
     "Agent",
     "AgentError",
+    "ArgumentTypeError",
     "BackendUnavailableError",
     "CircuitBreaker",
     "CircuitOpenError",
@@ -88,6 +91,7 @@ __all__ = [
     "Handoff",
     "HandoffError",
     "HandoffProtocol",
+    "InvalidArgumentError",
     "InvalidTopicError",
     "LoadBalancer",
     "ManualClock",

@@ -9,6 +9,8 @@ from typing import Protocol, runtime_checkable
 
 import anyio
 
+from .errors import InvalidArgumentError
+
 __all__ = ["Clock", "ManualClock", "SystemClock"]
 
 
@@ -56,7 +58,7 @@ class ManualClock:
     def advance(self, seconds: float) -> None:
         """Move time forward and wake every sleeper whose deadline has passed."""
         if seconds < 0:
-            raise ValueError("a clock cannot go backwards")
+            raise InvalidArgumentError(f"a clock cannot go backwards (advance({seconds!r}))")
         self._now += seconds
         while self._sleepers and self._sleepers[0][0] <= self._now:
             heapq.heappop(self._sleepers)[2].set()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from ._args import bad_argument, check_count
 from .errors import UnknownAgentError
 from .message import Message, validate_topic
 from .queue.base import MessageQueue
@@ -132,6 +133,8 @@ class CommunicationSystem:
         still gets its copy.
         """
         validate_topic(topic)
+        if headers is not None and type(headers) is not dict:
+            raise bad_argument("headers", headers, "a dict or None", kind=False)
         copy_headers = dict(headers or {})
         copy_headers["topic"] = topic
         ids = []
@@ -157,6 +160,7 @@ class CommunicationSystem:
         For polling use outside the runtime; agents hosted by a Runtime receive their
         messages through their replicas instead. Unknown agents have no messages.
         """
+        check_count("max_messages", max_messages)
         if agent_id not in self._agents:
             return []
         batch = await self.queue.subscribe(self.inbox(agent_id), batch_size=max_messages)

@@ -9,6 +9,8 @@ redis, pydantic) are translated at the boundary, with the original chained as
     ├── ConfigError                  a runtime / pipeline option is invalid
     │   ├── PipelineConfigError      a pipeline or workflow is invalid; lists every problem
     │   └── NotSupportedError        the backend does not offer the store or feature asked for
+    ├── InvalidArgumentError (ValueError)  a public call got a bad argument (names it)
+    │   └── ArgumentTypeError (TypeError)  ... of the wrong type (also a ValueError)
     ├── PayloadError (ValueError)    a payload is not JSON-serialisable
     ├── UnknownAgentError (LookupError)
     │   └── UnknownAgentStateError (KeyError)  no state was registered for that agent id
@@ -28,7 +30,7 @@ redis, pydantic) are translated at the boundary, with the original chained as
     └── QueueError
         ├── QueueClosedError         the queue was closed (or never opened)
         ├── QueueLockedError         another process owns the queue directory
-        ├── InvalidTopicError (ValueError)
+        ├── InvalidTopicError (InvalidArgumentError)
         ├── QueueFormatError         on-disk data written by an unknown format version
         ├── QueueCorruptError        on-disk data failed its checksum beyond repair
         ├── QueueFullError           the disk is full; nothing was written
@@ -42,6 +44,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "AgentError",
+    "ArgumentTypeError",
     "ArtifactError",
     "BackendUnavailableError",
     "CircuitOpenError",
@@ -50,6 +53,7 @@ __all__ = [
     "DataError",
     "Defer",
     "HandoffError",
+    "InvalidArgumentError",
     "InvalidTopicError",
     "NoCapacityError",
     "NotSupportedError",
@@ -178,6 +182,17 @@ class Defer(SwarmError):
         super().__init__(reason or f"deferred for {delay:g}s")
 
 
+class InvalidArgumentError(SwarmError, ValueError):
+    """An argument of a public call is out of range or malformed (``delay=-1``,
+    ``batch_size=0``, ...); the message names the argument, what was expected and what
+    was given. Also a :class:`ValueError`, for callers that catch that."""
+
+
+class ArgumentTypeError(InvalidArgumentError, TypeError):
+    """An argument of a public call has the wrong type (``delay="5"``); also a
+    :class:`TypeError` (and, as an :class:`InvalidArgumentError`, a ValueError)."""
+
+
 class PayloadError(SwarmError, ValueError):
     """A payload (or result) cannot be serialised as JSON.
 
@@ -270,7 +285,7 @@ class QueueLockedError(QueueError):
         )
 
 
-class InvalidTopicError(QueueError, ValueError):
+class InvalidTopicError(QueueError, InvalidArgumentError):
     """A topic name is empty, too long, or contains characters that are not allowed."""
 
 

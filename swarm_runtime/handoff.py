@@ -11,6 +11,7 @@ import anyio
 from pydantic import BaseModel, ConfigDict, Field
 
 from . import _json
+from ._args import bad_argument, check_seconds
 from .clock import Clock, SystemClock
 from .errors import HandoffError, RequestTimeoutError
 
@@ -87,7 +88,7 @@ class HandoffProtocol:
 
     def __init__(self, *, max_records: int = 10_000, clock: Clock | None = None) -> None:
         if max_records < 1:
-            raise ValueError(f"max_records must be >= 1, got {max_records}")
+            raise bad_argument("max_records", max_records, "an int >= 1")
         self.max_records = max_records
         self._clock = clock or SystemClock()
         self._records: OrderedDict[str, Handoff] = OrderedDict()
@@ -131,6 +132,9 @@ class HandoffProtocol:
         workflow_id: str | None,
     ) -> Handoff:
         """A validated pending record with a fresh id (stores share it)."""
+        for name, agent in (("source", source), ("target", target)):
+            if not isinstance(agent, str):
+                raise bad_argument(f"the {name} agent", agent, "an agent name", kind=False)
         if not source or not target:
             raise HandoffError("a handoff needs a source and a target agent")
         _json.check_json(task_data, what="task_data")
@@ -244,6 +248,7 @@ class HandoffProtocol:
 
     async def wait(self, handoff_id: str, timeout: float | None = None) -> Handoff:
         """Wait until the handoff settles; returns its record."""
+        check_seconds("timeout", timeout, none=True)
         record = self._records.get(handoff_id)
         if record is None:
             raise HandoffError(f"handoff {handoff_id!r} is unknown")

@@ -58,8 +58,11 @@ def validate_topic(topic: str) -> str:
     may hold letters, digits and ``_ . : @ + = -``, must not start with a dot or
     contain ``..``, and are at most 200 characters long.
     """
-    if topic in _VALID_TOPICS:
-        return topic
+    try:
+        if topic in _VALID_TOPICS:
+            return topic
+    except TypeError:  # unhashable: a list, a dict...
+        pass
     if not isinstance(topic, str):
         raise InvalidTopicError(f"topic must be a str, got {type(topic).__name__}")
     if not topic:

@@ -15,8 +15,9 @@ from typing import Any
 import anyio
 
 from . import _json
+from ._args import check_count
 from .clock import Clock, SystemClock
-from .errors import ConfigError, SwarmError, UnknownAgentStateError
+from .errors import ArgumentTypeError, ConfigError, SwarmError, UnknownAgentStateError
 
 __all__ = ["AgentStateView", "StateChange", "StateManager"]
 
@@ -99,7 +100,7 @@ class StateManager:
                 if inspect.isawaitable(produced):
                     produced = await produced
                 if not isinstance(produced, Mapping):
-                    raise TypeError(
+                    raise ArgumentTypeError(
                         f"a state updater must return a mapping, got {type(produced).__name__}"
                     )
                 new_state = _copy(produced, f"state of {agent_id!r}")
@@ -107,7 +108,7 @@ class StateManager:
                 current.update(_copy(updates, f"update of {agent_id!r}"))
                 new_state = current
             else:
-                raise TypeError(
+                raise ArgumentTypeError(
                     f"updates must be a mapping or a function, got {type(updates).__name__}"
                 )
             slot.state = new_state
@@ -121,6 +122,7 @@ class StateManager:
 
     async def get_state_history(self, agent_id: str, limit: int | None = None) -> list[StateChange]:
         """The agent's most recent states, oldest first (bounded by ``history_size``)."""
+        check_count("limit", limit, minimum=0, none=True)
         slot = self._slots.get(agent_id)
         if slot is None:
             return []

@@ -20,8 +20,9 @@ import anyio
 from anyio.abc import TaskStatus
 
 from .. import _json
+from .._args import bad_argument, check_count, check_seconds
 from ..clock import Clock, SystemClock
-from ..errors import ConfigError, QueueClosedError
+from ..errors import ConfigError, InvalidArgumentError, QueueClosedError
 from ..message import Message, new_id, new_ids, validate_topic
 from ._publishing import MAX_MESSAGE_BYTES, PublishBatch
 from ._registry import create
@@ -280,13 +281,13 @@ class MessageQueue(abc.ABC):
         """
         self._check_publish(topic, delay, priority, None, None)
         if isinstance(payloads, (str, bytes, dict)) or not isinstance(payloads, Sequence):
-            raise TypeError(f"payloads must be a list of payloads, got {type(payloads).__name__}")
+            raise bad_argument("payloads", payloads, "a list of payloads", kind=False)
         count = len(payloads)
         keys: list[str | None] | None = None
         if dedup_keys is not None:
             keys = list(dedup_keys)
             if len(keys) != count:
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"dedup_keys must have one entry per payload: got {len(keys)} for {count}"
                 )
             for i, key in enumerate(keys):
@@ -320,13 +321,18 @@ class MessageQueue(abc.ABC):
         if self._state is not _State.OPEN:
             self._check_open()
         validate_topic(topic)
-        _check_delay(delay)
+        if (type(delay) is not int and type(delay) is not float) or not 0 <= delay < math.inf:
+            check_seconds("delay", delay)
         if type(priority) is not int:
-            raise ValueError(f"priority must be an int, got {type(priority).__name__}")
-        if max_attempts is not None and max_attempts < 1:
-            raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
+            raise bad_argument("priority", priority, "an int", kind=False)
+        if max_attempts is not None and (type(max_attempts) is not int or max_attempts < 1):
+            check_count("max_attempts", max_attempts)
         if headers:
+            if type(headers) is not dict:
+                raise bad_argument("headers", headers, "a dict or None", kind=False)
             _json.dumps(headers, what="headers")
+        elif headers is not None and type(headers) is not dict:
+            raise bad_argument("headers", headers, "a dict or None", kind=False)
 
     # ------------------------------------------------------------------ receiving
 
@@ -347,13 +353,15 @@ class MessageQueue(abc.ABC):
         if self._state is not _State.OPEN:
             self._check_open()
         validate_topic(topic)
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        lease = self.options.lease if lease is None else lease
-        if not (lease > 0 and math.isfinite(lease)):
-            raise ValueError(f"lease must be a positive number of seconds, got {lease!r}")
-        if timeout is not None and timeout < 0:
-            raise ValueError(f"timeout must be >= 0 or None, got {timeout!r}")
+        if type(batch_size) is not int or batch_size < 1:
+            check_count("batch_size", batch_size)
+        if lease is None:
+            lease = self.options.lease
+        elif type(lease) is not float or not 0 < lease < math.inf:
+            lease = check_seconds("lease", lease, positive=True)
+            assert lease is not None
+        if timeout is not None and timeout != 0:
+            check_seconds("timeout", timeout, none=True)
         return await self._get(topic, batch_size, lease, timeout)
 
     async def consume(
@@ -404,9 +412,7 @@ class MessageQueue(abc.ABC):
         if self._state is not _State.OPEN:
             self._check_open()
         if isinstance(message_ids, (str, bytes)) or not isinstance(message_ids, Sequence):
-            raise TypeError(
-                f"message_ids must be a list of message ids, got {type(message_ids).__name__}"
-            )
+            raise bad_argument("message_ids", message_ids, "a list of message ids", kind=False)
         if not message_ids:
             return 0
         return await self._ack_many(message_ids)
@@ -423,9 +429,7 @@ class MessageQueue(abc.ABC):
         each one's outcome, in order."""
         self._check_open()
         if isinstance(message_ids, (str, bytes)) or not isinstance(message_ids, Sequence):
-            raise TypeError(
-                f"message_ids must be a list of message ids, got {type(message_ids).__name__}"
-            )
+            raise bad_argument("message_ids", message_ids, "a list of message ids", kind=False)
         if delay is not None:
             _check_delay(delay)
         return [
@@ -466,8 +470,7 @@ class MessageQueue(abc.ABC):
     async def extend(self, message_id: str, lease: float) -> bool:
         """Extend a lease to ``lease`` seconds from now (a heartbeat). False if not leased."""
         self._check_open()
-        if not (lease > 0 and math.isfinite(lease)):
-            raise ValueError(f"lease must be a positive number of seconds, got {lease!r}")
+        check_seconds("lease", lease, positive=True)
         return await self._extend(message_id, lease)
 
     # ------------------------------------------------------------------ inspection
@@ -491,12 +494,14 @@ class MessageQueue(abc.ABC):
         """Up to ``limit`` ready messages in delivery order, without leasing them."""
         self._check_open()
         validate_topic(topic)
+        check_count("limit", limit, minimum=0)
         return await self._peek(topic, limit)
 
     async def dead_letters(self, topic: str, limit: int | None = None) -> list[Message]:
         """The topic's dead letters, oldest first; ``last_error`` says why each one died."""
         self._check_open()
         validate_topic(topic)
+        check_count("limit", limit, minimum=0, none=True)
         return await self._dead_letters(topic, limit)
 
     async def replay(self, topic: str, ids: list[str] | None = None) -> int:
@@ -594,13 +599,12 @@ class MessageQueue(abc.ABC):
 
 
 def _check_delay(delay: float) -> None:
-    if not isinstance(delay, (int, float)) or not math.isfinite(delay) or delay < 0:
-        raise ValueError(f"delay must be a finite number of seconds >= 0, got {delay!r}")
+    check_seconds("delay", delay)
 
 
 def _check_dedup_key(key: object, name: str) -> None:
     if not isinstance(key, str) or not key:
-        raise ValueError(f"{name} must be a non-empty str")
+        raise bad_argument(name, key, "a non-empty str", kind=isinstance(key, str))
 
 
 def split_options(options: dict[str, Any]) -> tuple[QueueOptions, Clock | None, dict[str, Any]]:

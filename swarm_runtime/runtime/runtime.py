@@ -16,6 +16,7 @@ import anyio
 import structlog
 from anyio.abc import TaskGroup, TaskStatus
 
+from .._args import bad_argument, check_seconds
 from .._logging import configure_logging
 from ..agents.base import Agent, AgentHandler, FunctionAgent
 from ..backends import Backend
@@ -302,6 +303,7 @@ class Runtime:
 
     def subscribe(self, topic: str, agent: str) -> None:
         """Deliver every message published on ``topic`` to ``agent`` too."""
+        validate_topic(topic)
         if agent not in self._agents:
             raise UnknownAgentError(agent, self._agents)
         self._subscriptions.append((topic, agent))
@@ -370,7 +372,10 @@ class Runtime:
         """
         if self._status is not _State.RUNNING:
             self._check_running()
-        route = self._routes.get(agent)
+        try:
+            route = self._routes.get(agent)
+        except TypeError:  # unhashable
+            raise bad_argument("agent", agent, "an agent name (str)", kind=False) from None
         if route is None:
             raise UnknownAgentError(agent, self.agents)
         return await self._queue.publish(  # type: ignore[union-attr]
@@ -435,9 +440,13 @@ class Runtime:
         seconds on the runtime's clock (default ``request_timeout``),
         :class:`AgentError` if the agent failed for good.
         """
-        wait = self.request_timeout if timeout is None else timeout
-        if not wait > 0:
-            raise ValueError(f"timeout must be > 0 seconds, got {timeout!r}")
+        if timeout is None:
+            wait = self.request_timeout
+        elif type(timeout) is not float or not 0 < timeout < math.inf:
+            check_seconds("timeout", timeout, positive=True)
+            wait = float(timeout)
+        else:
+            wait = timeout
         correlation_id = new_id()
         waiter: Waiter = asyncio.get_running_loop().create_future()
         self._pending.add(correlation_id, waiter, wait)
@@ -535,6 +544,7 @@ class Runtime:
 
     async def join(self, timeout: float | None = None) -> None:
         """Wait until every agent inbox is empty and nothing is in flight (drain)."""
+        check_seconds("timeout", timeout, none=True)
         self._check_running()
         with anyio.fail_after(math.inf if timeout is None else timeout):
             while True:

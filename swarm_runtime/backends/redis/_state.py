@@ -29,8 +29,9 @@ import anyio
 import orjson
 
 from ... import _json
+from ..._args import check_count
 from ...clock import Clock
-from ...errors import UnknownAgentStateError
+from ...errors import ArgumentTypeError, UnknownAgentStateError
 from ...state import SNAPSHOT_VERSION, StateChange, StateManager, Updater, _atomic_write
 
 if TYPE_CHECKING:
@@ -129,7 +130,7 @@ class RedisStateManager(StateManager):
                 if inspect.isawaitable(produced):
                     produced = await produced
                 if not isinstance(produced, Mapping):
-                    raise TypeError(
+                    raise ArgumentTypeError(
                         f"a state updater must return a mapping, got {type(produced).__name__}"
                     )
                 new_state = dict(produced)
@@ -137,7 +138,7 @@ class RedisStateManager(StateManager):
                 current.update(updates)
                 new_state = current
             else:
-                raise TypeError(
+                raise ArgumentTypeError(
                     f"updates must be a mapping or a function, got {type(updates).__name__}"
                 )
             return await self._write(client, base, agent_id, new_state)
@@ -147,6 +148,7 @@ class RedisStateManager(StateManager):
         return await self._read(client, base, agent_id)
 
     async def get_state_history(self, agent_id: str, limit: int | None = None) -> list[StateChange]:
+        check_count("limit", limit, minimum=0, none=True)
         client, base = self._client()
         if limit is not None and limit <= 0:
             return []

@@ -22,6 +22,7 @@ import anyio
 import orjson
 from anyio.abc import TaskStatus
 
+from ..._args import bad_argument
 from ..._logging import get_logger
 from ...clock import Clock
 from ...errors import ConfigError, PayloadError, QueueError
@@ -365,10 +366,10 @@ class FileQueue(DeliveryMixin, CompactionMixin):
             self._check_writable()
         priority = batch.priority
         if not -(2**63) <= priority < 2**63:
-            raise ValueError(f"priority must fit in a signed 64-bit integer, got {priority}")
+            raise bad_argument("priority", priority, "an int that fits in 64 bits (signed)")
         max_attempts = batch.max_attempts or 0
         if max_attempts > 0xFFFFFFFF:
-            raise ValueError(f"max_attempts must be below 2**32, got {max_attempts}")
+            raise bad_argument("max_attempts", max_attempts, "an int below 2**32")
         now = self.clock.time()
         if batch.delay > 0:
             state, due = _DELAYED, now + batch.delay

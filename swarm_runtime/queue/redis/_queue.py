@@ -22,6 +22,7 @@ from redis.exceptions import (
     ResponseError,
 )
 
+from ..._args import bad_argument
 from ..._logging import get_logger
 from ..._redact import redact
 from ...clock import Clock
@@ -346,8 +347,8 @@ class RedisQueue(MessageQueue):
         batch is one script call of its own (chunks of :data:`MAX_BATCH` in one MULTI/EXEC)."""
         priority = batch.priority
         if not -MAX_PRIORITY <= priority <= MAX_PRIORITY:
-            raise ValueError(
-                f"priority must be within +/-{MAX_PRIORITY} on the redis:// queue, got {priority}"
+            raise bad_argument(
+                "priority", priority, f"within +/-{MAX_PRIORITY} on the redis:// queue"
             )
         delay = batch.delay
         due = repr(self.clock.time() + delay) if delay > 0 else ""
