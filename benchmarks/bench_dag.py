@@ -134,7 +134,7 @@ async def message_path(
     the orchestrator does); otherwise they are published on a results topic and consumed
     back in batches.
     """
-    async with sr.Runtime(queue=queue, log_level="error", services=services) as rt:
+    async with sr.Runtime(queue=queue, services=services) as rt:
 
         @rt.agent("noop", replicas=replicas)
         async def noop(msg: sr.Message, ctx: sr.Context) -> None:
@@ -183,7 +183,7 @@ async def runtime_run(
 ) -> dict[str, float]:
     """Seconds to create and to execute the workflow on ``queue`` (``profiler``: of the
     execution only)."""
-    async with sr.Runtime(queue=queue, log_level="error", services=services) as rt:
+    async with sr.Runtime(queue=queue, services=services) as rt:
         orch = WorkflowOrchestrator(rt)
 
         @orch.agent("noop", replicas=replicas)

@@ -127,10 +127,10 @@ async def _run_dag(
     """Seconds for execute_workflow, and the tasks recorded in the Redis run store."""
     agent = FunctionAgent("noop", noop, concurrency=concurrency, replicas=replicas)
     if hosted:
-        runtime: sr.Runtime = sr.Runtime(url, log_level="error", services=False)
+        runtime: sr.Runtime = sr.Runtime(url, services=False)
         runtime.add_agent(agent)
     else:
-        runtime = DispatchRuntime(url, remote=[agent], log_level="error", services=False)
+        runtime = DispatchRuntime(url, remote=[agent], services=False)
     async with runtime:
         orch = WorkflowOrchestrator(runtime)
         tasks = [

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
 import swarm_runtime as sr
 from swarm_runtime.clock import ManualClock
@@ -53,6 +54,20 @@ def _backends() -> list[str]:
 
 
 QueueFactory = Callable[..., Awaitable[sr.MessageQueue]]
+
+
+@pytest.fixture(autouse=True)
+def _structlog_restored() -> Iterator[None]:
+    """Put back the structlog configuration a test found: a CLI command run in-process (or
+    ``sr.configure_logging``) configures it, and later tests must see the package's
+    default, stdlib logging."""
+    configured = structlog.is_configured()
+    config = structlog.get_config()
+    yield
+    if configured:
+        structlog.configure(**config)
+    else:
+        structlog.reset_defaults()
 
 
 @pytest.fixture

@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import anyio
+import pytest
 import structlog
 from structlog.testing import capture_logs
 
@@ -68,3 +76,110 @@ def test_configure_logging_json_lines() -> None:
         structlog.reset_defaults()
     line = json.loads(buffer.getvalue().strip().splitlines()[-1])
     assert (line["event"], line["agent"], line["x"], line["level"]) == ("hello", "a1", 1, "info")
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+STDLIB_SCRIPT = """
+import asyncio, logging, sys
+
+import swarm_runtime as sr
+
+if sys.argv[1] == "basicConfig":
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout)
+
+
+async def main() -> None:
+    retry = sr.RetryPolicy(max_attempts=2, base_delay=0, max_delay=0)
+    async with sr.Runtime(queue="memory://", retry=retry) as rt:
+
+        @rt.agent("bad")
+        async def bad(msg: sr.Message, ctx: sr.Context) -> None:
+            ctx.log.info("about to fail", size=3)
+            raise ValueError("nope")
+
+        try:
+            await rt.request("bad", None, workflow_id="wf-1", timeout=10)
+        except sr.AgentError:
+            pass
+
+
+asyncio.run(main())
+"""
+
+
+def _run_script(tmp_path: Path, mode: str) -> subprocess.CompletedProcess[str]:
+    script = tmp_path / "app.py"
+    script.write_text(STDLIB_SCRIPT)
+    return subprocess.run(
+        [sys.executable, str(script), mode],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+
+def test_runtime_prints_nothing_on_its_own(tmp_path: Path) -> None:
+    """An application that configures no logging sees nothing from the runtime, not even
+    its warnings and errors (a library adds only a NullHandler)."""
+    result = _run_script(tmp_path, "quiet")
+    assert (result.stdout, result.stderr) == ("", "")
+
+
+def test_basic_config_receives_the_runtime_records(tmp_path: Path) -> None:
+    """``logging.basicConfig`` in the application gets the runtime's records, their text
+    naming the agent, message and workflow."""
+    result = _run_script(tmp_path, "basicConfig")
+    lines = result.stdout.splitlines()
+    retry = [line for line in lines if "handler failed; will retry" in line]
+    assert len(retry) == 1, result.stdout
+    assert retry[0].startswith("WARNING:swarm_runtime.replica:")
+    assert "agent='bad'" in retry[0]
+    assert "workflow_id='wf-1'" in retry[0]
+    assert "message_id='" in retry[0]
+    assert any(line.startswith("ERROR:swarm_runtime.replica:handler failed;") for line in lines)
+    [own] = [line for line in lines if "about to fail" in line and "attempt" not in line][:1]
+    assert own.startswith("INFO:swarm_runtime.agent:about to fail")
+    assert "size=3" in own
+    assert result.stderr == ""
+
+
+async def test_stdlib_records_carry_the_ids_as_attributes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """With structlog unconfigured, records reach stdlib handlers with ``agent``,
+    ``message_id`` and ``workflow_id`` attributes (for a handler's own formatter/filter)."""
+    structlog.reset_defaults()  # the autouse fixture puts the configuration back
+    caplog.set_level(logging.INFO, logger="swarm_runtime")
+    async with sr.Runtime(queue="memory://", services=False) as rt:
+
+        @rt.agent("worker")
+        async def worker(msg: sr.Message, ctx: sr.Context) -> str:
+            ctx.log.info("working", rows=10)
+            return msg.id
+
+        message_id = await rt.request("worker", None, workflow_id="wf-7")
+    [record] = [r for r in caplog.records if r.name == "swarm_runtime.agent"]
+    assert record.levelno == logging.INFO
+    assert record.getMessage().startswith("working ")
+    fields = vars(record)
+    assert fields["agent"] == "worker"
+    assert fields["message_id"] == message_id
+    assert fields["workflow_id"] == "wf-7"
+    assert fields["rows"] == 10
+
+
+def test_runtime_configures_no_logging() -> None:
+    """Starting a runtime configures neither structlog nor the root logger."""
+    structlog.reset_defaults()
+    root_handlers = list(logging.getLogger().handlers)
+
+    async def main() -> None:
+        async with sr.Runtime(queue="memory://"):
+            pass
+
+    anyio.run(main)
+    assert not structlog.is_configured()
+    assert logging.getLogger().handlers == root_handlers

@@ -25,6 +25,7 @@ from rich.progress import (
 from rich.table import Table
 
 from .. import _loop
+from .._logging import configure_logging
 from ..errors import ConfigError
 from ..orchestrator import (
     DataPipelineOrchestrator,
@@ -171,9 +172,9 @@ def run_command(
     report = Path(report_path) if report_path else None
     if report is not None and report.suffix.lower() not in (".html", ".htm", ".json"):
         usage_error(f"--report {report_path}: the file name must end in .html or .json")
+    configure_logging("info" if verbose else "error")
     orch = DataPipelineOrchestrator(
         queue=queue_url,
-        log_level="info" if verbose else "error",
         metrics_port=metrics_port,
         host_agents=not no_agents,
         lease=lease,

@@ -19,6 +19,7 @@ import anyio
 import click
 
 from .. import _loop
+from .._logging import configure_logging
 from .._redact import redact
 from ..artifacts import ArtifactLocation
 from ..backends import backend_class
@@ -86,6 +87,7 @@ def worker_command(
             f"a worker needs a queue that several processes share (redis://HOST:PORT/DB), "
             f"got {queue!r}; pass --queue redis://...",
         )
+    configure_logging("info" if verbose else "warning")
     try:
         location = ArtifactLocation(artifacts or config.artifacts.location)
         code = _loop.run(_serve, config, queue, lease, grace_period, location, verbose)
@@ -108,7 +110,6 @@ async def _serve(
         queue=queue,
         retry=config.retry.to_policy(),
         grace_period=grace,
-        log_level="info" if verbose else "warning",
         services=False,
     )
     agents = shared_agents(config, lease=lease, artifacts=location)

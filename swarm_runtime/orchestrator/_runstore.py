@@ -23,10 +23,10 @@ from typing import Any
 
 import anyio
 import orjson
-import structlog
 from anyio.abc import TaskStatus
 
 from .. import _json
+from .._logging import get_logger
 from ..errors import WorkflowError
 from ._durations import RecordedDurations
 from .status import WorkflowState
@@ -43,7 +43,7 @@ __all__ = [
     "unknown_run",
 ]
 
-log = structlog.get_logger("swarm_runtime.orchestrator")
+log = get_logger("swarm_runtime.orchestrator")
 
 LOG_NAME = "run.log"
 #: acknowledges a batch of queue message ids (``MessageQueue.acknowledge_many``)

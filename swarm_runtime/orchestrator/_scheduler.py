@@ -38,8 +38,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
+from .._logging import get_logger
 from ..errors import ConfigError, QueueClosedError, QueueError, SwarmError, WorkflowError
 from ..pipeline.dag import ReadySet
 from ._critical import CriticalPathOrder
@@ -55,7 +54,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Scheduler"]
 
-log = structlog.get_logger("swarm_runtime.orchestrator")
+log = get_logger("swarm_runtime.orchestrator")
 
 RESULT_BATCH = 512
 #: results are logged and acknowledged within a batch or two; a short lease means a batch

@@ -20,8 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
-
+from .._logging import get_logger
 from .._redact import redact
 from ..artifacts import ArtifactLocation, ArtifactStore
 from ..artifacts.retention import collect_garbage
@@ -46,7 +45,7 @@ from .workflow import WorkflowOrchestrator, fingerprint, task_dict
 
 __all__ = ["DataPipelineOrchestrator", "PipelineResult", "RunStart"]
 
-log = structlog.get_logger("swarm_runtime.pipeline")
+log = get_logger("swarm_runtime.pipeline")
 
 
 @dataclass
@@ -86,7 +85,6 @@ class DataPipelineOrchestrator:
         queue: str | None = None,
         runs_dir: str | os.PathLike[str] | None = None,
         grace_period: float = 1.0,
-        log_level: str = "warning",
         listeners: Iterable[RuntimeListener] = (),
         services: bool = True,
         metrics_port: int | None = None,
@@ -106,7 +104,6 @@ class DataPipelineOrchestrator:
         self.lease = lease
         self.runs_dir = runs_dir
         self.grace_period = grace_period
-        self.log_level = log_level
         self.listeners = list(listeners)
         if metrics_port is not None and not services:
             raise ConfigError("metrics_port needs services=True")
@@ -200,7 +197,6 @@ class DataPipelineOrchestrator:
         options: dict[str, Any] = {
             "retry": retry,
             "grace_period": self.grace_period,
-            "log_level": self.log_level,
             "listeners": self.listeners,
             "services": bundle,
             "balancer": wanted.balancer if bundle else None,

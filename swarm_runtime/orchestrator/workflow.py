@@ -28,10 +28,10 @@ from typing import Any, TypeVar
 
 import anyio
 import orjson
-import structlog
 from pydantic import ValidationError
 
 from .. import _json
+from .._logging import get_logger
 from ..agents.base import Agent, AgentHandler, FunctionAgent
 from ..agents.builtin._validation import join_path, translate_errors
 from ..artifacts import broken_artifacts
@@ -63,7 +63,7 @@ from .status import TaskState, TaskStatus, WorkflowResult, WorkflowState, Workfl
 
 __all__ = ["TaskInput", "WorkflowOrchestrator", "fingerprint", "new_run_id", "task_dict"]
 
-log = structlog.get_logger("swarm_runtime.orchestrator")
+log = get_logger("swarm_runtime.orchestrator")
 H = TypeVar("H", bound=AgentHandler)
 
 TaskInput = TaskSpec | Mapping[str, Any] | str

@@ -21,6 +21,7 @@ from anyio.abc import TaskStatus
 
 from .. import _json
 from .._args import bad_argument, check_count, check_seconds
+from .._logging import get_logger
 from ..clock import Clock, SystemClock
 from ..errors import ConfigError, InvalidArgumentError, QueueClosedError
 from ..message import Message, new_id, new_ids, validate_topic
@@ -560,9 +561,7 @@ class MessageQueue(abc.ABC):
         The default, for backends without it, requeues like a plain nack (the message then
         dies after its remaining attempts) and says so in the log.
         """
-        import structlog
-
-        structlog.get_logger("swarm_runtime.queue").warning(
+        get_logger("swarm_runtime.queue").warning(
             "backend cannot dead-letter early; message requeued", backend=self.scheme
         )
         return await self._nack(message_id, 0.0, error)

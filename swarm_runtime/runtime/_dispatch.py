@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import anyio
-import structlog
 from anyio.abc import TaskStatus
 from anyio.streams.memory import MemoryObjectSendStream
 
+from .._logging import get_logger
 from ..errors import CircuitOpenError, QueueClosedError
 from ..message import Message
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Dispatcher"]
 
-log = structlog.get_logger("swarm_runtime.dispatch")
+log = get_logger("swarm_runtime.dispatch")
 
 
 class Dispatcher:

@@ -6,11 +6,10 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import structlog
 from anyio.abc import TaskStatus
 
 from .. import _json
-from .._logging import task_context
+from .._logging import get_logger, task_context
 from ..agents.base import FunctionAgent
 from ..errors import Defer, HandoffError, QueueClosedError, QueueError, Retry, Veto
 from ..events import Outcome, TaskEvent
@@ -32,7 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Replica", "handler_core"]
 
-log = structlog.get_logger("swarm_runtime.replica")
+log = get_logger("swarm_runtime.replica")
 _set_context = task_context.set
 _reset_context = task_context.reset
 

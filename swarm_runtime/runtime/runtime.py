@@ -13,11 +13,10 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import anyio
-import structlog
 from anyio.abc import TaskGroup, TaskStatus
 
 from .._args import bad_argument, check_seconds
-from .._logging import configure_logging
+from .._logging import get_logger
 from ..agents.base import Agent, AgentHandler, FunctionAgent
 from ..backends import Backend
 from ..clock import Clock, SystemClock
@@ -48,7 +47,7 @@ from ._replica import Replica, handler_core
 
 __all__ = ["Runtime"]
 
-log = structlog.get_logger("swarm_runtime.runtime")
+log = get_logger("swarm_runtime.runtime")
 H = TypeVar("H", bound=AgentHandler)
 
 LocalReply = Callable[[str, dict[str, Any]], None]
@@ -104,7 +103,6 @@ class Runtime:
         listeners: Iterable[RuntimeListener] = (),
         clock: Clock | None = None,
         queue_options: Mapping[str, Any] | None = None,
-        log_level: str = "info",
         services: bool | Services = True,
         thresholds: Mapping[str, float | None] | None = None,
         on_alert: AlertCallback | None = None,
@@ -135,7 +133,6 @@ class Runtime:
         self.handoffs = handoffs or self.backend.handoff_protocol(clock=self.clock)
         self.state_snapshot = Path(state_snapshot) if state_snapshot is not None else None
         self.snapshot_interval = snapshot_interval
-        self.log_level = log_level
         self._queue: MessageQueue | None = queue if isinstance(queue, MessageQueue) else None
         self._comm: CommunicationSystem | None = None
         self._agents: dict[str, Agent] = {}
@@ -578,7 +575,6 @@ class Runtime:
                 f"this Runtime is {self._status.value}; create a new Runtime to start again"
             )
         self._status = _State.STARTING
-        configure_logging(self.log_level)
         started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._stop = anyio.Event()
         self._host = asyncio.create_task(self._lifespan(started), name=f"swarm-runtime {self.id}")

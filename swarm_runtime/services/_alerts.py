@@ -15,8 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-import structlog
-
+from .._logging import get_logger
 from ..clock import Clock
 from ..errors import ConfigError
 
@@ -30,7 +29,7 @@ AlertCallback = Callable[["Alert"], None]
 HIGH_FACTOR = 1.5
 """A value beyond this multiple of the threshold makes an alert ``high``."""
 
-_log = structlog.get_logger("swarm_runtime.alerts")
+_log = get_logger("swarm_runtime.alerts")
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,8 +22,8 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 import anyio
-import structlog
 
+from .._logging import get_logger
 from ..clock import Clock, SystemClock
 from ..errors import (
     BackendUnavailableError,
@@ -39,7 +39,7 @@ from .circuit import BreakerConfig, CircuitBreaker, CircuitState, StateChange
 
 __all__ = ["Action", "ErrorDecision", "ErrorHandler", "ErrorKind", "ErrorRecord"]
 
-_log = structlog.get_logger("swarm_runtime.errors")
+_log = get_logger("swarm_runtime.errors")
 
 
 class ErrorKind(enum.StrEnum):

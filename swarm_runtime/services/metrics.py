@@ -19,8 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
-import structlog
-
+from .._logging import get_logger
 from ..clock import Clock, SystemClock
 from ..errors import ConfigError
 from ..events import TaskEvent
@@ -44,7 +43,7 @@ IN_FLIGHT = "in_flight"
 MESSAGES = "messages_total"
 """Counter of finished tasks per agent; ``messages_<outcome>`` counts each outcome."""
 
-_log = structlog.get_logger("swarm_runtime.metrics")
+_log = get_logger("swarm_runtime.metrics")
 _CONDITIONS: dict[str, Condition] = {"max": "exceeded_max", "min": "below_min"}
 
 

@@ -25,9 +25,9 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
 import anyio
-import structlog
 from anyio.abc import TaskStatus
 
+from .._logging import get_logger
 from ..clock import Clock, SystemClock
 from ..errors import ConfigError
 from ..events import TaskEvent
@@ -54,7 +54,7 @@ DEFAULT_THRESHOLDS: Mapping[str, float] = {
 }
 """The seed's thresholds; YAML ``monitoring.thresholds`` overrides them one by one."""
 
-_log = structlog.get_logger("swarm_runtime.monitoring")
+_log = get_logger("swarm_runtime.monitoring")
 
 
 class MetricSample(NamedTuple):

@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import anyio
-import structlog
 from anyio.abc import TaskStatus
 
+from .._logging import get_logger
 from ..clock import Clock, SystemClock
 from ..errors import ConfigError, UnknownAgentError
 from ..events import TaskEvent
@@ -51,7 +51,7 @@ DEFAULT_BOUNDS: Mapping[str, tuple[float, float]] = {
 ParameterChange = Callable[[str, dict[str, float]], None]
 """Called with (agent, new parameters) whenever the optimizer changes one."""
 
-_log = structlog.get_logger("swarm_runtime.optimizer")
+_log = get_logger("swarm_runtime.optimizer")
 _TUNED = ("concurrency", "batch_size")
 
 

@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import structlog
 from anyio.abc import TaskStatus
 from anyio.from_thread import BlockingPortal
 from prometheus_client import CollectorRegistry, start_http_server
@@ -34,6 +33,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from .._logging import get_logger
 from ..errors import ConfigError
 from ..events import TaskEvent
 from .circuit import CircuitState
@@ -51,7 +51,7 @@ DEFAULT_BUCKETS: Sequence[float] = (
 )  # fmt: skip
 """Histogram buckets of task durations, in seconds."""
 
-_log = structlog.get_logger("swarm_runtime.prometheus")
+_log = get_logger("swarm_runtime.prometheus")
 
 
 class PrometheusExporter:

@@ -177,7 +177,7 @@ async def test_resume_after_interruption_on_file_queue(tmp_path: Path) -> None:
 async def test_runs_listed_with_their_states(tmp_path: Path) -> None:
     """A directory store lists runs with state and progress; ``store=`` may be any directory,
     also for a memory queue."""
-    async with sr.Runtime(queue="memory://", retry=FAST_RETRY, log_level="error") as rt:
+    async with sr.Runtime(queue="memory://", retry=FAST_RETRY) as rt:
         from swarm_runtime.orchestrator import WorkflowOrchestrator
 
         orch = WorkflowOrchestrator(rt, store=tmp_path / "runs")

@@ -166,7 +166,7 @@ async def record(msg, ctx):
 
 
 async def main():
-    async with sr.Runtime(queue=queue, log_level="error") as rt:
+    async with sr.Runtime(queue=queue) as rt:
         orch = WorkflowOrchestrator(rt)
         orch.register_agent("rec", record)
         tasks = [
@@ -215,7 +215,7 @@ async def test_result_handed_over_but_not_logged_is_dispatched_again(tmp_path: P
             await q.acknowledge(message.id)
 
     with anyio.fail_after(WAIT):
-        async with sr.Runtime(queue=queue, log_level="error") as rt:
+        async with sr.Runtime(queue=queue) as rt:
             orch = WorkflowOrchestrator(rt)
             orch.register_agent("rec", _record_into(executions))
             status = await orch.load_workflow(run_id)

@@ -17,7 +17,7 @@ async def test_replies_to_a_local_topic_reach_the_callback_once_each() -> None:
     """Each reply, success or final failure, is handed to the callback exactly once; none
     is published on the topic, and every task message is acknowledged."""
     got: list[tuple[str, dict[str, Any]]] = []
-    async with sr.Runtime(queue="memory://", retry=FAST, log_level="error") as rt:
+    async with sr.Runtime(queue="memory://", retry=FAST) as rt:
 
         @rt.agent("double")
         async def double(msg: sr.Message, ctx: sr.Context) -> int:
@@ -44,7 +44,7 @@ async def test_replies_to_a_local_topic_reach_the_callback_once_each() -> None:
 async def test_unregistered_topic_gets_its_replies_through_the_queue() -> None:
     """After unregister_local_topic replies are published on the topic again."""
     got: list[str] = []
-    async with sr.Runtime(queue="memory://", log_level="error") as rt:
+    async with sr.Runtime(queue="memory://") as rt:
 
         @rt.agent("echo")
         async def echo(msg: sr.Message, ctx: sr.Context) -> Any:
@@ -68,7 +68,7 @@ async def test_a_failing_local_consumer_falls_back_to_the_queue() -> None:
     def broken(corr: str, body: dict[str, Any]) -> None:
         raise RuntimeError("boom")
 
-    async with sr.Runtime(queue="memory://", log_level="error") as rt:
+    async with sr.Runtime(queue="memory://") as rt:
 
         @rt.agent("echo")
         async def echo(msg: sr.Message, ctx: sr.Context) -> Any:
@@ -85,7 +85,7 @@ async def test_a_failing_local_consumer_falls_back_to_the_queue() -> None:
 async def test_local_topic_registration_is_checked() -> None:
     """A topic has at most one local consumer, and its name must be a valid topic; the
     runtime's own reply topic cannot be unregistered."""
-    async with sr.Runtime(queue="memory://", log_level="error") as rt:
+    async with sr.Runtime(queue="memory://") as rt:
 
         @rt.agent("echo")
         async def echo(msg: sr.Message, ctx: sr.Context) -> Any:

@@ -1,21 +1,13 @@
-"""Fixtures for the scale-out tests: a private Redis key prefix, structlog left alone."""
+"""Fixtures for the scale-out tests: a private Redis key prefix."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
 import pytest
-import structlog
 
 from ..conftest import require_redis
 from ..queue.redis_helpers import delete_keys, new_prefix
-
-
-@pytest.fixture(autouse=True)
-def _structlog_left_alone() -> None:
-    """Keep the runtimes these tests start from reconfiguring structlog for later tests."""
-    if not structlog.is_configured():
-        structlog.configure()
 
 
 @pytest.fixture

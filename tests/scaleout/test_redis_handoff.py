@@ -22,7 +22,7 @@ async def _unused(msg: sr.Message, ctx: sr.Context) -> None:
 
 def _runtime(prefix: str) -> tuple[sr.Runtime, RedisHandoffProtocol]:
     runtime = sr.Runtime(
-        queue=f"{REDIS_URL}?prefix={prefix}", grace_period=0.0, log_level="error", services=False
+        queue=f"{REDIS_URL}?prefix={prefix}", grace_period=0.0, services=False
     )
     assert isinstance(runtime.handoffs, RedisHandoffProtocol)  # handed out by the backend
     return runtime, runtime.handoffs
@@ -36,7 +36,6 @@ async def test_handoff_across_runtimes_is_tracked_once(prefix: str) -> None:
         f"{REDIS_URL}?prefix={prefix}",
         remote=[back_agent],  # "back" runs only in the other runtime
         grace_period=0.0,
-        log_level="error",
         services=False,
     )
     front_handoffs = front_rt.handoffs

@@ -48,11 +48,11 @@ async def test_results_survive_a_lost_connection(
         direct = f"{REDIS_URL}?prefix={prefix}"
         proxied = f"{proxy.url}?prefix={prefix}&retries=8"
         agent = FunctionAgent("work", work, concurrency=4)
-        worker = sr.Runtime(direct, grace_period=0.0, log_level="error", services=False)
+        worker = sr.Runtime(direct, grace_period=0.0, services=False)
         worker.add_agent(agent)
         remote = FunctionAgent("work", work, concurrency=4)
         dispatcher = DispatchRuntime(
-            proxied, remote=[remote], grace_period=0.0, log_level="error", services=False
+            proxied, remote=[remote], grace_period=0.0, services=False
         )
         with capture_logs() as logs:
             async with worker, dispatcher:

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.redis
 
 def _runtime(prefix: str) -> tuple[sr.Runtime, RedisStateManager]:
     runtime = sr.Runtime(
-        queue=f"{REDIS_URL}?prefix={prefix}", grace_period=0.0, log_level="error", services=False
+        queue=f"{REDIS_URL}?prefix={prefix}", grace_period=0.0, services=False
     )
     state = runtime.state = runtime.backend.state_manager(clock=runtime.clock, history_size=5)
     assert isinstance(state, RedisStateManager)
@@ -82,8 +82,8 @@ async def test_a_redis_runtime_shares_state_with_no_extra_step(prefix: str) -> N
     """A plain Runtime on redis:// gets the shared state from its backend: what one runtime's
     agent writes, another runtime on the same prefix reads."""
     url = f"{REDIS_URL}?prefix={prefix}"
-    first = sr.Runtime(queue=url, grace_period=0.0, log_level="error", services=False)
-    second = sr.Runtime(queue=url, grace_period=0.0, log_level="error", services=False)
+    first = sr.Runtime(queue=url, grace_period=0.0, services=False)
+    second = sr.Runtime(queue=url, grace_period=0.0, services=False)
     assert isinstance(first.state, RedisStateManager)
     async with first, second:
         await first.state.update_state("a", {"x": 1}, create=True)

@@ -26,7 +26,7 @@ def _url(prefix: str) -> str:
 
 
 def _runtime(prefix: str) -> sr.Runtime:
-    return sr.Runtime(queue=_url(prefix), retry=FAST_RETRY, grace_period=0.0, log_level="error")
+    return sr.Runtime(queue=_url(prefix), retry=FAST_RETRY, grace_period=0.0)
 
 
 async def _log_records(prefix: str, run_id: str) -> list[dict[str, Any]]:
@@ -175,7 +175,7 @@ async def test_a_run_executing_elsewhere_is_not_executed_twice(prefix: str) -> N
 
     url = f"{REDIS_URL}?prefix={prefix}"
     remote = FunctionAgent("slow", slow)
-    dispatcher = DispatchRuntime(url, remote=[remote], grace_period=0.0, log_level="error")
+    dispatcher = DispatchRuntime(url, remote=[remote], grace_period=0.0)
     async with dispatcher, _runtime(prefix) as second_rt:
         first = WorkflowOrchestrator(dispatcher)
         run_id = await first.create_workflow(["only"], name="busy", agent="slow")

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import anyio
-import structlog
 from anyio.abc import TaskStatus
 
+from ..._logging import get_logger
 from ...errors import WorkflowError
 from ...orchestrator._runstore import (
     LOG_NAME,
@@ -36,7 +36,7 @@ from ...orchestrator._runstore import (
 
 __all__ = ["DirectoryRunStore"]
 
-log = structlog.get_logger("swarm_runtime.orchestrator")
+log = get_logger("swarm_runtime.orchestrator")
 
 
 class _FileRunLog(BufferedRunLog):

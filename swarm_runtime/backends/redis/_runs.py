@@ -36,10 +36,10 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import orjson
-import structlog
 from anyio.abc import TaskStatus
 from redis.exceptions import NoScriptError, ResponseError
 
+from ..._logging import get_logger
 from ...errors import WorkflowError
 from ...orchestrator._runstore import (
     Ack,
@@ -61,7 +61,7 @@ if TYPE_CHECKING:
 
 __all__ = ["RedisRunStore"]
 
-log = structlog.get_logger("swarm_runtime.orchestrator")
+log = get_logger("swarm_runtime.orchestrator")
 
 _TRANSIENT = TRANSIENT
 #: records per script call (bounds one script's run time)

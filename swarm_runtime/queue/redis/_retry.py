@@ -5,15 +5,15 @@ the retries are spent."""
 from __future__ import annotations
 
 import anyio
-import structlog
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from ..._logging import get_logger
 from ...errors import SwarmError
 
 __all__ = ["TRANSIENT", "backoff"]
 
-log = structlog.get_logger("swarm_runtime.redis")
+log = get_logger("swarm_runtime.redis")
 
 #: errors that mean "the connection is gone for now", worth retrying
 TRANSIENT = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
