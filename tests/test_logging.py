@@ -183,3 +183,18 @@ def test_runtime_configures_no_logging() -> None:
     anyio.run(main)
     assert not structlog.is_configured()
     assert logging.getLogger().handlers == root_handlers
+
+
+def test_package_loggers_go_through_the_library_proxy() -> None:
+    """No module of the package takes a structlog logger directly or configures logging
+    (that would print on its own or bypass the application's stdlib handlers)."""
+    package = ROOT / "swarm_runtime"
+    offenders = []
+    for path in package.rglob("*.py"):
+        if path.name == "_logging.py":
+            continue
+        text = path.read_text()
+        for needle in ("structlog.get_logger(", "structlog.configure(", "logging.basicConfig("):
+            if needle in text:
+                offenders.append(f"{path.relative_to(ROOT)}: {needle}")
+    assert offenders == []
