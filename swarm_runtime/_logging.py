@@ -106,25 +106,7 @@ class _LibraryLogger:
             )
         return self._stdlib
 
-    def debug(self, event: str, **fields: Any) -> None:
-        self._target().debug(event, **fields)
-
-    def info(self, event: str, **fields: Any) -> None:
-        self._target().info(event, **fields)
-
-    def warning(self, event: str, **fields: Any) -> None:
-        self._target().warning(event, **fields)
-
-    def error(self, event: str, **fields: Any) -> None:
-        self._target().error(event, **fields)
-
-    def exception(self, event: str, **fields: Any) -> None:
-        self._target().exception(event, **fields)
-
-    def critical(self, event: str, **fields: Any) -> None:
-        self._target().critical(event, **fields)
-
-    def __getattr__(self, name: str) -> Any:  # the rest of the structlog logger API
+    def __getattr__(self, name: str) -> Any:  # info, warning, ...: the target's methods
         return getattr(self._target(), name)
 
     def __repr__(self) -> str:

@@ -20,9 +20,7 @@ async def orchestrator(
 
     Runtimes own a task group, so tests open them in their own body (not in fixtures).
     """
-    async with sr.Runtime(
-        queue=queue, retry=FAST_RETRY, grace_period=0.0
-    ) as runtime:
+    async with sr.Runtime(queue=queue, retry=FAST_RETRY, grace_period=0.0) as runtime:
         yield WorkflowOrchestrator(runtime, **options)
 
 

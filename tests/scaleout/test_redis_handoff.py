@@ -21,9 +21,7 @@ async def _unused(msg: sr.Message, ctx: sr.Context) -> None:
 
 
 def _runtime(prefix: str) -> tuple[sr.Runtime, RedisHandoffProtocol]:
-    runtime = sr.Runtime(
-        queue=f"{REDIS_URL}?prefix={prefix}", grace_period=0.0, services=False
-    )
+    runtime = sr.Runtime(queue=f"{REDIS_URL}?prefix={prefix}", grace_period=0.0, services=False)
     assert isinstance(runtime.handoffs, RedisHandoffProtocol)  # handed out by the backend
     return runtime, runtime.handoffs
 

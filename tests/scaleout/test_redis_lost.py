@@ -51,9 +51,7 @@ async def test_results_survive_a_lost_connection(
         worker = sr.Runtime(direct, grace_period=0.0, services=False)
         worker.add_agent(agent)
         remote = FunctionAgent("work", work, concurrency=4)
-        dispatcher = DispatchRuntime(
-            proxied, remote=[remote], grace_period=0.0, services=False
-        )
+        dispatcher = DispatchRuntime(proxied, remote=[remote], grace_period=0.0, services=False)
         with capture_logs() as logs:
             async with worker, dispatcher:
                 orch = WorkflowOrchestrator(dispatcher)

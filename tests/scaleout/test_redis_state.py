@@ -16,9 +16,7 @@ pytestmark = pytest.mark.redis
 
 
 def _runtime(prefix: str) -> tuple[sr.Runtime, RedisStateManager]:
-    runtime = sr.Runtime(
-        queue=f"{REDIS_URL}?prefix={prefix}", grace_period=0.0, services=False
-    )
+    runtime = sr.Runtime(queue=f"{REDIS_URL}?prefix={prefix}", grace_period=0.0, services=False)
     state = runtime.state = runtime.backend.state_manager(clock=runtime.clock, history_size=5)
     assert isinstance(state, RedisStateManager)
     return runtime, state
