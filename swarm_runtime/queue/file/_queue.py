@@ -366,7 +366,7 @@ class FileQueue(DeliveryMixin, CompactionMixin):
             self._check_writable()
         priority = batch.priority
         if not -(2**63) <= priority < 2**63:
-            raise bad_argument("priority", priority, "an int that fits in 64 bits (signed)")
+            raise bad_argument("priority", priority, "a signed 64-bit int")
         max_attempts = batch.max_attempts or 0
         if max_attempts > 0xFFFFFFFF:
             raise bad_argument("max_attempts", max_attempts, "an int below 2**32")
