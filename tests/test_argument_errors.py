@@ -99,6 +99,11 @@ async def _unused(msg: sr.Message, ctx: sr.Context) -> None:
     return None
 
 
+async def _update_state(rt: sr.Runtime, updates: Any) -> Any:
+    await rt.state.register_agent_state("a")
+    return await rt.state.update_state("a", updates)
+
+
 RUNTIME_CASES: list[tuple[str, Call, type[Exception], str]] = [
     ("send-delay", lambda rt: rt.send("a", 1, delay=-1), ValueError, "delay"),
     ("send-priority", lambda rt: rt.send("a", 1, priority="1"), TypeError, "priority"),
@@ -141,13 +146,8 @@ RUNTIME_CASES: list[tuple[str, Call, type[Exception], str]] = [
         "priority",
     ),
     ("comm-fetch", lambda rt: rt.comm.fetch_messages("a", 0), ValueError, "max_messages"),
-    ("state-update", lambda rt: rt.state.update_state("a", 5), TypeError, "updates"),
-    (
-        "state-updater-result",
-        lambda rt: rt.state.update_state("a", lambda s: 5),
-        TypeError,
-        "mapping",
-    ),
+    ("state-update", lambda rt: _update_state(rt, 5), TypeError, "updates"),
+    ("state-updater-result", lambda rt: _update_state(rt, lambda s: 5), TypeError, "mapping"),
     ("state-history", lambda rt: rt.state.get_state_history("a", -1), ValueError, "limit"),
     (
         "handoff-target",
