@@ -204,7 +204,7 @@ def pipeline_yaml(
 
 async def run_pipeline(path: Path, runs: Path) -> float:
     """Makespan of ``run`` on the pipeline file: the session's start to its end."""
-    orch = DataPipelineOrchestrator(services=False, log_level="error", runs_dir=runs)
+    orch = DataPipelineOrchestrator(services=False, runs_dir=runs)
     pipeline_id = orch.create_pipeline(path)
     result = await orch.execute_pipeline(pipeline_id, resume=False)
     if not result.ok:

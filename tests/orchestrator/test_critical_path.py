@@ -46,9 +46,7 @@ async def run_on_clock(
         started[name] = clock.time() - T0
         await clock.sleep(seconds[name])
 
-    async with sr.Runtime(
-        queue="memory://", clock=clock, services=False, grace_period=0.0, log_level="error"
-    ) as rt:
+    async with sr.Runtime(queue="memory://", clock=clock, services=False, grace_period=0.0) as rt:
         orch = WorkflowOrchestrator(rt, store=store)
         for agent in agents:
             orch.register_agent(agent, work, concurrency=16)
@@ -167,7 +165,7 @@ async def test_estimates_start_from_earlier_runs_in_the_run_store() -> None:
 @pytest.mark.parametrize("value", ["lifo", "", 3])
 async def test_bad_scheduling_is_a_config_error_naming_the_choices(value: Any) -> None:
     """``scheduling`` accepts critical_path or fifo, on the orchestrator and per workflow."""
-    async with sr.Runtime(queue="memory://", services=False, log_level="error") as rt:
+    async with sr.Runtime(queue="memory://", services=False) as rt:
         with pytest.raises(ConfigError, match=r"scheduling must be one of critical_path, fifo"):
             WorkflowOrchestrator(rt, scheduling=value)
         orch = WorkflowOrchestrator(rt)
@@ -178,7 +176,7 @@ async def test_bad_scheduling_is_a_config_error_naming_the_choices(value: Any) -
 
 async def test_orchestrator_default_scheduling_applies_to_its_workflows() -> None:
     """``WorkflowOrchestrator(scheduling="fifo")`` is the default of its workflows."""
-    async with sr.Runtime(queue="memory://", services=False, log_level="error") as rt:
+    async with sr.Runtime(queue="memory://", services=False) as rt:
         orch = WorkflowOrchestrator(rt, scheduling="fifo")
         orch.register_agent("w", _noop)
         first = await orch.create_workflow(["a"])
