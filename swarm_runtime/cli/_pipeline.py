@@ -37,6 +37,7 @@ from ..orchestrator import (
 from ..pipeline import GRAPH_FORMATS, Dag, load_pipeline, render_graph
 from ..report import write_html_report, write_json_report
 from ._exit import ExitCode, fail, usage_error
+from ._options import base_dir_option
 
 __all__ = ["register"]
 
@@ -62,10 +63,11 @@ def register(cli: click.Group) -> None:
 
 @click.command("validate")
 @click.argument("pipeline", metavar="PIPELINE.yaml")
-def validate_command(pipeline: str) -> None:
+@base_dir_option
+def validate_command(pipeline: str, base_dir: str | None) -> None:
     """Check a pipeline file: prints OK and a summary, or every problem (exit code 2)."""
     try:
-        orch = DataPipelineOrchestrator()
+        orch = DataPipelineOrchestrator(base_dir=base_dir)
         config = orch.config(orch.create_pipeline(pipeline))
     except ConfigError as exc:
         fail(exc)
@@ -147,6 +149,7 @@ def graph_command(pipeline: str, fmt: str, critical: bool) -> None:
     help="Where table results are stored (overrides the pipeline's artifacts.location; "
     "on redis:// a directory every worker can read).",
 )
+@base_dir_option
 @click.option("-v", "--verbose", is_flag=True, help="Log what the runtime does (to stderr).")
 def run_command(
     pipeline: str,
@@ -158,6 +161,7 @@ def run_command(
     no_agents: bool,
     lease: float | None,
     artifacts: str | None,
+    base_dir: str | None,
     verbose: bool,
 ) -> None:
     """Run a pipeline with live progress and a summary; exit code 1 if a task failed.
@@ -179,6 +183,7 @@ def run_command(
         host_agents=not no_agents,
         lease=lease,
         artifacts=artifacts,
+        base_dir=base_dir,
     )
     try:
         pipeline_id = orch.create_pipeline(pipeline)

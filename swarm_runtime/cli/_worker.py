@@ -21,6 +21,7 @@ import click
 from .. import _loop
 from .._logging import configure_logging
 from .._redact import redact
+from ..agents.builtin._confine import confined_to
 from ..artifacts import ArtifactLocation
 from ..backends import backend_class
 from ..errors import ConfigError
@@ -29,6 +30,7 @@ from ..orchestrator._scaleout import shared_agents
 from ..pipeline import PipelineConfig
 from ..runtime.runtime import Runtime
 from ._exit import ExitCode, exit_on_error, fail, usage_error
+from ._options import base_dir_option
 
 __all__ = ["register"]
 
@@ -60,6 +62,7 @@ def register(cli: click.Group) -> None:
     help="Where table results are stored: a directory every worker and run can read "
     "(overrides the pipeline's artifacts.location).",
 )
+@base_dir_option
 @click.option("-v", "--verbose", is_flag=True, help="Log what the runtime does (to stderr).")
 def worker_command(
     pipeline: str,
@@ -67,6 +70,7 @@ def worker_command(
     lease: float | None,
     grace_period: float,
     artifacts: str | None,
+    base_dir: str | None,
     verbose: bool,
 ) -> None:
     """Host the pipeline's agents and take tasks from the shared queue until SIGTERM.
@@ -75,7 +79,7 @@ def worker_command(
     queue cannot be reached.
     """
     try:
-        orch = DataPipelineOrchestrator()
+        orch = DataPipelineOrchestrator(base_dir=base_dir)
         config = orch.config(orch.create_pipeline(pipeline))
     except ConfigError as exc:
         fail(exc)
@@ -91,6 +95,8 @@ def worker_command(
     try:
         location = ArtifactLocation(artifacts or config.artifacts.location)
         code = _loop.run(_serve, config, queue, lease, grace_period, location, verbose)
+        with confined_to(base_dir):  # the agents' tasks inherit it
+            code = _loop.run(_serve, config, queue, lease, grace_period, verbose)
     except KeyboardInterrupt:  # a second Ctrl-C during the shutdown
         raise SystemExit(int(ExitCode.INTERRUPTED)) from None
     except BaseException as exc:  # one line and an exit code for ours, a traceback for bugs

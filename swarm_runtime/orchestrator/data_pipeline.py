@@ -22,6 +22,7 @@ from typing import Any
 
 from .._logging import get_logger
 from .._redact import redact
+from ..agents.builtin._confine import confined_to
 from ..artifacts import ArtifactLocation, ArtifactStore
 from ..artifacts.retention import collect_garbage
 from ..backends import backend_class
@@ -77,6 +78,9 @@ class DataPipelineOrchestrator:
     agents' lease (how soon a dead process's tasks go to another). ``artifacts`` overrides
     the pipelines' ``artifacts.location`` (where table results are stored). ``scheduling``
     overrides the pipelines' ``scheduling:`` (``critical_path`` or ``fifo``).
+    ``base_dir`` confines the files built-in sources and sinks read and write to that
+    directory (relative paths are taken from it; a path outside it is a config error): for
+    pipelines you did not write.
     """
 
     def __init__(
@@ -92,6 +96,7 @@ class DataPipelineOrchestrator:
         lease: float | None = None,
         artifacts: str | None = None,
         scheduling: Scheduling | None = None,
+        base_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         if scheduling is not None and scheduling not in SCHEDULING_POLICIES:
             raise ConfigError(
@@ -99,6 +104,9 @@ class DataPipelineOrchestrator:
             )
         self.scheduling = scheduling
         self.artifacts = artifacts
+        if base_dir is not None and not os.path.isdir(base_dir):
+            raise ConfigError(f"base_dir {os.fspath(base_dir)!r} is not a directory")
+        self.base_dir = base_dir
         self.queue = queue
         self.host_agents = host_agents
         self.lease = lease
@@ -120,17 +128,18 @@ class DataPipelineOrchestrator:
         :class:`PipelineConfig`. Raises :class:`PipelineConfigError` (file, field path and
         what was expected) or :class:`ConfigError` (a user agent cannot be imported).
         """
-        if isinstance(config, PipelineConfig):
-            parsed, source = validate_pipeline(config), config.name
-        elif isinstance(config, Mapping):
-            parsed, source = parse_pipeline(config, source="<config>"), "<config>"
-        elif isinstance(config, (str, os.PathLike)):
-            parsed, source = load_pipeline(config), os.fspath(config)
-        else:
-            raise ConfigError(
-                f"create_pipeline() takes a file path, a dict or a PipelineConfig, "
-                f"got {type(config).__name__}"
-            )
+        with confined_to(self.base_dir):
+            if isinstance(config, PipelineConfig):
+                parsed, source = validate_pipeline(config), config.name
+            elif isinstance(config, Mapping):
+                parsed, source = parse_pipeline(config, source="<config>"), "<config>"
+            elif isinstance(config, (str, os.PathLike)):
+                parsed, source = load_pipeline(config), os.fspath(config)
+            else:
+                raise ConfigError(
+                    f"create_pipeline() takes a file path, a dict or a PipelineConfig, "
+                    f"got {type(config).__name__}"
+                )
         for spec in parsed.agents:
             if spec.builtin is None:
                 user_target(spec)  # fail now, not once the run has started
@@ -169,6 +178,16 @@ class DataPipelineOrchestrator:
         one (else starts a new run), ``False`` always starts a new run, a run id resumes
         that run. ``on_start`` is called with a :class:`RunStart` once the run is known.
         """
+        with confined_to(self.base_dir):  # the run's tasks inherit the confinement
+            return await self._execute(pipeline_id, input_data, resume, on_start)
+
+    async def _execute(
+        self,
+        pipeline_id: str,
+        input_data: Any,
+        resume: str | bool | None,
+        on_start: Callable[[RunStart], Any] | None,
+    ) -> PipelineResult:
         pipeline = self._get(pipeline_id)
         if pipeline.state == "running":
             raise WorkflowError(f"pipeline {pipeline.config.name!r} is already running")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from ._confine import confine
 
 __all__ = ["Columns", "FilePath", "Params", "UpstreamName"]
 
@@ -16,7 +18,13 @@ class Params(BaseModel):
 
 
 FilePath = Annotated[
-    str, Field(min_length=1, description="file path, relative to the working directory")
+    str,
+    Field(
+        min_length=1,
+        description="file path, relative to the working directory (or to --base-dir, "
+        "outside which it is refused)",
+    ),
+    AfterValidator(confine),
 ]
 Columns = Annotated[
     list[Annotated[str, Field(min_length=1)]] | None,
