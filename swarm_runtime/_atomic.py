@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -40,9 +41,11 @@ def atomic_write_with(path: str | os.PathLike[str], write: Callable[[Path], T]) 
 
     ``write`` creates the temp file (a library writer such as Polars' ``sink_ipc``);
     its return value is handed back with the absolute path once the file is fsync'd
-    and renamed into place.
+    and renamed into place. An existing file keeps its permission bits; a read-only one
+    (no write permission for its owner, or none for this user) is never replaced.
     """
     target = Path(path).absolute()
+    mode = _replaceable_mode(target)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -50,6 +53,8 @@ def atomic_write_with(path: str | os.PathLike[str], write: Callable[[Path], T]) 
         raise _write_error(target, exc) from exc
     try:
         value = write(tmp)
+        if mode is not None:
+            os.chmod(tmp, mode)
         fd = os.open(tmp, os.O_RDONLY)
         try:
             os.fsync(fd)
@@ -64,6 +69,25 @@ def atomic_write_with(path: str | os.PathLike[str], write: Callable[[Path], T]) 
         raise
     _fsync_directory(target.parent)
     return target, value
+
+
+def _replaceable_mode(target: Path) -> int | None:
+    """The permission bits of an existing ``target`` (None if there is none); a
+    :class:`DataError` if it is read-only, which a rename would silently get around."""
+    try:
+        info = os.stat(target)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise _write_error(target, exc) from exc
+    if stat.S_ISDIR(info.st_mode):
+        raise DataError(f"cannot write {str(target)!r}: it is a directory")
+    if not info.st_mode & stat.S_IWUSR or not os.access(target, os.W_OK):
+        raise DataError(
+            f"cannot write {str(target)!r}: the file is read-only (mode "
+            f"{oct(stat.S_IMODE(info.st_mode))}); make it writable or choose another path"
+        )
+    return stat.S_IMODE(info.st_mode)
 
 
 def _write_error(target: Path, exc: OSError) -> DataError:

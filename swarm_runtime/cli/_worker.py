@@ -94,9 +94,8 @@ def worker_command(
     configure_logging("info" if verbose else "warning")
     try:
         location = ArtifactLocation(artifacts or config.artifacts.location)
-        code = _loop.run(_serve, config, queue, lease, grace_period, location, verbose)
         with confined_to(base_dir):  # the agents' tasks inherit it
-            code = _loop.run(_serve, config, queue, lease, grace_period, verbose)
+            code = _loop.run(_serve, config, queue, lease, grace_period, location, verbose)
     except KeyboardInterrupt:  # a second Ctrl-C during the shutdown
         raise SystemExit(int(ExitCode.INTERRUPTED)) from None
     except BaseException as exc:  # one line and an exit code for ours, a traceback for bugs
