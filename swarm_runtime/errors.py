@@ -23,6 +23,10 @@ redis, pydantic) are translated at the boundary, with the original chained as
     ├── DataError                    a built-in data agent cannot read, process or write its data
     │   └── ArtifactError            a table artifact is missing, unreadable or fails its checksum
     ├── WorkflowError                a workflow cannot run as asked (unknown, running, changed)
+    ├── LLMError                     an LLM agent run cannot go on (misuse, bad tool, journal)
+    │   ├── ModelCallError           the model endpoint failed (status, retry_after) or is down
+    │   └── JournalMismatchError     a resumed run asks the model something its journal did not
+    ├── MissingExtraError (ImportError)  an optional dependency is missing; names the pip extra
     ├── TaskTimeoutError (TimeoutError)  a handler attempt ran past its agent's or task's timeout
     ├── Retry                        raised to retry a message after ``delay`` seconds
     ├── Veto                         raised to refuse a message: dead-lettered at once
@@ -55,6 +59,10 @@ __all__ = [
     "HandoffError",
     "InvalidArgumentError",
     "InvalidTopicError",
+    "JournalMismatchError",
+    "LLMError",
+    "MissingExtraError",
+    "ModelCallError",
     "NoCapacityError",
     "NotSupportedError",
     "PayloadError",
@@ -136,6 +144,54 @@ class ArtifactError(DataError):
 
 class WorkflowError(SwarmError):
     """A workflow (run) cannot be executed, resumed or queried as asked."""
+
+
+class LLMError(SwarmError):
+    """An LLM agent run cannot go on: misuse, a function unfit as a tool, a damaged journal."""
+
+
+class ModelCallError(LLMError):
+    """The model endpoint answered with an error status, or could not be reached.
+
+    ``status`` is the HTTP status (None when no answer came), ``retry_after`` the seconds the
+    server asked to wait (``retry-after`` / ``retry-after-ms``), ``retryable`` whether another
+    attempt may succeed (429, 408, 409, 5xx, connection errors and timeouts).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        retryable: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+        self.retryable = retryable
+
+
+class JournalMismatchError(LLMError):
+    """A resumed run's request differs from the one its journal recorded at that step
+    (the instructions, tools, model or messages changed); ``differences`` names what."""
+
+    def __init__(self, message: str, *, run_id: str, step: int, differences: Sequence[str]) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.step = step
+        self.differences = tuple(differences)
+
+
+class MissingExtraError(SwarmError, ImportError):
+    """An optional dependency is not installed; the message names the pip extra to install."""
+
+    def __init__(self, package: str, extra: str, feature: str) -> None:
+        super().__init__(
+            f"{feature} needs the {package!r} package: pip install 'swarm-runtime[{extra}]'"
+        )
+        self.package = package
+        self.extra = extra
 
 
 class TaskTimeoutError(SwarmError, TimeoutError):

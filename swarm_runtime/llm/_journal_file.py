@@ -1,0 +1,73 @@
+"""``file://DIR`` step journal: ``DIR/llm/<run_id>.log``, one checksummed record a line.
+
+The log uses the run store's building blocks: the record encoding (``<crc32> <json>``),
+its decoder (a torn last line is cut off on reopen) and :class:`BufferedRunLog`'s writer
+(one worker-thread hop and one fsync per batch; concurrent writes, such as the results of
+parallel tool calls, share an fsync).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import anyio
+import structlog
+
+from ..errors import LLMError
+from ..orchestrator._runstore import _FileRunLog, _fsync_dir, _safe_id, decode_lines
+from .journal import Record, RunJournal, StepJournal
+
+__all__ = ["FileStepJournal"]
+
+log = structlog.get_logger("swarm_runtime.llm")
+
+
+class _FileRunJournal(RunJournal):
+    def __init__(self, run_id: str, records: dict[int, Record], writer: _FileRunLog) -> None:
+        super().__init__(run_id, records)
+        self._log = writer
+
+    async def write(self, record: Record) -> None:
+        self._log.append(record)
+        await self._log.flush()
+
+    async def aclose(self) -> None:
+        await self._log.close()
+
+
+class FileStepJournal(StepJournal):
+    """Runs journaled under ``directory/llm`` (durable; one process per run at a time)."""
+
+    durable = True
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = Path(directory) / "llm"
+
+    async def open(self, run_id: str) -> RunJournal:
+        if not _safe_id(run_id):
+            raise LLMError(f"run id {run_id!r} may hold only letters, digits, '_' and '-'")
+        path = self.directory / f"{run_id}.log"
+
+        def read() -> tuple[bytes, bool]:
+            try:
+                return path.read_bytes(), False
+            except FileNotFoundError:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.touch()
+                _fsync_dir(path.parent)
+                return b"", True
+
+        try:
+            data, _ = await anyio.to_thread.run_sync(read)
+        except OSError as exc:
+            raise LLMError(f"cannot open the journal {str(path)!r}: {exc.strerror or exc}") from exc
+        decoded, valid, bad = decode_lines(data)
+        if bad:
+            log.warning("journal has damaged records; skipped", run_id=run_id, damaged=bad)
+        records: dict[int, Record] = {}
+        for record in decoded:
+            step = record.get("step")
+            if isinstance(step, int):
+                records.setdefault(step, record)
+        return _FileRunJournal(run_id, records, _FileRunLog(run_id, path, valid))

@@ -1,0 +1,109 @@
+"""The LLM step journal: every model answer and tool result of a run, by (run_id, step).
+
+A :class:`StepJournal` is one of a backend's stores; :meth:`StepJournal.open` gives a run's
+:class:`RunJournal`: the records already written (to replay) and :meth:`RunJournal.write`,
+which returns only once the record is durable (file: fsync'd; redis: acknowledged by the
+server). A record is written once: the first one for a step stands.
+
+Implementations: :class:`MemoryStepJournal` here (``memory://``: this process only),
+``FileStepJournal`` (``file://DIR``: one append-only checksummed log per run) and
+``RedisStepJournal`` (``redis://``: one hash per run, shared by every process).
+"""
+
+from __future__ import annotations
+
+import abc
+from types import TracebackType
+from typing import Any, Self
+
+from ..errors import ConfigError, MissingExtraError
+
+__all__ = ["MemoryStepJournal", "RunJournal", "StepJournal", "open_step_journal"]
+
+Record = dict[str, Any]
+
+
+class RunJournal(abc.ABC):
+    """One run's journal: the records found when it was opened, and durable appends."""
+
+    def __init__(self, run_id: str, records: dict[int, Record]) -> None:
+        self.run_id = run_id
+        #: Records by step, as found when the journal was opened.
+        self.records = records
+
+    @abc.abstractmethod
+    async def write(self, record: Record) -> None:
+        """Store ``record`` (it holds its ``step``); durable when this returns."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release what the journal holds (files)."""
+
+
+class StepJournal(abc.ABC):
+    """Where LLM runs are journaled (one of a backend's stores)."""
+
+    #: Records survive the process (and, if ``shared``, are seen by other processes).
+    durable: bool = False
+    shared: bool = False
+
+    @abc.abstractmethod
+    async def open(self, run_id: str) -> RunJournal:
+        """The journal of run ``run_id`` (empty if the run is new)."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+class _MemoryRunJournal(RunJournal):
+    def __init__(self, run_id: str, stored: dict[int, Record]) -> None:
+        super().__init__(run_id, dict(stored))
+        self._stored = stored
+
+    async def write(self, record: Record) -> None:
+        self._stored.setdefault(int(record["step"]), record)
+
+
+class MemoryStepJournal(StepJournal):
+    """Runs journaled in this process (a resumed run must use the same journal object)."""
+
+    def __init__(self) -> None:
+        self._runs: dict[str, dict[int, Record]] = {}
+
+    async def open(self, run_id: str) -> RunJournal:
+        return _MemoryRunJournal(run_id, self._runs.setdefault(run_id, {}))
+
+
+def open_step_journal(url: str) -> StepJournal:
+    """The step journal for a store URL: ``memory://``, ``file://DIR``, ``redis://HOST:PORT/DB``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ConfigError(
+            f"store {url!r} is not a URL; use 'memory://', 'file://DIR' or 'redis://HOST:PORT/DB'"
+        )
+    if scheme == "memory":
+        return MemoryStepJournal()
+    if scheme == "file":
+        from ._journal_file import FileStepJournal
+
+        return FileStepJournal(rest or ".")
+    if scheme in ("redis", "rediss", "unix"):
+        try:
+            from ._journal_redis import RedisStepJournal
+        except ImportError as exc:
+            raise MissingExtraError("redis", "redis", "a redis:// store") from exc
+        return RedisStepJournal(url)
+    raise ConfigError(
+        f"store {url!r}: unknown scheme {scheme!r}; use 'memory://', 'file://DIR' or "
+        "'redis://HOST:PORT/DB'"
+    )
