@@ -112,7 +112,6 @@ class Run:
                 differences.append("input messages or context variables")
             if differences:
                 self._mismatch(0, differences, "the run's input")
-            self.usage.replayed_steps += 1
         else:
             await self._write({"step": 0, "k": "start", "agent": self.active.name, "input": digest})
         self.step = 1

@@ -70,11 +70,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         headers = {name.lower(): value for name, value in self.headers.items()}
         answer = owner.script.take(ScriptedRequest(body, headers, self.path))
-        if answer.delay and owner._released.wait(answer.delay):
+        if answer.delay and owner._stopping.wait(answer.delay):
             self.close_connection = True
             return
         if answer.hang:
-            owner._released.wait()
+            owner._hang()
             self.close_connection = True  # no answer: the client sees the connection drop
             return
         if answer.status != 200:
@@ -122,7 +122,9 @@ class ScriptedServer:
         self._address = (host, port)
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
-        self._released = threading.Event()
+        self._stopping = threading.Event()
+        self._hanging: list[threading.Event] = []
+        self._lock = threading.Lock()
 
     @property
     def port(self) -> int:
@@ -145,7 +147,7 @@ class ScriptedServer:
 
     def start(self) -> Self:
         if self._httpd is None:
-            self._released.clear()
+            self._stopping.clear()
             httpd = _HTTPServer(self._address, _Handler)
             httpd.owner = self
             self._httpd = httpd
@@ -158,11 +160,24 @@ class ScriptedServer:
             self._thread.start()
         return self
 
+    def _hang(self) -> None:
+        released = threading.Event()
+        with self._lock:
+            if self._stopping.is_set():
+                return
+            self._hanging.append(released)
+        released.wait()
+
     def release(self) -> None:
-        """Let every hanging (or delayed) request go: their connections are dropped."""
-        self._released.set()
+        """Let the requests hanging now go: their connections are dropped, unanswered."""
+        with self._lock:
+            hanging, self._hanging = self._hanging, []
+        for released in hanging:
+            released.set()
 
     def stop(self) -> None:
+        with self._lock:
+            self._stopping.set()
         self.release()
         if self._httpd is not None:
             httpd, self._httpd = self._httpd, None
