@@ -34,7 +34,7 @@ def test_sigkill_while_waiting_on_the_model_then_resume(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, "the child never reached the hanging call"
             time.sleep(0.02)
         child.send_signal(signal.SIGKILL)
-        child.wait(timeout=10)
+        child.communicate(timeout=10)  # reaps it and closes its pipes
         assert child.returncode == -signal.SIGKILL
         assert counter.read_text().splitlines() == ["5 r-42-2"]
 
