@@ -27,6 +27,7 @@ from ..state import StateManager
 
 if TYPE_CHECKING:
     from ..artifacts import ArtifactStore
+    from ..llm.journal import StepJournal
     from ..orchestrator._runstore import RunStore
 
 __all__ = ["Backend"]
@@ -55,6 +56,7 @@ class Backend(abc.ABC):
         self.queue = queue
         self._owns_queue = owns_queue
         self._run_store: RunStore | None = None
+        self._step_journal: StepJournal | None = None
 
     # ------------------------------------------------------------------ opening
 
@@ -158,12 +160,33 @@ class Backend(abc.ABC):
             "or pass --artifacts DIR to run and worker; tables are never copied into the queue"
         )
 
-    def step_journal(self) -> Any:
-        """The LLM step journal (model responses and tool results of resumable runs).
+    def step_journal(self) -> StepJournal:
+        """The LLM step journal (model answers and tool results of resumable runs; one per
+        backend, made when first asked for, on the backend's storage)."""
+        if self._step_journal is None:
+            self._step_journal = self._new_step_journal()
+        return self._step_journal
 
-        Hook for the journal (issue 11): backends override it.
-        """
-        raise self._unsupported("an LLM step journal")
+    def _new_step_journal(self) -> StepJournal:
+        """Make this backend's step journal (in-process unless the backend overrides it)."""
+        from ..llm.journal import MemoryStepJournal
+
+        return MemoryStepJournal()
+
+    @staticmethod
+    def step_journal_at(url: str) -> StepJournal:
+        """The step journal for ``url`` on its own, without opening the queue (for
+        ``Swarm(store=url)``)."""
+        from ._registry import backend_class
+
+        return backend_class(url)._journal_at(url)
+
+    @classmethod
+    def _journal_at(cls, url: str) -> StepJournal:
+        """Hook of :meth:`step_journal_at` (in-process unless the backend overrides it)."""
+        from ..llm.journal import MemoryStepJournal
+
+        return MemoryStepJournal()
 
     def _unsupported(self, what: str) -> NotSupportedError:
         return NotSupportedError(

@@ -5,9 +5,10 @@ A :class:`StepJournal` is one of a backend's stores; :meth:`StepJournal.open` gi
 which returns only once the record is durable (file: fsync'd; redis: acknowledged by the
 server). A record is written once: the first one for a step stands.
 
-Implementations: :class:`MemoryStepJournal` here (``memory://``: this process only),
-``FileStepJournal`` (``file://DIR``: one append-only checksummed log per run) and
-``RedisStepJournal`` (``redis://``: one hash per run, shared by every process).
+Each backend hands out its own (``Backend.step_journal()``): :class:`MemoryStepJournal`
+here (``memory://``: this process only), ``backends.file``'s (``file://DIR``: one
+append-only checksummed log per run) and ``backends.redis``'s (one hash per run, shared by
+every process).
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ from __future__ import annotations
 import abc
 from types import TracebackType
 from typing import Any, Self
-
-from ..errors import ConfigError, MissingExtraError
 
 __all__ = ["MemoryStepJournal", "RunJournal", "StepJournal", "open_step_journal"]
 
@@ -85,25 +84,8 @@ class MemoryStepJournal(StepJournal):
 
 
 def open_step_journal(url: str) -> StepJournal:
-    """The step journal for a store URL: ``memory://``, ``file://DIR``, ``redis://HOST:PORT/DB``."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        raise ConfigError(
-            f"store {url!r} is not a URL; use 'memory://', 'file://DIR' or 'redis://HOST:PORT/DB'"
-        )
-    if scheme == "memory":
-        return MemoryStepJournal()
-    if scheme == "file":
-        from ._journal_file import FileStepJournal
+    """The step journal of the backend for ``url`` (``memory://``, ``file://DIR``,
+    ``redis://HOST:PORT/DB``), without opening that backend's queue."""
+    from ..backends import Backend
 
-        return FileStepJournal(rest or ".")
-    if scheme in ("redis", "rediss", "unix"):
-        try:
-            from ._journal_redis import RedisStepJournal
-        except ImportError as exc:
-            raise MissingExtraError("redis", "redis", "a redis:// store") from exc
-        return RedisStepJournal(url)
-    raise ConfigError(
-        f"store {url!r}: unknown scheme {scheme!r}; use 'memory://', 'file://DIR' or "
-        "'redis://HOST:PORT/DB'"
-    )
+    return Backend.step_journal_at(url)

@@ -255,14 +255,13 @@ async def test_file_journal_cuts_a_torn_tail(tmp_path: Path) -> None:
     assert [r["step"] for r in records] == [0, 1, 2, 3]
 
 
-def test_store_urls_are_checked() -> None:
-    """A store that is not a URL, or of an unknown scheme, is a clear error."""
+def test_store_urls_are_checked(tmp_path: Path) -> None:
+    """A store URL of an unknown scheme is a clear error; a plain path is a directory."""
     from swarm_runtime.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="not a URL"):
-        open_step_journal("runs")
-    with pytest.raises(ConfigError, match="unknown scheme 'ftp'"):
+    with pytest.raises(ConfigError, match="unknown queue URL scheme 'ftp'"):
         open_step_journal("ftp://x")
+    assert open_step_journal(str(tmp_path)).durable
 
 
 async def test_unsafe_run_ids_are_refused_on_file(tmp_path: Path) -> None:

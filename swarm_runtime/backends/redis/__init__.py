@@ -3,13 +3,14 @@
 The queue is :mod:`swarm_runtime.queue.redis` (Redis Streams); beside it, under the
 queue's key prefix ``P`` and on its connection pool, live the workflow runs (``P:wf:``,
 :mod:`._runs`), agent state (``P:state:``, :mod:`._state`) and handoff records
-(``P:handoff:``, :mod:`._handoffs`), so ``worker`` processes and the process running a
+(``P:handoff:``, :mod:`._handoffs`), LLM step journals (``P:llm:``,
+:mod:`._journal`), so ``worker`` processes and the process running a
 pipeline share them. Needs the ``redis`` extra.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from ...clock import Clock
 from ...handoff import HandoffProtocol
@@ -20,6 +21,9 @@ from ..base import Backend
 from ._handoffs import RedisHandoffProtocol
 from ._runs import RedisRunStore
 from ._state import RedisStateManager
+
+if TYPE_CHECKING:
+    from ...llm.journal import StepJournal
 
 __all__ = ["RedisBackend", "RedisHandoffProtocol", "RedisRunStore", "RedisStateManager"]
 
@@ -43,3 +47,14 @@ class RedisBackend(Backend):
 
     def handoff_protocol(self, *, clock: Clock | None = None) -> HandoffProtocol:
         return RedisHandoffProtocol(self.queue.client, prefix=self.queue.prefix, clock=clock)
+
+    def _new_step_journal(self) -> StepJournal:
+        from ._journal import RedisStepJournal
+
+        return RedisStepJournal(self.queue.client, prefix=self.queue.prefix)
+
+    @classmethod
+    def _journal_at(cls, url: str) -> StepJournal:
+        from ._journal import RedisStepJournal
+
+        return RedisStepJournal.from_url(url)

@@ -1,4 +1,4 @@
-"""``file://DIR`` step journal: ``DIR/llm/<run_id>.log``, one checksummed record a line.
+"""``file://DIR`` LLM step journal: ``DIR/llm/<run_id>.log``, one checksummed record a line.
 
 The log uses the run store's building blocks: the record encoding (``<crc32> <json>``),
 its decoder (a torn last line is cut off on reopen) and :class:`BufferedRunLog`'s writer
@@ -14,9 +14,10 @@ from pathlib import Path
 import anyio
 import structlog
 
-from ..errors import LLMError
-from ..orchestrator._runstore import _FileRunLog, _fsync_dir, _safe_id, decode_lines
-from .journal import Record, RunJournal, StepJournal
+from ...errors import LLMError
+from ...llm.journal import Record, RunJournal, StepJournal
+from ...orchestrator._runstore import decode_lines, safe_id
+from ._runs import _FileRunLog, _fsync_dir
 
 __all__ = ["FileStepJournal"]
 
@@ -45,7 +46,7 @@ class FileStepJournal(StepJournal):
         self.directory = Path(directory) / "llm"
 
     async def open(self, run_id: str) -> RunJournal:
-        if not _safe_id(run_id):
+        if not safe_id(run_id):
             raise LLMError(f"run id {run_id!r} may hold only letters, digits, '_' and '-'")
         path = self.directory / f"{run_id}.log"
 

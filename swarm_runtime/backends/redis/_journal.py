@@ -1,20 +1,21 @@
-"""``redis://`` step journal: one hash per run (``PREFIX:llm:<run_id>``, field = step).
+"""``redis://`` LLM step journal: one hash per run (``PREFIX:llm:<run_id>``, field = step).
 
 ``HSETNX`` keeps the first record of a step; every process (on any machine) sees the run.
+The backend's journal shares the queue's connection pool and key prefix.
 """
 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import orjson
 import redis.asyncio as aioredis
 import redis.exceptions
 
-from .. import _json
-from ..errors import BackendUnavailableError
-from .journal import Record, RunJournal, StepJournal
+from ... import _json
+from ...errors import BackendUnavailableError
+from ...llm.journal import Record, RunJournal, StepJournal
+from ...queue.redis import RedisQueue
 
 __all__ = ["RedisStepJournal"]
 
@@ -35,19 +36,21 @@ class _RedisRunJournal(RunJournal):
 
 
 class RedisStepJournal(StepJournal):
-    """Runs journaled in Redis (``?prefix=`` in the URL, default ``swarm``)."""
+    """Runs journaled in Redis under ``prefix`` (shared by every process)."""
 
     durable = True
     shared = True
 
-    def __init__(self, url: str, *, client: aioredis.Redis | None = None) -> None:
-        parts = urlsplit(url)
-        query = parse_qs(parts.query)
-        self.prefix = query.pop("prefix", ["swarm"])[0]
-        self._owned = client is None
-        self._client: Any = client or aioredis.Redis.from_url(
-            urlunsplit(parts._replace(query="")), socket_connect_timeout=5
-        )
+    def __init__(self, client: aioredis.Redis, *, prefix: str, owns_client: bool = False) -> None:
+        self._client: Any = client
+        self.prefix = prefix
+        self._owns_client = owns_client
+
+    @classmethod
+    def from_url(cls, url: str) -> RedisStepJournal:
+        """A journal with its own connection, for ``redis://HOST:PORT/DB[?prefix=P]``."""
+        queue = RedisQueue.from_url(url)  # parses the URL the same way; never opened
+        return cls(queue.client, prefix=queue.prefix, owns_client=True)
 
     def key(self, run_id: str) -> str:
         return f"{self.prefix}:llm:{run_id}"
@@ -62,5 +65,5 @@ class RedisStepJournal(StepJournal):
         return _RedisRunJournal(run_id, records, self._client, key)
 
     async def aclose(self) -> None:
-        if self._owned:
+        if self._owns_client:
             await self._client.aclose()
