@@ -18,6 +18,7 @@ response = await client.arun(triage, messages, run_id=response.run_id)  # resume
 from ..errors import JournalMismatchError, LLMError, ModelCallError
 from ._swarm import Swarm
 from ._tools import compile_tool
+from .hosted import LLMAgent
 from .journal import MemoryStepJournal, RunJournal, StepJournal, open_step_journal
 from .model import ChatModel, OpenAIChatModel
 from .types import Agent, AgentFunction, Response, Result, Usage
@@ -27,6 +28,7 @@ __all__ = [
     "AgentFunction",
     "ChatModel",
     "JournalMismatchError",
+    "LLMAgent",
     "LLMError",
     "MemoryStepJournal",
     "ModelCallError",

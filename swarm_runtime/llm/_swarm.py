@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import uuid
-from collections.abc import AsyncIterator, Generator, Iterable
+from collections.abc import AsyncIterator, Callable, Generator, Iterable
 from types import TracebackType
 from typing import Any, Literal, Self, overload
 
@@ -157,7 +157,10 @@ class Swarm:
         max_turns: float,
         execute_tools: bool,
         run_id: str | None,
+        stop_at: Callable[[Agent], bool] | None = None,
     ) -> Events:
+        """The loop every public method shares; ``stop_at(agent)`` ends the run at a handoff
+        to ``agent`` (a hosted agent hands such a run to another runtime agent)."""
         run_id = run_id or uuid.uuid4().hex
         self._remember_agent(agent)
         journal = await self.journal.open(run_id) if self.journal is not None else None
@@ -184,7 +187,10 @@ class Swarm:
                 tool_calls = run.last.get("tool_calls")
                 if not tool_calls or not execute_tools:
                     break
+                before = run.active
                 await run.tool_calls(tool_calls)
+                if stop_at is not None and run.active is not before and stop_at(run.active):
+                    break
             yield {"response": run.response()}
         finally:
             if journal is not None:

@@ -10,10 +10,10 @@ from typing import Any
 from ..agents.base import Agent, FunctionAgent
 from ..artifacts import ArtifactLocation
 from ..errors import ConfigError
-from ..pipeline import AgentSpec, import_callable
+from ..pipeline import AgentSpec, PipelineConfig, import_callable
 from ._tables import builtin_handler, table_handler, wrap_agent
 
-__all__ = ["DEFAULT_TASK_LEASE", "build_agent", "user_target"]
+__all__ = ["DEFAULT_TASK_LEASE", "build_agent", "check_llm_spec", "llm_agent", "user_target"]
 
 #: lease of a pipeline task's message (seconds). While its handler runs, the runtime's
 #: heartbeats extend it (every third of it), so a slow task is never taken from a live
@@ -24,8 +24,10 @@ DEFAULT_TASK_LEASE = 30.0
 
 
 def build_agent(spec: AgentSpec, location: ArtifactLocation) -> Agent:
-    """The runtime agent of an agent spec (built-in or user-defined); table results go to
-    ``location``'s store."""
+    """The runtime agent of an agent spec (built-in, LLM or user-defined); table results go
+    to ``location``'s store."""
+    if spec.is_llm:
+        return llm_agent(spec)
     builtin = spec.builtin
     options: dict[str, Any] = {
         "replicas": spec.replicas,
@@ -50,6 +52,42 @@ def build_agent(spec: AgentSpec, location: ArtifactLocation) -> Agent:
             ) from exc
         return wrap_agent(agent, location)
     return FunctionAgent(spec.name, table_handler(target, location), **options)
+
+
+def llm_agent(spec: AgentSpec) -> Agent:
+    """A ``uses: builtin.llm`` agent: its functions imported (``module:callable``), its
+    handoffs made ``transfer_to_<agent>`` tools handing off to those pipeline agents."""
+    from ..llm import Agent as LLMSpec
+    from ..llm import LLMAgent
+
+    functions = [import_callable(name) for name in spec.functions]
+    fields: dict[str, Any] = {"name": spec.name, "functions": functions}
+    if spec.model is not None:
+        fields["model"] = spec.model
+    if spec.instructions is not None:
+        fields["instructions"] = spec.instructions
+    return LLMAgent(
+        spec.name,
+        LLMSpec(**fields),
+        handoffs=spec.handoffs,
+        role=spec.role or "llm",
+        replicas=spec.replicas,
+        concurrency=spec.concurrency,
+        lease=DEFAULT_TASK_LEASE,
+    )
+
+
+def check_llm_spec(spec: AgentSpec, config: PipelineConfig) -> None:
+    """ConfigError unless the LLM agent's functions import and its handoffs are agents."""
+    known = {agent.name for agent in config.agents}
+    for index, target in enumerate(spec.handoffs):
+        if target not in known:
+            raise ConfigError(
+                f"agent {spec.name!r}: handoffs[{index}]: unknown agent {target!r}; known "
+                f"agents: {', '.join(sorted(known))}"
+            )
+    for name in spec.functions:
+        import_callable(name)
 
 
 def user_target(spec: AgentSpec) -> Any:

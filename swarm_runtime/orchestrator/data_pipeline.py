@@ -38,7 +38,7 @@ from ..pipeline import (
     validate_pipeline,
 )
 from ..runtime.runtime import Runtime
-from ._pipeline_agents import build_agent, user_target
+from ._pipeline_agents import build_agent, check_llm_spec, user_target
 from ._scaleout import DispatchRuntime, shared_agents
 from .pipeline_result import PipelineResult, RunStart
 from .status import TaskState, WorkflowStatus
@@ -140,9 +140,11 @@ class DataPipelineOrchestrator:
                     f"create_pipeline() takes a file path, a dict or a PipelineConfig, "
                     f"got {type(config).__name__}"
                 )
-        for spec in parsed.agents:
-            if spec.builtin is None:
-                user_target(spec)  # fail now, not once the run has started
+        for spec in parsed.agents:  # fail now, not once the run has started
+            if spec.is_llm:
+                check_llm_spec(spec, parsed)
+            elif spec.builtin is None:
+                user_target(spec)
         parsed.services.check(parsed.monitoring)  # its imports too: fail now, not mid-run
         pipeline_id = uuid.uuid4().hex
         self._pipelines[pipeline_id] = _Pipeline(parsed, source)

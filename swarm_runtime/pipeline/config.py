@@ -34,6 +34,7 @@ from ._service_specs import ServicesSpec
 
 __all__ = [
     "DEFAULT_QUEUE",
+    "LLM_USES",
     "SCHEDULING_POLICIES",
     "AgentSpec",
     "ArtifactsSpec",
@@ -70,12 +71,18 @@ def check_name(value: str) -> str:
     return value
 
 
+#: ``uses:`` of an LLM agent (``model``, ``instructions``, ``functions``, ``handoffs``)
+LLM_USES = "builtin.llm"
+
+
 def _check_uses(value: str) -> str:
+    if value == LLM_USES:
+        return value
     if value.startswith(BUILTIN_PREFIX):
         if value not in BUILTINS:
             raise ValueError(
-                f"unknown built-in agent {value!r}{did_you_mean(value, BUILTINS)}; "
-                f"known: {', '.join(BUILTINS)}"
+                f"unknown built-in agent {value!r}{did_you_mean(value, [*BUILTINS, LLM_USES])}; "
+                f"known: {', '.join([*BUILTINS, LLM_USES])}"
             )
         return value
     if not _CALLABLE.fullmatch(value):
@@ -109,6 +116,7 @@ def _check_finite(value: float) -> float:
 
 Name = Annotated[StrictStr, AfterValidator(check_name)]
 Uses = Annotated[StrictStr, AfterValidator(_check_uses)]
+CallableName = Annotated[StrictStr, Field(pattern=_CALLABLE.pattern)]
 QueueUrl = Annotated[StrictStr, AfterValidator(_check_queue)]
 Seconds = Annotated[float, Field(strict=True, gt=0), AfterValidator(_check_finite)]
 Delay = Annotated[float, Field(strict=True, ge=0), AfterValidator(_check_finite)]
@@ -192,6 +200,25 @@ class AgentSpec(_Model):
     max_concurrency: Annotated[StrictInt, Field(ge=1, le=100_000)] | None = None
     timeout: Seconds | None = None
     params: Params = Field(default_factory=dict)
+    # uses: builtin.llm only
+    model: StrictStr | None = None
+    instructions: StrictStr | None = None
+    functions: list[CallableName] = Field(default_factory=list)
+    handoffs: list[Name] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _llm_fields_only_for_llm(self) -> AgentSpec:
+        if self.uses != LLM_USES:
+            given = [
+                f
+                for f in ("model", "instructions", "functions", "handoffs")
+                if f in self.model_fields_set
+            ]
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)} only apply to 'uses: {LLM_USES}' agents, not {self.uses!r}"
+                )
+        return self
 
     @field_validator("max_concurrency")
     @classmethod
@@ -203,8 +230,13 @@ class AgentSpec(_Model):
 
     @property
     def builtin(self) -> Builtin[Any] | None:
-        """The built-in this agent runs, or None for a user callable."""
+        """The built-in data agent this agent runs, or None (a user callable or an LLM)."""
         return BUILTINS.get(self.uses)
+
+    @property
+    def is_llm(self) -> bool:
+        """An LLM agent (``uses: builtin.llm``)."""
+        return self.uses == LLM_USES
 
 
 class TaskSpec(_Model):
