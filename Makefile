@@ -28,6 +28,7 @@ demo: venv
 	$(PY) -m swarm_runtime run examples/pipeline.yaml --report queue/report.html
 	$(PY) examples/embed.py
 	$(PY) examples/handoff.py
+	$(PY) examples/llm_triage.py --fake
 
 $(BENCH_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet -e '.[dev,bench]'

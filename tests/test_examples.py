@@ -38,3 +38,14 @@ def test_handoff_example() -> None:
     assert "-> refunds " in out
     assert "triage -> billing -> refunds" in out
     assert "status=pending" not in out
+
+
+def test_llm_triage_example_offline() -> None:
+    """examples/llm_triage.py --fake routes to refunds and sales, then replays both runs
+    from their journals without a model call; the refund is processed once."""
+    out = run_example("llm_triage.py", "--fake")
+    assert "-> Refunds Agent;" in out
+    assert "-> Sales Agent;" in out
+    assert out.count(": 0 model calls,") == 2
+    assert "scripted server: 6 requests, 6 answered" in out
+    assert "refunds processed: 1" in out

@@ -20,6 +20,8 @@ from ._swarm import Swarm
 from ._tools import compile_tool
 from .hosted import LLMAgent
 from .journal import MemoryStepJournal, RunJournal, StepJournal, open_step_journal
+from .limits import RateLimit
+from .metrics import LLMMetrics
 from .model import ChatModel, OpenAIChatModel
 from .types import Agent, AgentFunction, Response, Result, Usage
 
@@ -30,9 +32,11 @@ __all__ = [
     "JournalMismatchError",
     "LLMAgent",
     "LLMError",
+    "LLMMetrics",
     "MemoryStepJournal",
     "ModelCallError",
     "OpenAIChatModel",
+    "RateLimit",
     "Response",
     "Result",
     "RunJournal",

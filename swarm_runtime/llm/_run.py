@@ -97,6 +97,11 @@ class Run:
             )
         log.warning("replayed step differs from the journal", run_id=self.run_id, step=step)
 
+    def _count_replayed(self, kind: str) -> None:
+        self.usage.replayed_steps += 1
+        if self.caller.metrics is not None:
+            self.caller.metrics.replayed.labels(kind).inc()
+
     async def _write(self, record: Record) -> None:
         if self.journal is not None:
             _json.check_json(record, what=f"journal record of run {self.run_id} step")
@@ -136,7 +141,7 @@ class Run:
                 self._mismatch(self.step, differences, f"a turn of agent {agent.name!r}")
             message = dict(record["message"])
             self.usage.add(record.get("usage"))
-            self.usage.replayed_steps += 1
+            self._count_replayed("model")
             if stream:
                 yield {"delim": "start"}
                 yield {**message, "sender": agent.name}
@@ -197,7 +202,7 @@ class Run:
             if record is not None:
                 if record.get("k") != "tool" or record.get("call_id") != call_id:
                     self._mismatch(step, ["tool call"], f"tool call {call_id!r}")
-                self.usage.replayed_steps += 1
+                self._count_replayed("tool")
                 handoff = record.get("handoff")
                 return ToolOutcome(
                     call_id,

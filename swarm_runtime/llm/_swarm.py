@@ -13,9 +13,12 @@ import anyio
 
 from ..errors import LLMError
 from ..retry import RetryPolicy
-from ._calls import DEFAULT_RETRY, ModelCaller
+from ..services.circuit import BreakerConfig, CircuitBreaker
+from ._calls import DEFAULT_BREAKER, DEFAULT_RETRY, ModelCaller
 from ._run import MismatchPolicy, Run
 from .journal import StepJournal, open_step_journal
+from .limits import RateLimit, RateLimiter
+from .metrics import LLMMetrics, default_metrics
 from .model import ChatModel, OpenAIChatModel
 from .types import Agent, Response
 
@@ -32,6 +35,14 @@ class Swarm:
     (``memory://``, ``file://DIR``, ``redis://HOST:PORT/DB`` or a :class:`StepJournal`) makes
     runs durable and resumable by ``run_id``; ``agents`` are the agents a resumed run may
     have been handed off to, found by name.
+
+    Provider policy: ``retry`` (the openai client's own retries are off; a 429's
+    ``retry-after`` is honoured), ``rate_limit`` (requests and tokens per window for each
+    endpoint and model; shared by every process with a ``redis://`` storage), ``breaker``
+    (the endpoint's circuit breaker: a config, a :class:`CircuitBreaker` shared with other
+    Swarms on the same endpoint, or None), ``metrics`` (Prometheus; default: the global
+    registry). Tools: at most ``tool_concurrency`` run at once, each for at most
+    ``tool_timeout`` seconds (an agent's own ``tool_timeout`` wins).
     """
 
     def __init__(
@@ -41,6 +52,9 @@ class Swarm:
         store: str | StepJournal | None = None,
         agents: Iterable[Agent] = (),
         retry: RetryPolicy = DEFAULT_RETRY,
+        rate_limit: RateLimit | None = None,
+        breaker: CircuitBreaker | BreakerConfig | None = DEFAULT_BREAKER,
+        metrics: LLMMetrics | None = None,
         tool_concurrency: int = 8,
         tool_timeout: float | None = None,
         on_mismatch: MismatchPolicy = "error",
@@ -51,7 +65,15 @@ class Swarm:
             raise LLMError(f"on_mismatch must be 'error' or 'journal', got {on_mismatch!r}")
         model = client if isinstance(client, ChatModel) else OpenAIChatModel(client)
         self.model: ChatModel = model
-        self.caller = ModelCaller(model, retry=retry)
+        if isinstance(breaker, BreakerConfig):
+            breaker = CircuitBreaker(f"llm:{model.endpoint}", breaker)
+        self.caller = ModelCaller(
+            model,
+            retry=retry,
+            breaker=breaker,
+            limiter=RateLimiter(rate_limit) if rate_limit is not None else None,
+            metrics=metrics if metrics is not None else default_metrics(),
+        )
         self.journal: StepJournal | None = (
             open_step_journal(store) if isinstance(store, str) else store
         )

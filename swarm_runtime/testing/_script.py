@@ -91,7 +91,7 @@ class ScriptedRequest:
     body: dict[str, Any]
     headers: Mapping[str, str] = field(default_factory=dict)
     path: str = "/v1/chat/completions"
-    at: float = 0.0
+    at: float = field(default_factory=time.time)  # when it arrived (seconds since the epoch)
 
     @property
     def messages(self) -> list[dict[str, Any]]:
