@@ -70,6 +70,7 @@ class Run:
         self.step = 0
         self.turns = 0
         self.last: dict[str, Any] = {}
+        self._start: Record | None = None  # written with the first step's record
 
     # ------------------------------------------------------------------ journal
 
@@ -105,20 +106,24 @@ class Run:
     async def _write(self, record: Record) -> None:
         if self.journal is not None:
             _json.check_json(record, what=f"journal record of run {self.run_id} step")
-            await self.journal.write(record)
+            if self._start is not None:  # the start goes with the first step: one fsync
+                start, self._start = self._start, None
+                await self.journal.write(start, record)
+            else:
+                await self.journal.write(record)
 
     async def begin(self) -> None:
         """Journal the run's input (step 0), or check it against the journal on a resume."""
-        digest = _digest([self.history, self.context_variables])
         record = self._replayed("start")
+        digest = _digest([self.history, self.context_variables]) if self.journal is not None else ""
         if record is not None:
             differences = [name for name in ("agent",) if record.get(name) != self.active.name]
             if record.get("input") != digest:
                 differences.append("input messages or context variables")
             if differences:
                 self._mismatch(0, differences, "the run's input")
-        else:
-            await self._write({"step": 0, "k": "start", "agent": self.active.name, "input": digest})
+        elif self.journal is not None:
+            self._start = {"step": 0, "k": "start", "agent": self.active.name, "input": digest}
         self.step = 1
 
     # ------------------------------------------------------------------ model turns
@@ -130,7 +135,7 @@ class Run:
         params = request_params(
             agent, self.history, self.context_variables, tools, self.model_override
         )
-        asked = fingerprint(params)
+        asked = fingerprint(params) if self.journal is not None else {}
         if self.debug:
             log.info("getting chat completion", agent=agent.name, messages=params["messages"])
         record = self._replayed("model")

@@ -31,8 +31,8 @@ class RunJournal(abc.ABC):
         self.records = records
 
     @abc.abstractmethod
-    async def write(self, record: Record) -> None:
-        """Store ``record`` (it holds its ``step``); durable when this returns."""
+    async def write(self, *records: Record) -> None:
+        """Store ``records`` (each holds its ``step``); all durable when this returns."""
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release what the journal holds (files)."""
@@ -69,8 +69,9 @@ class _MemoryRunJournal(RunJournal):
         super().__init__(run_id, dict(stored))
         self._stored = stored
 
-    async def write(self, record: Record) -> None:
-        self._stored.setdefault(int(record["step"]), record)
+    async def write(self, *records: Record) -> None:
+        for record in records:
+            self._stored.setdefault(int(record["step"]), record)
 
 
 class MemoryStepJournal(StepJournal):

@@ -3,8 +3,10 @@
 ``RateLimit(requests=500, tokens=200_000)`` allows that many per ``per`` seconds (60: per
 minute) for each (endpoint, model). ``storage="memory://"`` counts in this process;
 ``storage="redis://HOST:PORT/DB"`` counts in Redis, shared by every process and machine.
-The counting is the ``limits`` library's sliding-window counter (O(1) per hit, weighted
-hits for tokens, async Redis storage). A call first takes one request and its estimated
+The counting is the ``limits`` library's (async Redis storage): a moving window for
+requests (exact: never more than ``requests`` in any ``per`` seconds) and a sliding-window
+counter for tokens (O(1) per hit however many tokens it weighs; approximate at window
+edges). A call first takes one request and its estimated
 prompt tokens, waiting until the window has room; the completion tokens are counted once
 the answer is in (a call is never refused for them, the next one waits).
 """
@@ -60,7 +62,10 @@ class RateLimiter:
     def __init__(self, limit: RateLimit, *, sleep: Sleep = anyio.sleep) -> None:
         try:
             from limits import RateLimitItemPerSecond
-            from limits.aio.strategies import SlidingWindowCounterRateLimiter
+            from limits.aio.strategies import (
+                MovingWindowRateLimiter,
+                SlidingWindowCounterRateLimiter,
+            )
             from limits.storage import storage_from_string
         except ImportError as exc:  # pragma: no cover - a declared dependency
             raise MissingExtraError("limits", "llm", "LLM rate limits") from exc
@@ -76,30 +81,31 @@ class RateLimiter:
                 f"rate-limit storage {limit.storage!r} is not supported; use 'memory://' or "
                 f"'redis://HOST:PORT/DB' ({exc})"
             ) from exc
-        self._strategy = SlidingWindowCounterRateLimiter(storage)
+        self._exact = MovingWindowRateLimiter(storage)
+        self._weighted = SlidingWindowCounterRateLimiter(storage)
         self._requests = RateLimitItemPerSecond(limit.requests, seconds) if limit.requests else None
         self._tokens = RateLimitItemPerSecond(limit.tokens, seconds) if limit.tokens else None
 
-    async def _take(self, item: Any, cost: int, keys: tuple[str, str]) -> None:
+    async def _take(self, strategy: Any, item: Any, cost: int, keys: tuple[str, str]) -> None:
         cost = min(cost, item.amount)  # a call larger than the window waits for a whole one
-        while not await self._strategy.hit(item, *keys, cost=cost):
-            stats = await self._strategy.get_window_stats(item, *keys)
+        while not await strategy.hit(item, *keys, cost=cost):
+            stats = await strategy.get_window_stats(item, *keys)
             await self._sleep(max(0.01, min(stats.reset_time - time.time(), self.limit.per)))
 
     async def acquire(self, endpoint: str, model: str, tokens: int) -> None:
         """Take one request and ``tokens`` prompt tokens, waiting while over the limit."""
         keys = (endpoint, model)
         if self._requests is not None:
-            await self._take(self._requests, 1, keys)
+            await self._take(self._exact, self._requests, 1, keys)
         if self._tokens is not None:
-            await self._take(self._tokens, tokens, keys)
+            await self._take(self._weighted, self._tokens, tokens, keys)
 
     async def used(self, endpoint: str, model: str, tokens: int) -> None:
         """Count ``tokens`` more (the completion) without waiting (at most what the window
         has left: a full window makes the next call wait)."""
         if self._tokens is None or tokens <= 0:
             return
-        stats = await self._strategy.get_window_stats(self._tokens, endpoint, model)
+        stats = await self._weighted.get_window_stats(self._tokens, endpoint, model)
         cost = min(tokens, int(stats.remaining))
         if cost > 0:
-            await self._strategy.hit(self._tokens, endpoint, model, cost=cost)
+            await self._weighted.hit(self._tokens, endpoint, model, cost=cost)

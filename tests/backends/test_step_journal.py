@@ -38,8 +38,9 @@ async def test_records_written_are_read_back_by_step(backend: Backend) -> None:
     assert backend.step_journal() is journal
     run = await journal.open("run-1")
     assert run.records == {}
-    await run.write({"step": 0, "k": "start"})
-    await run.write({"step": 1, "k": "model", "message": {"content": "hé"}})
+    await run.write(
+        {"step": 0, "k": "start"}, {"step": 1, "k": "model", "message": {"content": "hé"}}
+    )
     await run.aclose()
     again = await journal.open("run-1")
     assert again.records == {

@@ -18,7 +18,7 @@ BASE_URL, REDIS_URL, PREFIX, GO = sys.argv[1:5]
 
 
 async def main() -> None:
-    limit = RateLimit(requests=2, per=1, storage=REDIS_URL, key_prefix=PREFIX)
+    limit = RateLimit(requests=2, per=2, storage=REDIS_URL, key_prefix=PREFIX)
     http = openai.AsyncOpenAI(base_url=BASE_URL, api_key="k")
     async with http, Swarm(http, rate_limit=limit) as client:
         for _ in range(2):

@@ -106,8 +106,8 @@ async def test_tokens_per_window_hold_back_the_next_call() -> None:
 @pytest.mark.redis
 @pytest.mark.slow
 def test_two_processes_share_a_rate_limit_on_redis(tmp_path: Path) -> None:
-    """Two processes under one Redis limit of 2 requests a second: together they never
-    send more than 2 in their first second (each alone would send 2 at once)."""
+    """Two processes under one Redis limit of 2 requests per 2 seconds: together they send
+    2 at once, the other 2 two seconds later (each alone would send its 2 at once)."""
     require_redis()
     prefix = f"swarmtest:{uuid.uuid4().hex[:12]}"
     go = tmp_path / "go"
@@ -133,7 +133,7 @@ def test_two_processes_share_a_rate_limit_on_redis(tmp_path: Path) -> None:
         assert [c.returncode for c in children] == [0, 0], outputs
         times = sorted(request.at for request in server.requests)
     assert len(times) == 4
-    assert sum(1 for t in times if t - times[0] < 0.9) <= 2
+    assert sum(1 for t in times if t - times[0] < 1.5) == 2
     import asyncio
 
     from ..queue.redis_helpers import delete_keys

@@ -29,8 +29,9 @@ class _FileRunJournal(RunJournal):
         super().__init__(run_id, records)
         self._log = writer
 
-    async def write(self, record: Record) -> None:
-        self._log.append(record)
+    async def write(self, *records: Record) -> None:
+        for record in records:
+            self._log.append(record)
         await self._log.flush()
 
     async def aclose(self) -> None:

@@ -28,9 +28,16 @@ class _RedisRunJournal(RunJournal):
         self._client = client
         self._key = key
 
-    async def write(self, record: Record) -> None:
+    async def write(self, *records: Record) -> None:
         try:
-            await self._client.hsetnx(self._key, str(record["step"]), orjson.dumps(record))
+            if len(records) == 1:
+                record = records[0]
+                await self._client.hsetnx(self._key, str(record["step"]), orjson.dumps(record))
+                return
+            async with self._client.pipeline(transaction=False) as pipe:
+                for record in records:
+                    pipe.hsetnx(self._key, str(record["step"]), orjson.dumps(record))
+                await pipe.execute()
         except redis.exceptions.RedisError as exc:
             raise BackendUnavailableError(f"cannot write the journal {self._key!r}: {exc}") from exc
 
