@@ -168,10 +168,8 @@ class Backend(abc.ABC):
         return self._step_journal
 
     def _new_step_journal(self) -> StepJournal:
-        """Make this backend's step journal (in-process unless the backend overrides it)."""
-        from ..llm.journal import MemoryStepJournal
-
-        return MemoryStepJournal()
+        """Make this backend's step journal (called once; backends that have one override it)."""
+        raise self._unsupported("an LLM step journal")
 
     @staticmethod
     def step_journal_at(url: str) -> StepJournal:
@@ -183,10 +181,10 @@ class Backend(abc.ABC):
 
     @classmethod
     def _journal_at(cls, url: str) -> StepJournal:
-        """Hook of :meth:`step_journal_at` (in-process unless the backend overrides it)."""
-        from ..llm.journal import MemoryStepJournal
-
-        return MemoryStepJournal()
+        """Hook of :meth:`step_journal_at` (backends that have a journal override it)."""
+        raise NotSupportedError(
+            f"an LLM step journal is not supported by the {cls.scheme}:// backend ({cls.__name__})"
+        )
 
     def _unsupported(self, what: str) -> NotSupportedError:
         return NotSupportedError(

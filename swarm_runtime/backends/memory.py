@@ -9,6 +9,7 @@ from .base import Backend
 
 if TYPE_CHECKING:
     from ..artifacts import ArtifactStore
+    from ..llm.journal import StepJournal
 
 __all__ = ["MemoryBackend"]
 
@@ -34,3 +35,14 @@ class MemoryBackend(Backend):
 
             self._artifacts = MemoryArtifactStore()
         return self._artifacts
+
+    def _new_step_journal(self) -> StepJournal:
+        from ..llm.journal import MemoryStepJournal
+
+        return MemoryStepJournal()
+
+    @classmethod
+    def _journal_at(cls, url: str) -> StepJournal:
+        from ..llm.journal import MemoryStepJournal
+
+        return MemoryStepJournal()

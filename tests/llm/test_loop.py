@@ -282,7 +282,7 @@ async def test_idempotency_key_is_stable_per_call() -> None:
         tool_calls(("charge", {"amount": 1}), ("charge", {"amount": 2})), reply("ok")
     )
     response = await client.arun(Agent(functions=[charge]), user("x"), run_id="r1")
-    assert keys == ["r1-2", "r1-3"]
+    assert sorted(keys) == ["r1-2", "r1-3"]  # one per call, whichever thread ends first
     schema = model.requests[0].body["tools"][0]["function"]["parameters"]
     assert list(schema["properties"]) == ["amount"]
     assert response.run_id == "r1"
