@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
-import structlog
 
+from .._logging import get_logger
 from ..errors import ModelCallError
 from ..retry import RetryPolicy
 from ..services.circuit import BreakerConfig, CircuitBreaker
@@ -30,7 +30,7 @@ from .model import ChatModel, Completion
 
 __all__ = ["DEFAULT_BREAKER", "DEFAULT_RETRY", "ModelCaller"]
 
-log = structlog.get_logger("swarm_runtime.llm")
+log = get_logger("swarm_runtime.llm")
 
 DEFAULT_RETRY = RetryPolicy(max_attempts=4, base_delay=0.5, max_delay=30.0)
 """Four attempts, backoff from 0.5 s to 30 s (a server's ``retry-after`` wins)."""

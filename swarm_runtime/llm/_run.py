@@ -14,9 +14,9 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal
 
 import anyio
-import structlog
 
 from .. import _json
+from .._logging import get_logger
 from ..errors import JournalMismatchError, LLMError
 from ._calls import ModelCaller
 from ._request import _digest, fingerprint, request_params
@@ -26,7 +26,7 @@ from .types import Agent, Response, Usage
 
 __all__ = ["MismatchPolicy", "Run"]
 
-log = structlog.get_logger("swarm_runtime.llm")
+log = get_logger("swarm_runtime.llm")
 
 MismatchPolicy = Literal["error", "journal"]
 """On a replayed step whose request changed: raise, or trust what the journal holds."""

@@ -11,7 +11,7 @@ from typing import Any, Literal, Self, overload
 
 import anyio
 
-from ..errors import LLMError
+from ..errors import InvalidArgumentError, LLMError
 from ..retry import RetryPolicy
 from ..services.circuit import BreakerConfig, CircuitBreaker
 from ._calls import DEFAULT_BREAKER, DEFAULT_RETRY, ModelCaller
@@ -60,9 +60,11 @@ class Swarm:
         on_mismatch: MismatchPolicy = "error",
     ) -> None:
         if tool_concurrency < 1:
-            raise LLMError(f"tool_concurrency must be >= 1, got {tool_concurrency}")
+            raise InvalidArgumentError(f"tool_concurrency must be >= 1, got {tool_concurrency}")
         if on_mismatch not in ("error", "journal"):
-            raise LLMError(f"on_mismatch must be 'error' or 'journal', got {on_mismatch!r}")
+            raise InvalidArgumentError(
+                f"on_mismatch must be 'error' or 'journal', got {on_mismatch!r}"
+            )
         model = client if isinstance(client, ChatModel) else OpenAIChatModel(client)
         self.model: ChatModel = model
         if isinstance(breaker, BreakerConfig):

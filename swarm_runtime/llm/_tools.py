@@ -21,14 +21,14 @@ from typing import Any
 
 import anyio
 import pydantic
-import structlog
 
+from .._logging import get_logger
 from ..errors import LLMError
 from .types import Agent, AgentFunction, Result
 
 __all__ = ["CONTEXT_VARIABLES", "IDEMPOTENCY_KEY", "Tool", "ToolOutcome", "compile_tool"]
 
-log = structlog.get_logger("swarm_runtime.llm")
+log = get_logger("swarm_runtime.llm")
 
 CONTEXT_VARIABLES = "context_variables"
 IDEMPOTENCY_KEY = "idempotency_key"

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..agents.base import Agent as RuntimeAgent
-from ..errors import PayloadError
+from ..errors import ArgumentTypeError, PayloadError
 from ..message import Message
 from ..retry import RetryPolicy
 from ..runtime.context import Context
@@ -115,7 +115,7 @@ class LLMAgent(RuntimeAgent):
         retry: RetryPolicy | None = None,
     ) -> None:
         if agent is None:
-            raise TypeError("LLMAgent needs agent=Agent(...)")
+            raise ArgumentTypeError("LLMAgent needs agent=Agent(...) (a swarm_runtime.llm.Agent)")
         super().__init__(
             name or agent.name,
             role=role,

@@ -12,8 +12,8 @@ import os
 from pathlib import Path
 
 import anyio
-import structlog
 
+from ..._logging import get_logger
 from ...errors import LLMError
 from ...llm.journal import Record, RunJournal, StepJournal
 from ...orchestrator._runstore import decode_lines, safe_id
@@ -21,7 +21,7 @@ from ._runs import _FileRunLog, _fsync_dir
 
 __all__ = ["FileStepJournal"]
 
-log = structlog.get_logger("swarm_runtime.llm")
+log = get_logger("swarm_runtime.llm")
 
 
 class _FileRunJournal(RunJournal):
