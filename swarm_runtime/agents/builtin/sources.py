@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -88,9 +88,28 @@ def _select(frame: pl.LazyFrame, columns: list[str] | None, what: str) -> pl.Laz
     return frame.select(columns)
 
 
+#: the longest header line read (characters): a file with no line break early on is refused
+#: at once instead of being read whole into memory to find its first line
+MAX_HEADER_CHARS = 1024 * 1024
+
+
+def _bounded_lines(handle: Any, limit: int, what: str, path: str) -> Iterator[str]:
+    """The file's lines for the csv module, refusing to read past ``limit`` characters."""
+    used = 0
+    while line := handle.readline(limit - used + 1):
+        used += len(line)
+        if used > limit:
+            raise DataError(
+                f"{what}: {path}: the header line is longer than {limit} characters (is this "
+                "a CSV file with a header line?)"
+            )
+        yield line
+
+
 def _csv_header(params: CsvSourceParams, encoding: str, what: str) -> list[str]:
     with Path(params.path).open(newline="", encoding=encoding) as handle:
-        reader = csv.reader(handle, delimiter=params.delimiter, strict=True)
+        lines = _bounded_lines(handle, MAX_HEADER_CHARS, what, params.path)
+        reader = csv.reader(lines, delimiter=params.delimiter, strict=True)
         header = next(reader, None)
     if header is None:
         raise DataError(f"{what}: {params.path} is empty; expected a header line")

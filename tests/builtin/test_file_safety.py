@@ -1,4 +1,5 @@
-"""Sinks never replace a read-only file, and keep the mode of a file they replace."""
+"""Hostile files: sinks never replace a read-only file and keep the mode of one they
+replace; a CSV without an early line break is refused without being read whole."""
 
 from __future__ import annotations
 
@@ -44,3 +45,18 @@ def test_a_directory_in_the_way_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "out.json").mkdir()
     with pytest.raises(DataError, match="is a directory"):
         JSON_SINK.run({"path": str(tmp_path / "out.json")}, {"t": 1})
+
+
+def test_a_csv_without_a_line_break_is_refused_without_reading_it_whole(tmp_path: Path) -> None:
+    """A 'header' of many megabytes (a binary or one-line file) is a clear error, read only
+    up to the header limit."""
+    from swarm_runtime.agents.builtin.sources import MAX_HEADER_CHARS
+
+    big = tmp_path / "one-line.csv"
+    big.write_text("a," * (3 * MAX_HEADER_CHARS))
+    with pytest.raises(DataError, match="header line is longer than"):
+        BUILTINS["builtin.csv_source"].run({"path": str(big)}, {})
+    fine = tmp_path / "ok.csv"
+    fine.write_text("x,y\n1,2\n")
+    table = BUILTINS["builtin.csv_source"].run({"path": str(fine)}, {})
+    assert table["columns"] == ["x", "y"]
