@@ -24,6 +24,7 @@ from ..retry import RetryPolicy
 from ..runtime.context import Context
 from ._swarm import Swarm
 from .journal import StepJournal
+from .metrics import LLMMetrics, metrics_for
 from .types import Agent, AgentFunction, Response
 
 if TYPE_CHECKING:
@@ -133,17 +134,23 @@ class LLMAgent(RuntimeAgent):
         self._store = store
         self._known = [*agents, *stubs]
         self._swarm = swarm
+        self._metrics: LLMMetrics | None = None
         self.max_turns = max_turns
 
     def swarm(self) -> Swarm:
         """The Swarm running this agent (made on first use, from ``client`` and ``store``)."""
         if self._swarm is None:
-            self._swarm = Swarm(self._client, store=self._store, agents=self._known)
+            self._swarm = Swarm(
+                self._client, store=self._store, agents=self._known, metrics=self._metrics
+            )
         return self._swarm
 
     async def on_start(self, runtime: Runtime) -> None:
         if self._store is None:  # journal on the runtime's backend: durable where it is
             self._store = runtime.backend.step_journal()
+        exporter = runtime.services.exporter if runtime.services is not None else None
+        if exporter is not None and self._metrics is None:  # scraped with the runtime's
+            self._metrics = metrics_for(exporter.registry)
 
     async def on_stop(self) -> None:
         if self._swarm is not None:

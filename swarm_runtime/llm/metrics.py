@@ -4,16 +4,19 @@
 direction="in"|"out"}``, ``swarm_llm_request_seconds{model}`` (latency of answered calls)
 and ``swarm_llm_replayed_steps_total{kind="model"|"tool"}``. By default they live in
 prometheus_client's global registry (what ``prometheus_client.start_http_server`` serves);
-pass ``LLMMetrics(registry)`` to a :class:`Swarm` to put them elsewhere.
+pass ``metrics_for(registry)`` to a :class:`Swarm` to put them elsewhere. A hosted
+:class:`LLMAgent` puts them in its runtime's exporter (``Runtime(metrics_port=...)``, the
+CLI's ``--metrics-port``) when it has one.
 """
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 
-__all__ = ["LLMMetrics", "default_metrics"]
+__all__ = ["LLMMetrics", "default_metrics", "metrics_for"]
 
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120)
 
@@ -65,12 +68,19 @@ class LLMMetrics:
             self.latency.labels(model).observe(seconds)
 
 
-_default: LLMMetrics | None = None
+_by_registry: weakref.WeakKeyDictionary[CollectorRegistry, LLMMetrics] = weakref.WeakKeyDictionary()
+
+
+def metrics_for(registry: CollectorRegistry | None = None) -> LLMMetrics:
+    """The LLM metrics of ``registry`` (default: prometheus_client's global one), made once
+    per registry so every Swarm using it shares the families."""
+    registry = registry if registry is not None else REGISTRY
+    metrics = _by_registry.get(registry)
+    if metrics is None:
+        metrics = _by_registry[registry] = LLMMetrics(registry)
+    return metrics
 
 
 def default_metrics() -> LLMMetrics:
     """The process-wide metrics in prometheus_client's global registry (made once)."""
-    global _default
-    if _default is None:
-        _default = LLMMetrics()
-    return _default
+    return metrics_for(None)

@@ -69,3 +69,17 @@ async def test_handoff_between_hosted_agents_is_recorded() -> None:
     assert sent[1]["content"] == "my order broke, money back please"
     assert sent[-1]["role"] == "tool"
     assert [(r.source, r.target, r.status) for r in records] == [("triage", "refunds", "completed")]
+
+
+async def test_hosted_llm_metrics_are_scraped_with_the_runtime() -> None:
+    """With metrics_port, a hosted agent's model-call metrics are in the runtime's exporter."""
+    model = ScriptedModel(reply("hi"))
+    async with sr.Runtime("memory://", metrics_port=0) as rt:
+        rt.add_agent(LLMAgent("greeter", Agent(model="m-scrape"), client=model))
+        await rt.request("greeter", "hello")
+        assert rt.services is not None
+        assert rt.services.exporter is not None
+        text, _ = rt.services.exporter.render()
+    assert (
+        b'swarm_llm_requests_total{endpoint="scripted",model="m-scrape",status="200"} 1.0' in text
+    )
