@@ -49,6 +49,27 @@ def _copy(state: Mapping[str, Any], what: str) -> dict[str, Any]:
     return copied
 
 
+async def apply_updates(current: dict[str, Any], updates: Updater) -> Mapping[str, Any]:
+    """The state ``updates`` makes of ``current`` (a copy the caller owns): a mapping merged
+    into it, or what an updater function (sync or async) returns given it. Every state
+    store applies updates through this."""
+    if callable(updates):
+        produced = updates(current)
+        if inspect.isawaitable(produced):
+            produced = await produced
+        if not isinstance(produced, Mapping):
+            raise ArgumentTypeError(
+                f"a state updater must return a mapping, got {type(produced).__name__}"
+            )
+        return produced
+    if isinstance(updates, Mapping):
+        current.update(updates)
+        return current
+    raise ArgumentTypeError(
+        f"updates must be a mapping or a function, got {type(updates).__name__}"
+    )
+
+
 class StateManager:
     """Keeps each agent's state (a JSON object) and its recent history.
 
@@ -95,22 +116,7 @@ class StateManager:
         slot = self._slot(agent_id, create=create)
         async with slot.lock:
             current = _copy(slot.state, "state")
-            if callable(updates):
-                produced = updates(current)
-                if inspect.isawaitable(produced):
-                    produced = await produced
-                if not isinstance(produced, Mapping):
-                    raise ArgumentTypeError(
-                        f"a state updater must return a mapping, got {type(produced).__name__}"
-                    )
-                new_state = _copy(produced, f"state of {agent_id!r}")
-            elif isinstance(updates, Mapping):
-                current.update(_copy(updates, f"update of {agent_id!r}"))
-                new_state = current
-            else:
-                raise ArgumentTypeError(
-                    f"updates must be a mapping or a function, got {type(updates).__name__}"
-                )
+            new_state = _copy(await apply_updates(current, updates), f"state of {agent_id!r}")
             slot.state = new_state
             slot.history.append(StateChange(self._clock.time(), _copy(new_state, "state")))
             return _copy(new_state, "state")

@@ -18,7 +18,6 @@ no lock. A transaction longer than ``lock_timeout`` may lose the lock: keep them
 
 from __future__ import annotations
 
-import inspect
 import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -31,8 +30,15 @@ import orjson
 from ... import _json
 from ..._args import check_count
 from ...clock import Clock
-from ...errors import ArgumentTypeError, UnknownAgentStateError
-from ...state import SNAPSHOT_VERSION, StateChange, StateManager, Updater, _atomic_write
+from ...errors import UnknownAgentStateError
+from ...state import (
+    SNAPSHOT_VERSION,
+    StateChange,
+    StateManager,
+    Updater,
+    _atomic_write,
+    apply_updates,
+)
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -125,22 +131,7 @@ class RedisStateManager(StateManager):
             if not create:
                 await self._require(client, base, agent_id)
             current = await self._read(client, base, agent_id)
-            if callable(updates):
-                produced = updates(current)
-                if inspect.isawaitable(produced):
-                    produced = await produced
-                if not isinstance(produced, Mapping):
-                    raise ArgumentTypeError(
-                        f"a state updater must return a mapping, got {type(produced).__name__}"
-                    )
-                new_state = dict(produced)
-            elif isinstance(updates, Mapping):
-                current.update(updates)
-                new_state = current
-            else:
-                raise ArgumentTypeError(
-                    f"updates must be a mapping or a function, got {type(updates).__name__}"
-                )
+            new_state = dict(await apply_updates(current, updates))
             return await self._write(client, base, agent_id, new_state)
 
     async def get_state(self, agent_id: str) -> dict[str, Any]:
