@@ -186,3 +186,13 @@ def test_constructor_and_clock_argument_errors() -> None:
     _check(caught.value, ValueError, "backwards")
     with pytest.raises(sr.ConfigError, match="grace_period"):
         sr.Runtime(grace_period=-1)
+    metrics = sr.MetricsCollector()
+    with pytest.raises(ValueError) as caught:
+        metrics.record_metric("a", "latency", float("nan"))
+    _check(caught.value, ValueError, "finite")
+    with pytest.raises(TypeError) as caught:
+        metrics.record_metric("a", "latency", "fast")  # type: ignore[arg-type]
+    _check(caught.value, TypeError, "finite")
+    with pytest.raises(ValueError) as caught:
+        metrics.increment("a", "requests", -1)
+    _check(caught.value, ValueError, "only go up")

@@ -15,6 +15,8 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+from .._args import bad_argument
+
 __all__ = ["SlidingWindow", "WindowStats", "percentile", "summarize"]
 
 
@@ -79,7 +81,7 @@ class SlidingWindow:
 
     def __init__(self, size: int) -> None:
         if size < 1:
-            raise ValueError(f"window size must be >= 1, got {size}")
+            raise bad_argument("window size", size, "an int >= 1")
         self._size = size
         self._arrivals: deque[float] = deque(maxlen=size)
         self._sorted: list[float] = []

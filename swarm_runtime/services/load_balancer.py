@@ -29,6 +29,7 @@ from typing import Any, Literal, Protocol, get_args
 
 import anyio
 
+from .._args import bad_argument
 from ..clock import Clock, SystemClock
 from ..errors import CircuitOpenError, ConfigError, NoCapacityError, UnknownAgentError
 from ..events import TaskEvent
@@ -533,5 +534,5 @@ def _task_params(
             task_id = str(task["id"])
     amount = 1.0 if load is None else float(load)
     if not (math.isfinite(amount) and amount > 0):
-        raise ValueError(f"a task's load must be > 0, got {amount}")
+        raise bad_argument("a task's load", amount, "a finite number > 0")
     return amount, task_id

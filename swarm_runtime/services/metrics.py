@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
+from .._args import bad_argument, is_number
 from .._logging import get_logger
 from ..clock import Clock, SystemClock
 from ..errors import ConfigError
@@ -215,11 +216,14 @@ class MetricsCollector:
     ) -> Alert | None:
         """Record one sample of ``name`` for ``agent`` and check its alert rules; returns the
         alert transition it caused, if any."""
-        value = float(value)
-        if not math.isfinite(value):
-            raise ValueError(
-                f"metric {name!r} of agent {agent!r}: value must be finite, got {value}"
+        if not is_number(value) or not math.isfinite(value):
+            raise bad_argument(
+                f"metric {name!r} of agent {agent!r}: value",
+                value,
+                "a finite number",
+                kind=is_number(value),
             )
+        value = float(value)
         return self._record(
             agent, name, value, self._clock.time() if timestamp is None else timestamp
         )
@@ -245,8 +249,13 @@ class MetricsCollector:
 
     def increment(self, agent: str, name: str, amount: float = 1.0) -> float:
         """Add ``amount`` (>= 0) to a counter; returns the new total."""
-        if amount < 0:
-            raise ValueError(f"counter {name!r} can only go up; use a gauge for {amount}")
+        if not is_number(amount) or not amount >= 0:
+            raise bad_argument(
+                f"counter {name!r} increment (counters only go up; use a gauge)",
+                amount,
+                "a number >= 0",
+                kind=is_number(amount),
+            )
         key = (agent, name)
         total = self._counters.get(key)
         if total is None:
