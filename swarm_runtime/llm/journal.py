@@ -17,6 +17,8 @@ import abc
 from types import TracebackType
 from typing import Any, Self
 
+from ..errors import LLMError
+
 __all__ = ["MemoryStepJournal", "RunJournal", "StepJournal", "open_step_journal"]
 
 Record = dict[str, Any]
@@ -47,7 +49,9 @@ class StepJournal(abc.ABC):
 
     @abc.abstractmethod
     async def open(self, run_id: str) -> RunJournal:
-        """The journal of run ``run_id`` (empty if the run is new)."""
+        """The journal of run ``run_id`` (empty if the run is new). While it is open, the run
+        is claimed: opening it again elsewhere raises :class:`LLMError` (file: an flock the
+        OS drops if the process dies; memory: this process; redis: not claimed)."""
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
@@ -65,9 +69,13 @@ class StepJournal(abc.ABC):
 
 
 class _MemoryRunJournal(RunJournal):
-    def __init__(self, run_id: str, stored: dict[int, Record]) -> None:
+    def __init__(self, run_id: str, stored: dict[int, Record], active: set[str]) -> None:
         super().__init__(run_id, dict(stored))
         self._stored = stored
+        self._active = active
+
+    async def aclose(self) -> None:
+        self._active.discard(self.run_id)
 
     async def write(self, *records: Record) -> None:
         for record in records:
@@ -79,9 +87,13 @@ class MemoryStepJournal(StepJournal):
 
     def __init__(self) -> None:
         self._runs: dict[str, dict[int, Record]] = {}
+        self._active: set[str] = set()
 
     async def open(self, run_id: str) -> RunJournal:
-        return _MemoryRunJournal(run_id, self._runs.setdefault(run_id, {}))
+        if run_id in self._active:
+            raise LLMError(f"run {run_id!r} is being executed already; wait for it to end")
+        self._active.add(run_id)
+        return _MemoryRunJournal(run_id, self._runs.setdefault(run_id, {}), self._active)
 
 
 def open_step_journal(url: str) -> StepJournal:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import BinaryIO
 
 import anyio
 
@@ -25,9 +26,12 @@ log = get_logger("swarm_runtime.llm")
 
 
 class _FileRunJournal(RunJournal):
-    def __init__(self, run_id: str, records: dict[int, Record], writer: _FileRunLog) -> None:
+    def __init__(
+        self, run_id: str, records: dict[int, Record], writer: _FileRunLog, claim: BinaryIO
+    ) -> None:
         super().__init__(run_id, records)
         self._log = writer
+        self._claim = claim  # holds the run's flock until closed (the OS drops it on a crash)
 
     async def write(self, *records: Record) -> None:
         for record in records:
@@ -35,7 +39,10 @@ class _FileRunJournal(RunJournal):
         await self._log.flush()
 
     async def aclose(self) -> None:
-        await self._log.close()
+        try:
+            await self._log.close()
+        finally:
+            self._claim.close()
 
 
 class FileStepJournal(StepJournal):
@@ -51,17 +58,21 @@ class FileStepJournal(StepJournal):
             raise LLMError(f"run id {run_id!r} may hold only letters, digits, '_' and '-'")
         path = self.directory / f"{run_id}.log"
 
-        def read() -> tuple[bytes, bool]:
-            try:
-                return path.read_bytes(), False
-            except FileNotFoundError:
+        def read() -> tuple[bytes, BinaryIO]:
+            if not path.exists():
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.touch()
                 _fsync_dir(path.parent)
-                return b"", True
+            claim = open(path, "rb")  # noqa: SIM115 - kept open while the run executes
+            try:
+                _claim(claim, run_id)
+                return claim.read(), claim
+            except BaseException:
+                claim.close()
+                raise
 
         try:
-            data, _ = await anyio.to_thread.run_sync(read)
+            data, claim = await anyio.to_thread.run_sync(read)
         except OSError as exc:
             raise LLMError(f"cannot open the journal {str(path)!r}: {exc.strerror or exc}") from exc
         decoded, valid, bad = decode_lines(data)
@@ -72,4 +83,19 @@ class FileStepJournal(StepJournal):
             step = record.get("step")
             if isinstance(step, int):
                 records.setdefault(step, record)
-        return _FileRunJournal(run_id, records, _FileRunLog(run_id, path, valid))
+        return _FileRunJournal(run_id, records, _FileRunLog(run_id, path, valid), claim)
+
+
+def _claim(file: BinaryIO, run_id: str) -> None:
+    """Take the run's exclusive lock, or LLMError if another process (or task) runs it."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - no flock on this platform: no claim
+        return
+    try:
+        fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise LLMError(
+            f"run {run_id!r} is being executed elsewhere (its journal is locked); wait for it "
+            "to end, or resume it once that process has stopped"
+        ) from None
