@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import os
-from typing import NoReturn
 
 import click
 
 from .. import _loop
 from ..artifacts.retention import Removal, collect_garbage
 from ..backends import Backend, backend_class
-from ..errors import ConfigError, QueueError, SwarmError
-from ._exit import ExitCode
+from ._exit import exit_on_error
 
 __all__ = ["register"]
 
@@ -23,11 +21,6 @@ def register(cli: click.Group) -> None:
 @click.group("runs")
 def runs_group() -> None:
     """Manage stored runs and their table artifacts."""
-
-
-def _fail(message: str, code: ExitCode) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    raise SystemExit(int(code))
 
 
 @runs_group.command("gc")
@@ -72,14 +65,8 @@ def gc_command(
                 store, runs, keep=keep, pipeline=pipeline, orphans=orphans, dry_run=dry_run
             )
 
-    try:
+    with exit_on_error():
         removed = _loop.run(main)
-    except ConfigError as exc:
-        _fail(str(exc), ExitCode.USAGE)
-    except QueueError as exc:
-        _fail(str(exc), ExitCode.QUEUE)
-    except SwarmError as exc:
-        _fail(str(exc), ExitCode.FAILED)
     verb = "would remove" if dry_run else "removed"
     for item in removed:
         click.echo(
