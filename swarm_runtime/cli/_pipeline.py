@@ -7,49 +7,30 @@ rich, prints the summary and maps outcomes to exit codes (:mod:`._exit`).
 
 from __future__ import annotations
 
-import math
+import sys
 import time
 from pathlib import Path
 
 import anyio
 import click
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.table import Table
 
 from .. import _loop
 from .._logging import configure_logging
 from ..errors import ConfigError
-from ..orchestrator import (
-    DataPipelineOrchestrator,
-    PipelineResult,
-    RunStart,
-    TaskState,
-    WorkflowStatus,
-)
+from ..orchestrator import DataPipelineOrchestrator, PipelineResult, RunStart
 from ..pipeline import GRAPH_FORMATS, Dag, load_pipeline, render_graph
 from ..report import write_html_report, write_json_report
 from ._exit import ExitCode, fail, usage_error
+from ._logcap import RepeatLimit
 from ._options import base_dir_option
+from ._progress import show_progress
+from ._summary import SummaryMode, choose_mode, print_summary, summary_json
 
 __all__ = ["register"]
 
-_REFRESH = 0.1  # seconds between progress redraws
-_STYLES = {
-    TaskState.COMPLETED: "green",
-    TaskState.FAILED: "bold red",
-    TaskState.CANCELLED: "yellow",
-    TaskState.SKIPPED: "dim",
-    TaskState.RUNNING: "cyan",
-    TaskState.PENDING: "dim",
-}
+#: roots and leaves listed by ``validate`` before "... and N more"
+_NAMES_SHOWN = 10
 
 
 def register(cli: click.Group) -> None:
@@ -79,12 +60,18 @@ def validate_command(pipeline: str, base_dir: str | None) -> None:
         f"  pipeline {config.name!r}: {len(config.tasks)} tasks in {levels} levels, "
         f"{len(config.agents)} agents ({builtin} built-in, {len(config.agents) - builtin} user)"
     )
-    click.echo(f"  roots: {', '.join(dag.roots())}; leaves: {', '.join(dag.leaves())}")
+    click.echo(f"  roots: {_names(dag.roots())}; leaves: {_names(dag.leaves())}")
     click.echo(
         f"  queue {config.queue}, failure policy {config.failure_policy}, "
         f"concurrency {config.concurrency or 'unlimited'}, "
         f"retry up to {config.retry.max_attempts} attempts"
     )
+
+
+def _names(names: list[str]) -> str:
+    shown = ", ".join(names[:_NAMES_SHOWN])
+    more = len(names) - _NAMES_SHOWN
+    return f"{shown}, ... and {more:,} more" if more > 0 else shown
 
 
 @click.command("graph")
@@ -150,6 +137,22 @@ def graph_command(pipeline: str, fmt: str, critical: bool) -> None:
     "on redis:// a directory every worker can read).",
 )
 @base_dir_option
+@click.option(
+    "--summary",
+    "summary_mode",
+    type=click.Choice(["short", "full", "none"]),
+    help="The summary at the end: a digest of any size (short), one row per task (full), "
+    "or nothing. Default: full up to 50 tasks, else short.",
+)
+@click.option(
+    "--output",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: print the run (totals, per agent, every task) as one JSON document on "
+    "stdout; everything else goes to stderr.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log what the runtime does (to stderr).")
 def run_command(
     pipeline: str,
@@ -162,6 +165,8 @@ def run_command(
     lease: float | None,
     artifacts: str | None,
     base_dir: str | None,
+    summary_mode: SummaryMode | None,
+    output_format: str,
     verbose: bool,
 ) -> None:
     """Run a pipeline with live progress and a summary; exit code 1 if a task failed.
@@ -176,7 +181,8 @@ def run_command(
     report = Path(report_path) if report_path else None
     if report is not None and report.suffix.lower() not in (".html", ".htm", ".json"):
         usage_error(f"--report {report_path}: the file name must end in .html or .json")
-    configure_logging("info" if verbose else "error")
+    repeats = RepeatLimit()
+    configure_logging("info" if verbose else "error", processors=() if verbose else (repeats,))
     orch = DataPipelineOrchestrator(
         queue=queue_url,
         metrics_port=metrics_port,
@@ -189,8 +195,10 @@ def run_command(
         pipeline_id = orch.create_pipeline(pipeline)
     except ConfigError as exc:
         fail(exc)
-    console = Console(stderr=False, highlight=False)
+    as_json = output_format == "json"
+    console = Console(stderr=as_json, highlight=False)
     started: list[RunStart] = []
+    cpu_start = time.process_time()
     resume: str | bool | None = resume_id if resume_id else (False if new_run else None)
     try:
         result = _loop.run(_run, orch, pipeline_id, resume, console, started)
@@ -200,9 +208,17 @@ def run_command(
         raise SystemExit(int(ExitCode.INTERRUPTED)) from None
     except BaseException as exc:  # one line and an exit code for ours, a traceback for bugs
         fail(exc)
-    _print_summary(console, result)
+    cpu = time.process_time() - cpu_start
+    if as_json:
+        sys.stdout.buffer.write(summary_json(result, cpu=cpu))
+        sys.stdout.flush()
+    else:
+        mode = choose_mode(summary_mode, len(result.status.tasks))
+        print_summary(console, result, mode, cpu=cpu)
     if report is not None:
         _write_report(console, result, report)
+    for event, count in repeats.dropped().items():
+        click.echo(f"({count:,} more log lines {event!r} not shown; -v shows them all)", err=True)
     if not result.ok:
         click.echo(f"error: {result.error}", err=True)
         raise SystemExit(int(ExitCode.FAILED))
@@ -238,88 +254,10 @@ async def _run(
 
     async with anyio.create_task_group() as tg:
         if console.is_terminal:
-            tg.start_soon(_show_progress, orch, pipeline_id, console, ready)
+            tg.start_soon(show_progress, orch, pipeline_id, console, ready)
         result = await orch.execute_pipeline(pipeline_id, resume=resume, on_start=on_start)
         tg.cancel_scope.cancel()
     return result
-
-
-async def _show_progress(
-    orch: DataPipelineOrchestrator, pipeline_id: str, console: Console, ready: anyio.Event
-) -> None:
-    """An overall bar and a spinner per running task, redrawn from status snapshots."""
-    await ready.wait()
-    progress = Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.fields[note]}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    )
-    rows: dict[str, TaskID] = {}
-    with progress:
-        overall = progress.add_task("[bold]all tasks", total=None, note="")
-        while True:
-            status = orch.get_pipeline_status(pipeline_id)
-            if status is not None:
-                _update_progress(progress, overall, rows, status)
-            await anyio.sleep(_REFRESH)
-
-
-def _update_progress(
-    progress: Progress, overall: TaskID, rows: dict[str, TaskID], status: WorkflowStatus
-) -> None:
-    total = len(status.tasks)
-    progress.update(overall, total=total, completed=status.done, note=f"{status.done}/{total}")
-    for name, task in status.tasks.items():
-        row = rows.get(name)
-        if task.state is TaskState.RUNNING and task.started_at is not None:
-            label = f"{name} [dim]({task.agent})[/]"
-            note = f"attempt {task.attempts}/{task.max_attempts}" if task.attempts > 1 else ""
-            if row is None:
-                rows[name] = progress.add_task(label, total=None, note=note)
-            else:
-                progress.update(row, description=label, note=note)
-        elif row is not None:
-            progress.remove_task(row)
-            del rows[name]
-
-
-def _print_summary(console: Console, result: PipelineResult) -> None:
-    status = result.status
-    table = Table(title=f"{status.name} · run {status.workflow_id}", title_justify="left")
-    for column in ("task", "agent", "status", "attempts", "duration"):
-        table.add_column(column, justify="right" if column in ("attempts", "duration") else "left")
-    for task in status.tasks.values():
-        state = task.state.value + (" (earlier run)" if task.resumed else "")
-        table.add_row(
-            task.name,
-            task.agent,
-            f"[{_STYLES[task.state]}]{state}[/]",
-            str(task.attempts) if task.attempts else "-",
-            _seconds(task.duration),
-        )
-    console.print(table)
-    counts = status.counts
-    done = counts[TaskState.COMPLETED]
-    parts = [f"{done}/{len(status.tasks)} tasks completed"]
-    for state in (TaskState.FAILED, TaskState.SKIPPED, TaskState.CANCELLED):
-        if counts[state]:
-            parts.append(f"{counts[state]} {state.value}")
-    verdict = "[green]completed[/]" if result.ok else f"[bold red]{status.state.value}[/]"
-    console.print(f"{verdict}: {', '.join(parts)} in {_seconds(status.duration)}", soft_wrap=True)
-
-
-def _seconds(value: float | None) -> str:
-    if value is None or not math.isfinite(value):
-        return "-"
-    if value < 1:
-        return f"{value * 1000:.0f} ms"
-    if value < 120:
-        return f"{value:.2f} s"
-    return time.strftime("%H:%M:%S", time.gmtime(value))
 
 
 # ---------------------------------------------------------------------- report

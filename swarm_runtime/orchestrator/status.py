@@ -164,6 +164,11 @@ class TaskStatuses(Mapping[str, TaskStatus]):
         states = _STATES
         return (states[row[2]] for row in self._rows.values())
 
+    def agent_states(self) -> Iterator[tuple[str, TaskState]]:
+        """Each task's agent and state, without making the statuses (progress views)."""
+        states = _STATES
+        return ((row[1], states[row[2]]) for row in self._rows.values())
+
     def __repr__(self) -> str:
         return f"TaskStatuses({dict(self.items())!r})"
 
