@@ -10,21 +10,34 @@ from pydantic import ValidationError
 from ..agents.builtin._validation import describe_value, join_path, translate_errors
 from ..errors import ConfigProblem
 from ._seed import Locations
+from ._yaml import MAX_NESTING, too_deep
 from .config import PipelineConfig, RetrySpec
 from .dag import check_dag
 
 __all__ = ["config_problems"]
 
 _INT_RANGE = (-(2**63), 2**64)
+#: containers walked again through YAML aliases (an alias bomb repeats them billions of times)
+_MAX_REPEATS = 100_000
+#: params sit 3 levels down in a file (tasks[i].params): the rest of MAX_NESTING is theirs
+_PARAMS_NESTING = MAX_NESTING - 3
 
 
-def _json_problems(value: Any, path: str) -> list[ConfigProblem]:
-    """Values that cannot travel in a JSON message (dates, sets, binary, NaN, ...)."""
+def _json_problems(value: Any, path: str, seen: set[int]) -> list[ConfigProblem]:
+    """Values that cannot travel in a JSON message (dates, sets, binary, NaN, ...), values
+    nested too deeply or containing themselves. ``seen`` holds the containers walked so
+    far: one met again is a YAML alias, fine a few times, an "alias bomb" past
+    :data:`_MAX_REPEATS` (aliases of aliases expand to billions of values)."""
     problems: list[ConfigProblem] = []
-    stack: list[tuple[Any, str]] = [(value, path)]
-    active: set[int] = set()
+    stack: list[tuple[Any, str, int] | int] = [(value, path, 0)]
+    on_path: set[int] = set()  # containers being walked: meeting one again is a cycle
+    repeats = 0
     while stack and len(problems) < 20:
-        item, where = stack.pop()
+        entry = stack.pop()
+        if isinstance(entry, int):  # every value inside this container was walked
+            on_path.discard(entry)
+            continue
+        item, where, depth = entry
         if item is None or isinstance(item, (str, bool)):
             continue
         if isinstance(item, int):
@@ -36,12 +49,29 @@ def _json_problems(value: Any, path: str) -> list[ConfigProblem]:
                 problems.append(ConfigProblem(where, f"expected a finite number, got {item}"))
             continue
         if isinstance(item, (list, dict)):
-            if id(item) in active:
+            if id(item) in on_path:
                 problems.append(ConfigProblem(where, "a value that contains itself"))
                 continue
-            active.add(id(item))
+            if depth >= _PARAMS_NESTING:
+                problems.append(too_deep(where))
+                continue
+            if id(item) in seen:
+                repeats += 1
+                if repeats > _MAX_REPEATS:
+                    problems.append(
+                        ConfigProblem(
+                            where,
+                            f"YAML aliases repeat values more than {_MAX_REPEATS:,} times; "
+                            "write the values out",
+                            "too_large",
+                        )
+                    )
+                    break
+            seen.add(id(item))
+            on_path.add(id(item))
+            stack.append(id(item))  # popped once everything inside is walked
             if isinstance(item, list):
-                stack.extend((v, join_path(where, i)) for i, v in enumerate(item))
+                stack.extend((v, join_path(where, i), depth + 1) for i, v in enumerate(item))
                 continue
             for key, v in item.items():
                 if not isinstance(key, str):
@@ -51,7 +81,7 @@ def _json_problems(value: Any, path: str) -> list[ConfigProblem]:
                         )
                     )
                 else:
-                    stack.append((v, join_path(where, key)))
+                    stack.append((v, join_path(where, key), depth + 1))
             continue
         problems.append(
             ConfigProblem(
@@ -124,6 +154,7 @@ def _builtin_problems(config: PipelineConfig, where: Locations, index: int) -> l
 def config_problems(config: PipelineConfig, where: Locations) -> list[ConfigProblem]:
     """Every problem of a structurally valid config (empty when it is ready to run)."""
     problems: list[ConfigProblem] = []
+    walked: set[int] = set()
     if not config.tasks:
         problems.append(
             ConfigProblem(
@@ -145,7 +176,8 @@ def config_problems(config: PipelineConfig, where: Locations) -> list[ConfigProb
             )
         else:
             seen[agent.name] = i
-        problems.extend(_json_problems(agent.params, join_path(where.agents[i], "params")))
+        problems.extend(_json_problems(agent.params, join_path(where.agents[i], "params"), walked))
+    builtin_agents = {a.name for a in config.agents if a.builtin is not None}
     problems.extend(
         check_dag(
             [(t.name, t.depends_on) for t in config.tasks],
@@ -158,10 +190,10 @@ def config_problems(config: PipelineConfig, where: Locations) -> list[ConfigProb
         json_problems = [
             problem
             for key, value in task.params.items()
-            for problem in _json_problems(value, where.param_path(i, key))
+            for problem in _json_problems(value, where.param_path(i, key), walked)
         ]
         problems.extend(json_problems)
-        if task.agent in seen:
+        if task.agent in builtin_agents:
             flagged = {p.path for p in json_problems}
             problems.extend(p for p in _builtin_problems(config, where, i) if p.path not in flagged)
         if task.retry is not None:

@@ -10,7 +10,11 @@ import yaml
 from ..agents.builtin._validation import format_path
 from ..errors import ConfigProblem
 
-__all__ = ["YamlDocument", "YamlSyntaxError", "locate", "parse_yaml"]
+__all__ = ["MAX_NESTING", "YamlDocument", "YamlSyntaxError", "locate", "parse_yaml", "too_deep"]
+
+#: deepest nesting of mappings and lists accepted in a pipeline file (and in params):
+#: far more than any real pipeline needs, far less than what breaks JSON encoders
+MAX_NESTING = 64
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 #: libyaml's loader when PyYAML was built with it (about 10x faster), else the pure-Python one
@@ -50,6 +54,9 @@ def _walk(root: yaml.Node, doc: YamlDocument) -> None:
         if id(node) in seen_nodes:  # an alias: already walked (and maybe recursive)
             continue
         seen_nodes.add(id(node))
+        if len(parts) >= MAX_NESTING and isinstance(node, yaml.CollectionNode):
+            doc.problems.append(too_deep(format_path(parts), *mark))
+            continue
         if isinstance(node, yaml.MappingNode):
             first_line: dict[str, int] = {}
             for key_node, value_node in node.value:
@@ -76,6 +83,13 @@ def _walk(root: yaml.Node, doc: YamlDocument) -> None:
         elif isinstance(node, yaml.SequenceNode):
             for index, item in enumerate(node.value):
                 stack.append((item, (*parts, index), _mark_of(item.start_mark)))
+
+
+def too_deep(path: str, line: int | None = None, column: int | None = None) -> ConfigProblem:
+    """The problem of a value nested deeper than :data:`MAX_NESTING` levels."""
+    return ConfigProblem(
+        path, f"nested more than {MAX_NESTING} levels deep; flatten it", "too_deep", line, column
+    )
 
 
 def _reader_problem(text: str, exc: yaml.reader.ReaderError) -> ConfigProblem:
