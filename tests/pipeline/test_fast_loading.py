@@ -52,10 +52,12 @@ def render(node: Any, indent: int) -> str:
 
 documents = st.recursive(
     scalars(),
-    lambda inner: st.lists(inner, max_size=3)
-    | st.dictionaries(scalars(), inner, max_size=3)
-    | st.tuples(st.just("list"), st.lists(inner, max_size=3))
-    | st.tuples(st.just("map"), st.lists(st.tuples(scalars(), inner), max_size=3)),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(scalars(), inner, max_size=3)
+        | st.tuples(st.just("list"), st.lists(inner, max_size=3))
+        | st.tuples(st.just("map"), st.lists(st.tuples(scalars(), inner), max_size=3))
+    ),
     max_leaves=8,
 )
 
@@ -85,9 +87,10 @@ def test_fast_load_reads_what_pyyaml_reads(doc: dict[Any, Any]) -> None:
 def test_fast_load_gives_up_on_what_differs() -> None:
     """Booleans and numbers YAML 1.1 reads otherwise, tags, merge keys, odd characters,
     duplicate keys and broken text go to PyYAML."""
-    for text in ["a: yes", "a: Off", "a: 0755", "a: 1e3", "a: 1:20", "a: !!binary x",
-                 "b: &x {c: 1}\nd: {<<: *x}", "a: \x85", "a: 1\na: 2", "a: [1", "a: +.5",
-                 "a: 2024-01-01", "%YAML 1.1\n---\na: 1", "a:\n\t- x", "a: =", "on: 1"]:  # fmt: skip
+    texts = ["a: yes", "a: Off", "a: 0755", "a: 1e3", "a: 1:20", "a: !!binary x",
+             "b: &x {c: 1}\nd: {<<: *x}", "a: \x85", "a: 1\na: 2", "a: [1", "a: +.5",
+             "a: 2024-01-01", "%YAML 1.1\n---\na: 1", "a:\n\t- x", "a: =", "on: 1"]  # fmt: skip
+    for text in texts:
         assert fast_load(text) is UNSURE, text
     assert fast_load("a: [1, -2.5, x, true, null]\nb: {c: 'yes'}") == {
         "a": [1, -2.5, "x", True, None],
@@ -154,7 +157,9 @@ def test_error_in_a_100000_task_file_names_file_line_and_field(tmp_path: Path) -
     took = time.perf_counter() - started
     lines = str(info.value).splitlines()
     assert lines[0] == f"{path}:{where[50_000]}:27: tasks[50000].agent: expected a string, got 5"
-    assert lines[1] == f"{path}:{where[99_990]}:20: tasks[99990].agent: expected a string, got a list"
+    assert lines[1] == (
+        f"{path}:{where[99_990]}:20: tasks[99990].agent: expected a string, got a list"
+    )
     print(f"100,000-task file with errors: {took:.2f} s")  # (speed is for bench_cli.py)
 
 
