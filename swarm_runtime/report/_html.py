@@ -1,4 +1,10 @@
-"""The self-contained HTML report: one file, inline CSS and SVG, no scripts, no URLs."""
+"""The self-contained HTML report: one file, inline CSS and SVG, no URLs.
+
+Up to :data:`~._large.LARGE_RUN` tasks the page has no script at all: the DAG task by task,
+a bar per task on the timeline, a row per task. Bigger runs get the sections of
+:mod:`._large` (collapsed DAG, load per replica, a paged table drawn by an inline script),
+so that a 50,000-task report stays a few MB and opens in a few seconds.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ from .._version import __version__
 from ..artifacts import ArtifactRef, frame_to_json, is_artifact_ref, preview_table
 from ..errors import ArtifactError
 from ._format import fmt_number, fmt_seconds, fmt_time
+from ._large import LARGE_RUN, collapsed_dag_svg, load_timeline_svg, task_table_html
 from ._style import CSS, STATUS_COLOURS
 from ._svg import MAX_DAG_NODES, dag_svg, gantt_svg, histogram_svg
 from ._timing import timing_body
@@ -21,6 +28,8 @@ from .model import RunReport, TaskRecord
 __all__ = ["render_html"]
 
 _PREVIEW_ROWS = 8
+_RESULTS_SHOWN = 50  # results drawn; the JSON report has them all
+_PATH_SHOWN = 12  # tasks of the critical path named before "..."
 _JSON_LIMIT = 6000
 _STAT_ROWS = (("count", "count"), ("nulls", "nulls"), ("mean", "mean"), ("std", "std"),
               ("min", "min"), ("median", "median"), ("max", "max"))  # fmt: skip
@@ -121,6 +130,51 @@ def _dag_section(report: RunReport) -> str:
         body = f'<div class="scroll">{svg}</div>{_legend(_used_statuses(report))}'
     hint = "Tasks by dependency level; arrows follow the data. Hover for details."
     return _panel("Task graph", hint, body)
+
+
+def _collapsed_dag_section(report: RunReport) -> str:
+    svg, chain, total = collapsed_dag_svg(report)
+    ran = any(t.duration for t in report.tasks)
+    length = f"{fmt_seconds(total)} of task time" if ran else f"{len(chain)} tasks long"
+    names = [escape(name) for name in chain]
+    if len(names) > _PATH_SHOWN + 3:
+        names = [*names[:_PATH_SHOWN], f"… {len(chain) - _PATH_SHOWN - 3:,} more …", *names[-3:]]
+    path = (  # listed in the "Critical path and estimates" panel when the run recorded it
+        ""
+        if report.critical_path is not None and report.critical_path.tasks
+        else f'<p class="critical"><b>Critical path</b> ({len(chain):,} tasks, {length}): '
+        f'<span class="mono">{" → ".join(names)}</span></p>'
+    )
+    hint = (
+        f"{len(report.tasks):,} tasks: too many to draw one by one, so each box holds the "
+        "tasks of one agent (row) in a band of dependency levels (column), with their "
+        "counts; arrows are dependencies between boxes (thicker: more of them); the "
+        "purple boxes and arrows carry the critical path."
+    )
+    return _panel(
+        "Task graph",
+        hint,
+        f'<div class="scroll">{svg}</div>{path}{_legend(_used_statuses(report))}',
+    )
+
+
+def _load_section(report: RunReport) -> str:
+    svg = load_timeline_svg(report)
+    if not svg:
+        return ""
+    hint = (
+        "How many tasks each agent replica was running over time (averaged in short time "
+        "bins); red lines mark failures. Hover a lane for its totals."
+    )
+    return _panel("Timeline", hint, f'<div class="scroll">{svg}</div>')
+
+
+def _paged_tasks_section(report: RunReport) -> str:
+    hint = (
+        "Every task, a page at a time: search by task, agent or error, filter by status, "
+        "or order by duration."
+    )
+    return _panel("Tasks", hint, task_table_html(report))
 
 
 def _gantt_section(report: RunReport) -> str:
@@ -394,8 +448,18 @@ def _results_section(report: RunReport) -> str:
     records = {t.name: t for t in report.tasks}
     ordered = [t.name for t in report.tasks if t.name in report.results]
     ordered += [name for name in report.results if name not in records]
-    body = "".join(_result_html(name, report.results[name], records.get(name)) for name in ordered)
     hint = "What each task returned: analyses as charts, tables as a preview, files written."
+    if len(ordered) > _RESULTS_SHOWN:
+        returned = [name for name in ordered if report.results[name] is not None]
+        if not returned:
+            return ""
+        if len(returned) > _RESULTS_SHOWN:
+            hint += (
+                f" The first {_RESULTS_SHOWN} of {len(returned):,} results; the JSON report "
+                "(--report FILE.json) has them all."
+            )
+        ordered = returned[:_RESULTS_SHOWN]
+    body = "".join(_result_html(name, report.results[name], records.get(name)) for name in ordered)
     return _panel("Results", hint, f'<div class="results">{body}</div>')
 
 
@@ -403,14 +467,15 @@ def render_html(report: RunReport, *, generated_at: dt.datetime | None = None) -
     """The whole report as one HTML document."""
     when = fmt_time(generated_at or dt.datetime.now(dt.UTC))
     title = f"{report.pipeline} · {report.status} · swarm-runtime report"
+    large = len(report.tasks) > LARGE_RUN
     body = "".join(
         [
             _header(report),
             _cards(report),
-            _dag_section(report),
-            _gantt_section(report),
+            _collapsed_dag_section(report) if large else _dag_section(report),
+            _load_section(report) if large else _gantt_section(report),
             _timing_section(report),
-            _tasks_section(report),
+            _paged_tasks_section(report) if large else _tasks_section(report),
             _alerts_section(report),
             _results_section(report),
             f"<footer>swarm-runtime {escape(__version__)} · report generated "

@@ -122,4 +122,10 @@ svg .lane { font-size: 12px; fill: #334155; }
 svg .lane-bg { fill: #f8fafc; }
 svg .bar-label { font-size: 11px; fill: #0f172a; pointer-events: none; }
 svg .hbar { fill: #818cf8; } svg .hbar:hover { fill: #4f46e5; }
+.controls { display: flex; flex-wrap: wrap; gap: 8px; align-items: center; margin-bottom: 10px; }
+.controls input, .controls select, .controls button { font: inherit; font-size: 13px;
+  padding: 4px 8px; border: 1px solid var(--line); border-radius: 8px; background: #fff; }
+.controls input { min-width: 260px; }
+.controls button:disabled { color: var(--muted); }
+p.critical { margin: 10px 0 0; font-size: 13px; }
 """

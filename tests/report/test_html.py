@@ -115,7 +115,8 @@ def test_user_content_is_escaped() -> None:
 
 
 def test_degenerate_reports_render() -> None:
-    """An empty report, and one too large to draw as a graph, still render cleanly."""
+    """An empty report, and one too large to draw task by task (drawn collapsed), still
+    render cleanly."""
     empty = render_html(RunReport(pipeline="p", run_id="r"))
     page = parse(empty)
     assert page.count("svg") == 0
@@ -135,9 +136,9 @@ def test_degenerate_reports_render() -> None:
     big = RunReport(pipeline="big", run_id="r", status="completed", tasks=tasks)
     text = render_html(big)
     page = parse(text)
-    assert "500 tasks: too many to draw" in text
-    assert page.count("svg", "gantt") == 1
-    assert page.count("svg", "dag") == 0
+    assert "500 tasks: too many to draw one by one" in text
+    assert page.count("svg", "gantt") == 1  # one load curve per replica
+    assert page.count("svg", "collapsed") == 1
 
 
 def test_unusual_results_fall_back_to_json() -> None:
