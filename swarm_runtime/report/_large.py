@@ -18,10 +18,8 @@ from typing import Any
 
 import orjson
 
-from ..pipeline.critical_path import critical_path as longest_chain
-from ._format import fmt_seconds
 from ._style import STATUS_COLOURS
-from ._svg import dag_levels
+from ._svg import dag_levels, time_axis, time_range
 from .model import RunReport, TaskRecord
 
 __all__ = [
@@ -207,11 +205,7 @@ def load_timeline_svg(report: RunReport, *, width: int = 1180) -> str:
     ran = [t for t in report.tasks if t.started_at is not None]
     if not ran:
         return ""
-    starts = [t.started_at for t in ran if t.started_at is not None]
-    t0 = min([*starts, *([report.started_at] if report.started_at else [])])
-    ends = [t.finished_at for t in ran if t.finished_at is not None]
-    t1 = max([*ends, *starts, *([report.finished_at] if report.finished_at else [])])
-    span = max((t1 - t0).total_seconds(), 1e-3)
+    t0, t1, span = time_range(report, ran)
     lanes = {t.lane for t in ran}
     by_agent = len(lanes) > _MAX_LANES
 
@@ -254,16 +248,7 @@ def load_timeline_svg(report: RunReport, *, width: int = 1180) -> str:
         f'<svg class="gantt load" width="{width}" height="{height:.0f}" '
         f'viewBox="0 0 {width} {height:.0f}" role="img" aria-label="timeline">'
     ]
-    step = _nice(span)
-    tick = 0.0
-    while tick <= span + step * 1e-9:
-        x = label_w + tick / span * plot_w
-        parts.append(
-            f'<line class="axis" x1="{x:.1f}" y1="{top - 6}" x2="{x:.1f}" y2="{height - 4:.0f}"/>'
-            f'<text class="tick" x="{x:.1f}" y="{top - 10}" text-anchor="middle">'
-            f"{escape(fmt_seconds(tick, axis=True))}</text>"
-        )
-        tick += step
+    parts.append(time_axis(span, left=label_w, width=plot_w, top=top, bottom=height - 4))
     for i, lane in enumerate(order):
         y = top + i * lane_h
         running = 0.0
@@ -302,15 +287,6 @@ def load_timeline_svg(report: RunReport, *, width: int = 1180) -> str:
             )
     parts.append("</svg>")
     return "".join(parts)
-
-
-def _nice(span: float, target: int = 8) -> float:
-    raw = span / target
-    magnitude = 10.0 ** math.floor(math.log10(raw))
-    for factor in (1.0, 2.0, 2.5, 5.0, 10.0):
-        if raw <= factor * magnitude:
-            return factor * magnitude
-    return 10.0 * magnitude
 
 
 def _task_data(report: RunReport) -> bytes:

@@ -17,7 +17,16 @@ from ._format import fmt_number, fmt_seconds
 from ._style import STATUS_COLOURS
 from .model import RunReport, TaskRecord
 
-__all__ = ["MAX_DAG_NODES", "dag_levels", "dag_svg", "gantt_svg", "histogram_svg", "order_levels"]
+__all__ = [
+    "MAX_DAG_NODES",
+    "dag_levels",
+    "dag_svg",
+    "gantt_svg",
+    "histogram_svg",
+    "order_levels",
+    "time_axis",
+    "time_range",
+]
 
 MAX_DAG_NODES = 400
 _NODE_H, _GAP_X, _GAP_Y, _PAD = 48, 64, 18, 16
@@ -162,6 +171,33 @@ def _nice_step(span: float, target: int = 8) -> float:
     return 10.0 * magnitude
 
 
+def time_range(
+    report: RunReport, ran: Sequence[TaskRecord]
+) -> tuple[dt.datetime, dt.datetime, float]:
+    """Start and end of the timeline (the run's, widened to every task's) and seconds."""
+    starts = [t.started_at for t in ran if t.started_at is not None]
+    t0 = min([*starts, *([report.started_at] if report.started_at else [])])
+    ends = [t.finished_at for t in ran if t.finished_at is not None]
+    t1 = max([*ends, *starts, *([report.finished_at] if report.finished_at else [])])
+    return t0, t1, max((t1 - t0).total_seconds(), 1e-3)
+
+
+def time_axis(span: float, *, left: float, width: float, top: float, bottom: float) -> str:
+    """Vertical grid lines with their time labels, at round steps from 0 to ``span``."""
+    parts = []
+    step = _nice_step(span)
+    tick = 0.0
+    while tick <= span + step * 1e-9:
+        x = left + tick / span * width
+        parts.append(
+            f'<line class="axis" x1="{x:.1f}" y1="{top - 6}" x2="{x:.1f}" y2="{bottom:.0f}"/>'
+            f'<text class="tick" x="{x:.1f}" y="{top - 10}" text-anchor="middle">'
+            f"{escape(fmt_seconds(tick, axis=True))}</text>"
+        )
+        tick += step
+    return "".join(parts)
+
+
 def _lane_key(record: TaskRecord, agent_order: dict[str, int]) -> tuple[int, int, str]:
     replica = record.replica
     number = replica if isinstance(replica, int) else -1
@@ -173,11 +209,7 @@ def gantt_svg(report: RunReport, *, width: int = 1180) -> str:
     ran = [t for t in report.tasks if t.started_at is not None]
     if not ran:
         return ""
-    starts = [t.started_at for t in ran if t.started_at is not None]
-    t0 = min([*starts, *([report.started_at] if report.started_at else [])])
-    ends = [t.finished_at for t in ran if t.finished_at is not None]
-    t1 = max([*ends, *starts, *([report.finished_at] if report.finished_at else [])])
-    span = max((t1 - t0).total_seconds(), 1e-3)
+    t0, t1, span = time_range(report, ran)
     agent_order: dict[str, int] = {}
     for record in report.tasks:
         agent_order.setdefault(record.agent, len(agent_order))
@@ -208,16 +240,7 @@ def gantt_svg(report: RunReport, *, width: int = 1180) -> str:
             f'<text class="lane" x="10" y="{y + lane_h / 2 + 4:.1f}">'
             f"{escape(_short(lane, int((label_w - 20) // 7)))}</text>"
         )
-    step = _nice_step(span)
-    tick = 0.0
-    while tick <= span + step * 1e-9:
-        x = label_w + tick / span * plot_w
-        parts.append(
-            f'<line class="axis" x1="{x:.1f}" y1="{top - 6}" x2="{x:.1f}" y2="{height - 4}"/>'
-            f'<text class="tick" x="{x:.1f}" y="{top - 10}" text-anchor="middle">'
-            f"{escape(fmt_seconds(tick, axis=True))}</text>"
-        )
-        tick += step
+    parts.append(time_axis(span, left=label_w, width=plot_w, top=top, bottom=height - 4))
     next_start: dict[str, float] = {}  # where the next bar of the same lane begins
     by_lane: dict[str, list[TaskRecord]] = {}
     for record in ran:
