@@ -355,6 +355,14 @@ class DataPipelineOrchestrator:
             return None
         return pipeline.orchestrator.get_workflow_status(pipeline.run_id)
 
+    def get_pipeline_progress(self, pipeline_id: str) -> dict[str, dict[TaskState, int]] | None:
+        """Tasks per agent and state of the current (or last) run, cheaper than
+        :meth:`get_pipeline_status` for big runs; None before the first run."""
+        pipeline = self._get(pipeline_id)
+        if pipeline.orchestrator is None or pipeline.run_id is None:
+            return None
+        return pipeline.orchestrator.task_counts(pipeline.run_id)
+
 
 def _task_specs(config: PipelineConfig) -> list[TaskSpec]:
     """The pipeline's tasks with agent defaults applied (params, timeout)."""

@@ -495,6 +495,17 @@ class WorkflowOrchestrator:
         """A snapshot of the workflow and every task (state, attempts, timings)."""
         return self._get(workflow_id).snapshot()
 
+    def task_counts(self, workflow_id: str) -> dict[str, dict[TaskState, int]]:
+        """How many tasks of each agent are in each state, without a snapshot of every
+        task (a few times cheaper): what progress views of big runs redraw from."""
+        counts: dict[str, dict[TaskState, int]] = {}
+        for task in self._get(workflow_id).tasks.values():
+            per_agent = counts.get(task.agent)
+            if per_agent is None:
+                per_agent = counts[task.agent] = {}
+            per_agent[task.state] = per_agent.get(task.state, 0) + 1
+        return counts
+
     def get_task_status(self, workflow_id: str, task: str) -> TaskStatus:
         """A snapshot of one task."""
         record = self._get(workflow_id).tasks.get(task)
