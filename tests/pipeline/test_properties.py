@@ -125,9 +125,11 @@ junk = st.one_of(
     st.just(0),
     st.just(""),
     st.just("no spaces allowed"),
-    st.just([]),
-    st.just({}),
-    st.just({"unexpected": 1}),
+    # fresh containers each time: the test adds keys into what it drew, and a shared
+    # st.just({}) mutated by one example changes what later examples draw
+    st.builds(list),
+    st.builds(dict),
+    st.builds(lambda: {"unexpected": 1}),
 )
 
 
