@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import sys
-from collections.abc import MutableMapping
+from collections.abc import MutableMapping, Sequence
 from typing import Any
 
 import structlog
@@ -124,7 +124,11 @@ def get_logger(name: str = "swarm_runtime", **bindings: Any) -> Any:
 
 
 def configure_logging(
-    level: str | int = "info", *, json: bool | None = None, force: bool = False
+    level: str | int = "info",
+    *,
+    json: bool | None = None,
+    force: bool = False,
+    processors: Sequence[Any] = (),
 ) -> None:
     """Opt in to swarm-runtime's own log output: structlog lines on stderr.
 
@@ -132,7 +136,7 @@ def configure_logging(
     structlog configuration alone unless ``force`` is set. ``json=None`` picks the
     console renderer when stderr is a terminal, JSON lines otherwise. Every line carries
     the ids of the message being handled (agent, message, workflow) and those bound with
-    ``structlog.contextvars``.
+    ``structlog.contextvars``. ``processors`` run first (e.g. a filter dropping lines).
     """
     if isinstance(level, str):
         numeric = logging.getLevelName(level.upper())
@@ -149,6 +153,7 @@ def configure_logging(
     )
     structlog.configure(
         processors=[
+            *processors,
             structlog.contextvars.merge_contextvars,
             merge_runtime_context,
             structlog.processors.add_log_level,

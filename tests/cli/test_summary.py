@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import structlog
 from click.testing import CliRunner
 
 from swarm_runtime.cli import cli
 from swarm_runtime.cli._exit import ExitCode
+from swarm_runtime.cli._logcap import RepeatLimit
 
 from ._generate import write_pipeline
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -93,3 +99,39 @@ def test_json_output_has_every_task(runner: CliRunner, tmp_path: Path) -> None:
     assert data["cpu_seconds"] > 0
     assert data["run_id"] in result.stderr
     assert result.stderr.splitlines()[0].startswith("run ")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(180)
+def test_failures_do_not_flood_the_log(tmp_path: Path) -> None:
+    """A real ``run`` whose 30 tasks fail logs only the first few failures on stderr and
+    says how many lines it left out (the summary lists the failed tasks)."""
+    fail = frozenset(range(300, 330))  # spread over 3 agents: no circuit breaker opens
+    pipeline = write_pipeline(tmp_path / "p.yaml", 400, agents=3, fail=fail)
+    done = subprocess.run(
+        [sys.executable, "-m", "swarm_runtime", "run", str(pipeline)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=170,
+        check=False,
+    )
+    assert done.returncode == ExitCode.FAILED, done.stderr
+    failures = [line for line in done.stderr.splitlines() if "dead-lettered" in line]
+    assert len(failures) == 6  # five log lines and the count of the others
+    assert "(25 more log lines 'handler failed; message dead-lettered' not shown" in done.stderr
+    assert "failed tasks (30):" in done.stdout
+
+
+def test_repeat_limit_counts_what_it_drops() -> None:
+    """The processor passes the first lines of each event and counts the rest."""
+    limit = RepeatLimit(2)
+    passed = 0
+    for event in ["a", "a", "b", "a", "a", "b"]:
+        try:
+            limit(None, "error", {"event": event})
+            passed += 1
+        except structlog.DropEvent:
+            pass
+    assert passed == 4
+    assert limit.dropped() == {"a": 2}
