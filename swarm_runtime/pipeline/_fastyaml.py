@@ -45,7 +45,7 @@ _DEEP = ("\n" + " " * 100, "- " * 50)
 #: digits to "0" and the characters a plain scalar follows to " ", to find numbers fast
 _HIGH_BYTES = bytes(range(0x80, 0x100))
 _NUMBERS = bytes.maketrans(b"123456789\n[{,", b"000000000    ")
-_NUMBER_STARTS = (b" 0", b" -0", b" +0", b" .", b" -.", b" +.")
+_NUMBER_STARTS = (b" 0", b" -0", b" +0", b" .", b" -.", b" +.", b" _0", b" -_", b" +_")
 _TOKEN = re.compile(rb"[^\s,\[\]{}#]*")
 _SIMPLE_NUMBER = re.compile(rb"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?:?")
 

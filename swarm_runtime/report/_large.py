@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from ..pipeline.critical_path import critical_path as longest_chain
 from ._style import STATUS_COLOURS
 from ._svg import dag_levels, time_axis, time_range
 from .model import RunReport, TaskRecord
