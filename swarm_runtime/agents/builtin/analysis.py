@@ -168,9 +168,12 @@ def distribution(
             centre.alias(f"{name}\0mean"),
             ((col - centre) ** 2).sum().alias(f"{name}\0ss"),
         ]
-    found = frame.select(moments).collect().row(0, named=True)
+    # one pass over the table: the moments and every column's sorted values
+    sorted_values = [pl.col(n).drop_nulls().sort().implode().alias(f"{n}\0sorted") for n in names]
+    collected = frame.select(moments + sorted_values).collect()
+    found = collected.select(m.meta.output_name() for m in moments).row(0, named=True)
     for name in names:
-        ordered = frame.select(pl.col(name).drop_nulls().sort()).collect().to_series()
+        ordered = collected[f"{name}\0sorted"][0]
         count = len(ordered)
         edges, counts = histogram(ordered, bins)
         first = ordered[0] if count else None
