@@ -96,7 +96,7 @@ async def api_run(config: PipelineConfig) -> float:
     """Seconds for create_pipeline + execute_pipeline in this process."""
     gc.collect()
     start = time.perf_counter()
-    orch = DataPipelineOrchestrator(log_level="error")
+    orch = DataPipelineOrchestrator()
     result = await orch.execute_pipeline(orch.create_pipeline(config), resume=False)
     took = time.perf_counter() - start
     if not result.ok:
