@@ -62,7 +62,7 @@ class Dispatcher:
                         assignment = await self.balancer.assign_task(agent=name)
                         batch = await queue.subscribe(self.topic, 1, lease, timeout=None)
                     except CircuitOpenError:
-                        await anyio.sleep(max(0.01, self._retry_after()))
+                        await self.runtime.clock.sleep(max(0.01, self._retry_after()))
                     except QueueClosedError:
                         self._stopping = True
                 self._scope = None
