@@ -162,3 +162,21 @@ def test_sqlite_errors(database: str, tmp_path: Path) -> None:
     not_db = write(tmp_path / "x.db", "hello, I am text, not a database at all" * 10)
     with pytest.raises(DataError, match="not a database"):
         SQLITE.run({"path": not_db, "table": "t"}, {})
+
+
+def test_csv_types_are_decided_over_the_whole_file(tmp_path: Path) -> None:
+    """A text value, a float or the first number far past the sampled rows still decides
+    the column's type, as if every row had been looked at (and as pandas reads it)."""
+    rows = 12_000
+    lines = ["id,late_text,late_float,late_number"]
+    for i in range(rows):
+        last = i == rows - 1
+        lines.append(f"{i},{'x' if last else i},{'2.5' if last else i},{i if last else ''}")
+    path = write(tmp_path / "late.csv", "\n".join(lines) + "\n")
+    table = CSV.run({"path": path}, {})
+    first, last = table["rows"][0], table["rows"][-1]
+    assert first == [0, "0", 0.0, None]
+    assert last == [rows - 1, "x", 2.5, rows - 1]
+    frame = pd.read_csv(path)
+    assert frame["late_text"].iloc[-1] == "x"
+    assert (frame["late_float"].dtype.kind, frame["late_number"].dtype.kind) == ("f", "f")

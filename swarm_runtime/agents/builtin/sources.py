@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -123,6 +123,35 @@ def _csv_header(params: CsvSourceParams, encoding: str, what: str) -> list[str]:
     return columns
 
 
+#: rows Polars infers the column types from before the whole file is checked against them
+SAMPLE_ROWS = 10_000
+
+
+def _csv_types(scan: Callable[..., pl.LazyFrame]) -> dict[str, pl.DataType]:
+    """Int and float columns as numbers, every other column (booleans, dates) as text,
+    decided over the whole file, as if every row had been looked at.
+
+    Fast path: infer from the first rows, then parse only the number columns over the
+    whole file (a parallel pass). A value that does not parse, or a column with only nulls
+    in the sample, sends it to Polars' whole-file inference (a slower, serial pass).
+    """
+
+    def numeric_only(schema: Mapping[str, pl.DataType]) -> dict[str, pl.DataType]:
+        return {n: d if d.is_numeric() else pl.String() for n, d in schema.items()}
+
+    types = numeric_only(scan(None, SAMPLE_ROWS).collect_schema())
+    numbers = [name for name, dtype in types.items() if dtype.is_numeric()]
+    try:
+        sample = scan(types).head(SAMPLE_ROWS).select(pl.all().is_null().all()).collect()
+        if not any(sample.row(0)):
+            if numbers:
+                scan(types).select(pl.col(numbers).null_count()).collect()
+            return types
+    except pl.exceptions.ComputeError:
+        pass  # a value further down is not a number of the sampled type
+    return numeric_only(scan(None).collect_schema())
+
+
 def _read_csv(params: CsvSourceParams, _inputs: Mapping[str, Any]) -> pl.LazyFrame:
     """Stream the CSV with Polars: integer and float columns as numbers, the rest as text.
 
@@ -150,27 +179,22 @@ def _read_csv(params: CsvSourceParams, _inputs: Mapping[str, Any]) -> pl.LazyFra
         raise DataError(f"{what}: cannot read {params.path}: {exc.strerror or exc}") from exc
     nulls = list(dict.fromkeys(params.null_values))
 
-    def scan(schema: Mapping[str, pl.DataType] | None) -> pl.LazyFrame:
+    def scan(schema: Mapping[str, pl.DataType] | None, sample: int | None = None) -> pl.LazyFrame:
         return pl.scan_csv(
             source,
             separator=params.delimiter,
             has_header=True,
             new_columns=columns,
             schema=schema,
-            infer_schema=schema is None and params.infer_types,
-            infer_schema_length=None,  # the whole file: a text value on the last row counts
+            infer_schema=schema is None,
+            infer_schema_length=sample,  # None: the whole file
             null_values=[v for v in nulls if v] or None,
             empty_string_is_null="" in nulls,
             encoding="utf8",
         )
 
     try:
-        # Polars infers ints and floats over the whole file (a native pass); every other
-        # type (booleans, dates) stays text, as before
-        inferred = scan(None).collect_schema()
-        types = {
-            name: dtype if dtype.is_numeric() else pl.String() for name, dtype in inferred.items()
-        }
+        types = _csv_types(scan) if params.infer_types else dict.fromkeys(columns, pl.String())
         frame = scan(types)
         if not params.infer_types:
             frame.select(pl.len()).collect()  # read it once, so a malformed file fails here
