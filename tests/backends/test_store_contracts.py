@@ -94,6 +94,29 @@ async def test_run_store_keeps_runs_across_reopening(make_backend: BackendFactor
     assert list(loaded.completed) == ["a"]
 
 
+async def test_run_store_recorded_durations(make_backend: BackendFactory) -> None:
+    """Durations of a workflow's earlier runs (last attempt of each completed task), per
+    task and per agent; other workflows' runs and the excluded run do not count."""
+    store = (await make_backend()).run_store()
+
+    def timed(name: str, agent: str, start: float, end: float) -> dict[str, Any]:
+        attempt = [1, agent, 0, start, end, "ok", None]
+        return {**_task(name, end), "agent": agent, "history": [attempt]}
+
+    log = await store.create(dict(HEADER))
+    log.append(timed("a", "w", 10.0, 14.0))
+    log.append(timed("b", "w", 14.0, 16.0))
+    log.append({**timed("c", "v", 1.0, 2.0), "state": "failed"})
+    await log.close()
+    other = await store.create({**HEADER, "run_id": "r2", "name": "other"})
+    other.append(timed("a", "w", 0.0, 100.0))
+    await other.close()
+    found = await store.recorded_durations("wf")
+    assert found.tasks == {"a": 4.0, "b": 2.0}
+    assert found.agents == {"w": (2, 3.0)}
+    assert (await store.recorded_durations("wf", exclude="r1")).tasks == {}
+
+
 # ---------------------------------------------------------------------- agent state
 
 
