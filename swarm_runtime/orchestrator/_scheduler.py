@@ -63,6 +63,8 @@ RESULT_LEASE = 30.0
 #: concurrent publishers on backends whose publish waits (fsync, network)
 SENDERS = 64
 _SENDER = "orchestrator"
+#: publishes between two yields of a sender to the event loop (see Scheduler.sender)
+YIELD_EVERY = 8
 
 
 class Scheduler:
@@ -273,11 +275,18 @@ class Scheduler:
                 count -= 1
 
     async def sender(self) -> None:
-        """Publish dispatched tasks; several run at once so slow publishes overlap."""
+        """Publish dispatched tasks; several run at once so slow publishes overlap.
+
+        A publish that does not wait (``memory://``) never suspends, so a large ready set
+        would be published whole before any replica could start its first task: the
+        sender yields every :data:`YIELD_EVERY` publishes, and the tasks it sent first
+        (the most critical) start while the rest are still being sent.
+        """
         outbox = self.outbox
         run = self.run
         send = self.rt.send
         loop = asyncio.get_running_loop()
+        sent = 0
         while True:
             if not outbox:
                 waiter = loop.create_future()
@@ -317,6 +326,9 @@ class Scheduler:
                 continue
             if self.on_dispatch is not None and not task.wrapped:
                 self.on_dispatch(task, message_id)
+            sent += 1
+            if not sent % YIELD_EVERY and outbox:
+                await asyncio.sleep(0)
 
     # ------------------------------------------------------------------ results
 
