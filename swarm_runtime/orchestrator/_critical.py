@@ -21,7 +21,7 @@ per task - O(tasks + edges), whatever the DAG's size - never a recompute per tas
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
 from ..pipeline.critical_path import reverse_topological, upward_ranks
 from ..pipeline.dag import Dag
@@ -81,15 +81,14 @@ class CriticalPathOrder:
         upward_ranks(self.order, self.dag.dependents, cost, into=self.rank)
         self.recomputes += 1
 
-    def finished(self, agent: str, seconds: float | None, done: Collection[str]) -> bool:
-        """A task of ``agent`` finished after ``seconds`` (None: unknown); True if the
-        ranks were recomputed (the caller re-keys its ready tasks). ``done`` holds the
-        completed tasks (left out of a recompute)."""
-        if seconds is not None:
-            self.model.observe(agent, seconds)
-        self.budget += EARNED
+    def finished(self, measured: Sequence[tuple[str, float]], done: Collection[str]) -> bool:
+        """Tasks finished, ``(agent, seconds)`` each (one call per batch of results);
+        True if the ranks were recomputed (the caller re-keys its ready tasks). ``done``
+        holds the completed tasks (left out of a recompute)."""
+        self.model.observe_many(measured)
+        self.budget += EARNED * len(measured)
         if not self.dirty:
-            self.until_check -= 1
+            self.until_check -= len(measured)
             if self.until_check > 0:
                 return False
             self.until_check = self.check_every

@@ -130,6 +130,15 @@ class DurationModel:
             stats = self.agents[agent] = AgentDurations()
         stats.add(seconds)
 
+    def observe_many(self, samples: Iterable[tuple[str, float]]) -> None:
+        """``(agent, seconds)`` for each task that finished."""
+        agents = self.agents
+        for agent, seconds in samples:
+            stats = agents.get(agent)
+            if stats is None:
+                stats = agents[agent] = AgentDurations()
+            stats.add(seconds)
+
     def default(self) -> float:
         """The estimate of an agent nothing is known about: the mean of the others."""
         known = [stats.mean for stats in self.agents.values() if stats.count]

@@ -64,7 +64,7 @@ RESULT_LEASE = 30.0
 SENDERS = 64
 _SENDER = "orchestrator"
 #: publishes between two yields of a sender to the event loop (see Scheduler.sender)
-YIELD_EVERY = 8
+YIELD_EVERY = 32
 
 
 class Scheduler:
@@ -345,9 +345,8 @@ class Scheduler:
         limits = self.agent_inflight if run.agent_limits else None
         completed = TaskState.COMPLETED
         now = self.clock.time()
-        order = self.order
-        observe = self.model.observe if self.model is not None else None
-        done = ready.completed
+        measured: list[tuple[str, float]] = []  # (agent, seconds) of the completed tasks
+        measure = measured.append
         for corr, body, message_id in batch:
             task = current.pop(corr, None) if corr is not None else None
             if task is None:
@@ -369,7 +368,15 @@ class Scheduler:
             task.state = completed
             task.result = result
             history = task.history
-            task.finished_at = history[-1][4] or now if history else now
+            if history and history[-1][4] is not None:
+                last = history[-1]
+                task.finished_at = last[4]
+                measure((task.agent, last[4] - last[3]))
+            else:
+                task.finished_at = now
+                seconds = _seconds(task)
+                if seconds is not None:
+                    measure((task.agent, seconds))
             task.corr = None
             results[task.name] = result
             attempts = body.get("attempts") or 1  # deliveries (a worker killed mid-task: 2)
@@ -377,12 +384,12 @@ class Scheduler:
                 task.attempts = attempts
             append(task.record(result), message_id)
             complete(task.name)
-            seconds = _seconds(task)
-            if order is not None:
-                if order.finished(task.agent, seconds, done):
+        if measured:
+            if self.order is not None:
+                if self.order.finished(measured, ready.completed):
                     ready.reorder()
-            elif seconds is not None and observe is not None:
-                observe(task.agent, seconds)
+            elif self.model is not None:
+                self.model.observe_many(measured)
 
     def _late_success(self, corr: str | None, body: Any) -> Task | None:
         """A reply to an older dispatch of a task that is running again: a success still

@@ -323,18 +323,18 @@ class ReadySet:
                 self._push(name)
 
     def _push(self, name: str) -> None:
-        heapq.heappush(self._heap, self._entry(name))
-
-    def _entry(self, name: str) -> tuple[Any, ...]:
         rank = self._rank
         if rank is None:
-            return (-self.dag.priority[name], self._index[name], name)
-        return (-self.dag.priority[name], -rank.get(name, 0.0), self._index[name], name)
+            entry: tuple[Any, ...] = (-self.dag.priority[name], self._index[name], name)
+        else:
+            entry = (-self.dag.priority[name], -rank.get(name, 0.0), self._index[name], name)
+        heapq.heappush(self._heap, entry)
 
     def reorder(self) -> None:
-        """Re-key the ready tasks after the ranks changed (O(ready))."""
-        self._heap = [self._entry(entry[-1]) for entry in self._heap]
-        heapq.heapify(self._heap)
+        """Re-key the ready tasks after the ranks changed (O(ready log ready))."""
+        heap, self._heap = self._heap, []
+        for entry in heap:
+            self._push(entry[-1])
 
     @property
     def ready_count(self) -> int:

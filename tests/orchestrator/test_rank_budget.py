@@ -78,7 +78,7 @@ def test_rank_work_stays_within_budget_while_estimates_keep_drifting() -> None:
             slow = (step // 500) % 2  # which agents are slow swings every 500 tasks
             seconds = 10.0 if int(agents[name][1]) % 2 == slow else 1.0
             before = len(order.order)
-            if order.finished(agents[name], seconds, done):
+            if order.finished([(agents[name], seconds)], done):
                 recomputes += 1
                 visited += before
                 ready.reorder()
