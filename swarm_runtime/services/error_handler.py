@@ -298,8 +298,19 @@ class ErrorHandler:
         return found
 
     def _changed(self, name: str, old: CircuitState, new: CircuitState) -> None:
-        level = _log.warning if new is CircuitState.OPEN else _log.info
-        level("circuit state changed", circuit=name, old=old.value, new=new.value)
+        if new is CircuitState.OPEN:
+            # An error, so that `run` (which shows errors only) says why its tasks stop:
+            # an open circuit holds every message of the agent for the cooldown.
+            _log.error(
+                "circuit open: the agent's messages wait for the cooldown, then one probe at "
+                "a time goes through (services.breaker sets the thresholds and cooldown; "
+                "services.errors.classify can mark an error fatal so it does not count)",
+                circuit=name,
+                old=old.value,
+                cooldown=self.breaker_config.cooldown,
+            )
+        else:
+            _log.info("circuit state changed", circuit=name, old=old.value, new=new.value)
         if self._on_circuit_change is not None:
             try:
                 self._on_circuit_change(name, old, new)

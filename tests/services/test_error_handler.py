@@ -6,6 +6,7 @@ import errno
 import random
 
 import pytest
+import structlog
 
 from swarm_runtime.clock import ManualClock
 from swarm_runtime.errors import (
@@ -184,3 +185,20 @@ def test_a_broken_circuit_callback_does_not_break_handling(clock: ManualClock) -
     )
     handler.handle_error("a", ValueError())
     assert handler.state("a") is CircuitState.OPEN
+
+
+def test_an_opening_circuit_is_logged_as_an_error_saying_why_tasks_wait(
+    clock: ManualClock,
+) -> None:
+    """`run` shows errors only: an open circuit must be one of them, or a pipeline whose
+    agent keeps failing seems to hang for no reason while its messages wait."""
+    handler = ErrorHandler(breaker=BreakerConfig(failure_threshold=2, cooldown=45), clock=clock)
+    with structlog.testing.capture_logs() as logs:
+        for attempt in (1, 2):
+            handler.handle_error("agent_1", ValueError("x"), attempt=attempt)
+    opened = [e for e in logs if e["event"].startswith("circuit open")]
+    assert len(opened) == 1
+    assert opened[0]["log_level"] == "error"
+    assert opened[0]["circuit"] == "agent_1"
+    assert opened[0]["cooldown"] == 45
+    assert "services.breaker" in opened[0]["event"]
