@@ -18,7 +18,8 @@ from ..._logging import get_logger
 from ...errors import LLMError
 from ...llm.journal import Record, RunJournal, StepJournal
 from ...orchestrator._runstore import decode_lines, safe_id
-from ._runs import _FileRunLog, _fsync_dir
+from ...queue.file._log import fsync_directory
+from ._runs import _FileRunLog
 
 __all__ = ["FileStepJournal"]
 
@@ -62,7 +63,7 @@ class FileStepJournal(StepJournal):
             if not path.exists():
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.touch()
-                _fsync_dir(path.parent)
+                fsync_directory(path.parent)
             claim = open(path, "rb")  # noqa: SIM115 - kept open while the run executes
             try:
                 _claim(claim, run_id)

@@ -33,6 +33,7 @@ from ...orchestrator._runstore import (
     safe_id,
     unknown_run,
 )
+from ...queue.file._log import fsync_directory
 
 __all__ = ["DirectoryRunStore"]
 
@@ -115,8 +116,8 @@ class DirectoryRunStore(RunStore):
                 file.write(data)
                 file.flush()
                 os.fsync(file.fileno())
-            _fsync_dir(path.parent)
-            _fsync_dir(path.parent.parent)
+            fsync_directory(path.parent)
+            fsync_directory(path.parent.parent)
 
         try:
             await anyio.to_thread.run_sync(write)
@@ -165,13 +166,3 @@ def _run_logs(directory: Path) -> Iterator[Path]:
                 path = Path(entry.path) / LOG_NAME
                 if path.is_file():
                     yield path
-
-
-def _fsync_dir(path: Path) -> None:
-    if os.name == "nt":  # pragma: no cover - directories cannot be fsync'd there
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
