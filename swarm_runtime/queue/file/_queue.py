@@ -359,9 +359,20 @@ class FileQueue(DeliveryMixin, CompactionMixin):
                         del self._dedup[dedup_key]  # type: ignore[arg-type]
 
     async def _publish(self, batch: PublishBatch) -> list[str]:
+        """Stage the batch, then wait for its write and fsync (shared with concurrent
+        callers)."""
+        out, written = self._stage(batch)
+        if written is not None:
+            await self._journal.wait(written)
+            if (self._compact_due or self._index.emptied) and not self._compacting:
+                await self._compact()
+        return out
+
+    def _stage(self, batch: PublishBatch) -> tuple[list[str], Batch | None]:
         """Encode every record first (a bad one stages nothing), then append them to the
-        open batch as one chunk: one write and one fsync for the lot, shared with
-        concurrent callers."""
+        open journal batch as one chunk; returns the ids to answer and that journal batch
+        (None if every message was a duplicate). Batches staged without an ``await`` in
+        between share one write and one fsync."""
         if self.read_only:
             self._check_writable()
         priority = batch.priority
@@ -398,7 +409,7 @@ class FileQueue(DeliveryMixin, CompactionMixin):
         else:
             out, stored, keys, metas, flags = self._dedup_batch(batch, envelope, now)
             if not stored:
-                return out
+                return out, None
             bodies = [bodies[i] for i in stored]
         topic = self._index.by_name.get(batch.topic) or self._index.topic_index(batch.topic)
         data, sizes = encode_msgs(
@@ -438,10 +449,7 @@ class FileQueue(DeliveryMixin, CompactionMixin):
             inflight = self._inflight
             for key, i in zip(keys, stored or range(len(ids)), strict=True):
                 inflight[key] = ids[i]
-        await journal.wait(written)
-        if (self._compact_due or self._index.emptied) and not self._compacting:
-            await self._compact()
-        return out
+        return out, written
 
     def _dedup_batch(
         self, batch: PublishBatch, envelope: bytes, now: float
