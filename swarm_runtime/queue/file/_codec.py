@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -22,6 +23,7 @@ __all__ = [
     "HAS_DEDUP",
     "HAS_ERROR",
     "decode_msg",
+    "decode_msgs",
     "encode_meta",
     "encode_msg",
     "encode_msgs",
@@ -166,6 +168,76 @@ def decode_msg(
     if not isinstance(meta, list) or len(meta) < 7:
         raise ValueError("MSG record meta is not the expected array")
     return key, due, priority, attempts, max_attempts, state, topic, meta, payload, flags
+
+
+_unpack_frame_head = struct.Struct("<HIBBI" + MSG_HEAD.format.lstrip("<")).unpack_from
+_MAGIC = RECORD_MAGIC
+
+#: what :func:`decode_msgs` gives for a record: ``(key, priority, max_attempts, topic, meta,
+#: payload, flags)``, or the reason it is unreadable
+Decoded = tuple[bytes, int, int, str, list[Any], Any, int] | str
+
+
+def decode_msgs(records: Sequence[bytes | None]) -> list[Decoded]:
+    """Check and split many framed MSG records at once (a delivered batch): each record's
+    frame and checksum are checked, and every meta and payload is parsed by ONE
+    ``orjson.loads`` of them all; a record that fails is reported, not raised."""
+    out: list[Decoded] = []
+    parts: list[Any] = []
+    crc32 = _crc32
+    unpack = _unpack_frame_head
+    for record in records:
+        if not record or len(record) < _BODY_AT:
+            out.append("record could not be read back")
+            continue
+        magic, crc, _, flags, length, key, _, priority, _, max_attempts, _, tlen, mlen = unpack(
+            record, 0
+        )
+        view = memoryview(record)
+        if magic != _MAGIC or FRAME + length != len(record) or crc32(view[6:]) != crc:
+            out.append("record checksum mismatch")
+            continue
+        t_end = _BODY_AT + tlen
+        m_end = t_end + mlen
+        if m_end > len(record):
+            out.append("MSG record shorter than its declared parts")
+            continue
+        parts.append(view[t_end:m_end])
+        parts.append(view[m_end:])
+        out.append(
+            (key, priority, max_attempts, str(record[_BODY_AT:t_end], "ascii"), [], None, flags)
+        )
+    if not parts:
+        return out
+    try:
+        values = _loads(b"[" + b",".join(parts) + b"]")
+    except orjson.JSONDecodeError:
+        values = None
+    if values is None or len(values) != len(parts):
+        # some record's JSON is bad: find which, one at a time
+        values = []
+        for part in parts:
+            try:
+                values.append(_loads(part))
+            except orjson.JSONDecodeError as exc:
+                values.append(exc)
+    at = 0
+    for i, item in enumerate(out):
+        if isinstance(item, str):
+            continue
+        meta = values[at]
+        payload = values[at + 1]
+        at += 2
+        if isinstance(meta, Exception) or isinstance(payload, Exception):
+            out[i] = (
+                f"MSG record holds invalid JSON: {meta if isinstance(meta, Exception) else payload}"
+            )
+        elif type(meta) is not list or len(meta) < 7:
+            out[i] = "MSG record meta is not the expected array"
+        else:
+            key, priority, max_attempts, topic, _, _, flags = item
+            out[i] = (key, priority, max_attempts, topic, meta, payload, flags)
+    return out
 
 
 _FIELDS = frozenset(Message.model_fields)

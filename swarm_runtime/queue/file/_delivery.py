@@ -9,6 +9,7 @@ for the following subscribes. Expired leases and due delayed messages are releas
 from __future__ import annotations
 
 import heapq
+from collections.abc import Sequence
 from functools import partial
 
 import anyio
@@ -16,9 +17,9 @@ import anyio
 from ..._logging import get_logger
 from ...message import Message
 from . import _codec
-from ._codec import decode_msg, make_message
+from ._codec import decode_msgs, make_message
 from ._core import FileQueueCore, Lease, wake
-from ._format import KEY_SIZE, LEASE_ITEM, REQUEUE_HEAD, RecordType, State, check_record, frame
+from ._format import KEY_SIZE, LEASE_ITEM, REQUEUE_HEAD, RecordType, State, frame
 from ._index import TopicIndex
 from ._journal import Job
 
@@ -101,24 +102,18 @@ class DeliveryMixin(FileQueueCore):
         self, topic: TopicIndex, count: int, lease: float, now: float
     ) -> list[Message]:
         """Deliver prefetched messages: their delivery is on disk already, no trip needed."""
-        index = self._index
         parked = topic.parked
-        state = index.state
-        deadline = now + lease
-        out: list[Message] = []
-        while parked and len(out) < count:
+        state = self._index.state
+        taken: list[int] = []
+        records: list[bytes | None] = []
+        while parked and len(taken) < count:
             slot, record = parked.popleft()
-            topic.n_parked -= 1
             state[slot] = _LEASED
-            topic.n_leased += 1
-            message = self._decode(slot, record)
-            if message is None:
-                continue
-            self._leases[message.id] = Lease(slot, topic, deadline)
-            out.append(message)
-        if out:
-            self._track_leases(deadline, tuple(m.id for m in out))
-        return out
+            taken.append(slot)
+            records.append(record)
+        topic.n_parked -= len(taken)
+        topic.n_leased += len(taken)
+        return self._lease_out(topic, taken, records, now + lease)
 
     async def _deliver(
         self, topic: TopicIndex, slots: list[int], lease: float, now: float
@@ -132,15 +127,19 @@ class DeliveryMixin(FileQueueCore):
         except BaseException:
             self._give_back(topic, slots)
             raise
-        deadline = now + lease
+        return self._lease_out(topic, slots, records, now + lease)
+
+    def _lease_out(
+        self, topic: TopicIndex, slots: list[int], records: Sequence[bytes | None], deadline: float
+    ) -> list[Message]:
+        """The messages of leased ``slots`` read back as ``records``, their leases running
+        until ``deadline`` (unreadable ones are dropped, loudly)."""
         leases = self._leases
         out: list[Message] = []
-        for slot, record in zip(slots, records, strict=True):
-            message = self._decode(slot, record)
-            if message is None:
-                continue
-            leases[message.id] = Lease(slot, topic, deadline)
-            out.append(message)
+        for slot, message in zip(slots, self._decode_many(slots, records), strict=True):
+            if message is not None:
+                leases[message.id] = Lease(slot, topic, deadline)
+                out.append(message)
         if out:
             self._track_leases(deadline, tuple(m.id for m in out))
         return out
@@ -226,31 +225,44 @@ class DeliveryMixin(FileQueueCore):
 
     def _decode(self, slot: int, record: bytes | None) -> Message | None:
         """Build the delivered message; a record that fails its checks is dropped, loudly."""
+        return self._decode_many([slot], [record])[0]
+
+    def _decode_many(
+        self, slots: list[int], records: Sequence[bytes | None]
+    ) -> list[Message | None]:
+        """:meth:`_decode` for many records at once (their JSON is parsed in one call)."""
         index = self._index
-        try:
-            if not record:
-                raise ValueError("record could not be read back")
-            if not check_record(record):
-                raise ValueError("record checksum mismatch")
-            key, _, priority, _, max_attempts, _, topic, meta, payload, flags = decode_msg(record)
-            if key != index.key(slot):
-                raise ValueError("record belongs to another message")
-        except ValueError as exc:
-            self._drop_corrupt(slot, str(exc))
-            return None
-        last_error = index.errors.get(slot)
-        if last_error is None and flags & _codec.HAS_ERROR:
-            last_error = meta[7]
-        return make_message(
-            meta[0],
-            topic,
-            payload,
-            meta,
-            index.attempts[slot],
-            max_attempts,
-            priority,
-            last_error,
-        )
+        keys = index.keys
+        attempts = index.attempts
+        errors = index.errors
+        out: list[Message | None] = []
+        for slot, item in zip(slots, decode_msgs(records), strict=True):
+            if isinstance(item, str):
+                self._drop_corrupt(slot, item)
+                out.append(None)
+                continue
+            key, priority, max_attempts, topic, meta, payload, flags = item
+            k = slot * KEY_SIZE
+            if keys[k : k + KEY_SIZE] != key:
+                self._drop_corrupt(slot, "record belongs to another message")
+                out.append(None)
+                continue
+            last_error = errors.get(slot) if errors else None
+            if last_error is None and flags & _codec.HAS_ERROR:
+                last_error = meta[7]
+            out.append(
+                make_message(
+                    meta[0],
+                    topic,
+                    payload,
+                    meta,
+                    attempts[slot],
+                    max_attempts,
+                    priority,
+                    last_error,
+                )
+            )
+        return out
 
     def _drop_corrupt(self, slot: int, why: str) -> None:
         index = self._index

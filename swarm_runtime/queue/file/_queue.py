@@ -69,6 +69,7 @@ class _Published:
     __slots__ = (
         "dedup_keys",
         "due",
+        "end",
         "keys",
         "max_attempts",
         "offset",
@@ -94,6 +95,7 @@ class _Published:
     ) -> None:
         self.keys = keys
         self.offset = offset  # of the first record, from the start of the batch
+        self.end = offset + sum(sizes)  # just past the last record
         self.sizes = sizes
         self.topic = topic
         self.priority = priority
@@ -428,13 +430,34 @@ class FileQueue(DeliveryMixin, CompactionMixin):
             self._frame_acks()
         journal = self._journal
         written = journal.add(data, self._sync_publish, records=len(sizes))
+        offset = written.size - len(data)
+        posts = written.posts
+        if stored is None and posts:
+            # Concurrent publishes of one topic, sharing a write: extend the last post when
+            # these records follow its own, so the batch is indexed in one go.
+            last = posts[-1]
+            if (
+                type(last) is _Published
+                and last.end == offset
+                and last.topic is topic
+                and last.priority == priority
+                and last.max_attempts == max_attempts
+                and last.state == state
+                and last.due == due
+                and last.dedup_keys is None
+                and not last.tracked
+            ):
+                last.keys += keys
+                last.sizes += sizes
+                last.end = written.size
+                return out, written
         dedup_keys = None
         if batch.dedup_keys is not None and stored is not None:
             dedup_keys = [batch.dedup_keys[i] for i in stored]
-        written.posts.append(
+        posts.append(
             _Published(
                 keys,
-                written.size - len(data),
+                offset,
                 sizes,
                 topic,
                 priority,
