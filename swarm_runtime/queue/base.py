@@ -427,20 +427,21 @@ class MessageQueue(abc.ABC):
         dead_letter: bool = False,
     ) -> list[NackOutcome]:
         """:meth:`nack` for a batch of delivered messages (same options for all); returns
-        each one's outcome, in order."""
-        self._check_open()
+        each one's outcome, in order (an id repeated in the list is ``"unknown"`` the
+        second time). One record on disk and one script call on Redis for the batch, so a
+        crash keeps all of it or none of it."""
+        if self._state is not _State.OPEN:
+            self._check_open()
         if isinstance(message_ids, (str, bytes)) or not isinstance(message_ids, Sequence):
             raise bad_argument("message_ids", message_ids, "a list of message ids", kind=False)
+        for i, message_id in enumerate(message_ids):
+            if not isinstance(message_id, str):
+                raise bad_argument(f"message_ids[{i}]", message_id, "a message id", kind=False)
         if delay is not None:
             _check_delay(delay)
-        return [
-            await (
-                self._nack_dead(message_id, error)
-                if dead_letter
-                else self._nack(message_id, delay or 0.0, error)
-            )
-            for message_id in message_ids
-        ]
+        if not message_ids:
+            return []
+        return await self._nack_many(message_ids, delay or 0.0, error, dead_letter)
 
     async def nack(
         self,
@@ -543,6 +544,15 @@ class MessageQueue(abc.ABC):
         for message_id in message_ids:
             settled += await self._ack(message_id)
         return settled
+
+    async def _nack_many(
+        self, message_ids: Sequence[str], delay: float, error: str | None, dead_letter: bool
+    ) -> list[NackOutcome]:
+        """Backend hook: nack a batch, one outcome per id in order (a repeated id is
+        ``"unknown"`` once it was nacked); the default nacks one by one."""
+        if dead_letter:
+            return [await self._nack_dead(message_id, error) for message_id in message_ids]
+        return [await self._nack(message_id, delay, error) for message_id in message_ids]
 
     @abc.abstractmethod
     async def _get(

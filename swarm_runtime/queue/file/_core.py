@@ -122,11 +122,12 @@ class FileQueueCore(MessageQueue):
             self._journal.add(frame(RecordType.ACK, self._acks), lazy=True)
             self._acks = bytearray()
 
-    def _append_lazy(self, record: bytes) -> Batch:
-        """Append a state record nobody needs to wait for (it rides with the next batch)."""
+    def _append_lazy(self, record: bytes, records: int = 1) -> Batch:
+        """Append a state record nobody needs to wait for (it rides with the next batch);
+        ``records`` framed back to back are one chunk, written whole or not at all."""
         if self._acks:
             self._frame_acks()  # keep the log in the order things happened
-        return self._journal.add(record, lazy=True)
+        return self._journal.add(record, lazy=True, records=records)
 
     def _make_ready(self, topic: TopicIndex, slot: int) -> None:
         index = self._index
@@ -134,18 +135,24 @@ class FileQueueCore(MessageQueue):
         topic.ready_list(index.prio[slot]).items.append(slot)
         topic.n_ready += 1
 
-    def _kill(self, topic: TopicIndex, slot: int, error: str) -> None:
+    def _kill(
+        self, topic: TopicIndex, slot: int, error: str, records: list[bytes] | None = None
+    ) -> None:
+        """Dead-letter a slot; its DEAD record is appended lazily, or to ``records`` (a
+        batch the caller appends as one chunk)."""
         index = self._index
         index.state[slot] = _DEAD
         index.errors[slot] = error
         topic.dead[slot] = None
-        self._append_lazy(
-            frame(
-                RecordType.DEAD,
-                DEAD_HEAD.pack(index.key(slot), index.attempts[slot])
-                + error.encode("utf-8", "replace"),
-            )
+        record = frame(
+            RecordType.DEAD,
+            DEAD_HEAD.pack(index.key(slot), index.attempts[slot])
+            + error.encode("utf-8", "replace"),
         )
+        if records is None:
+            self._append_lazy(record)
+        else:
+            records.append(record)
 
     def _push_front(self, topic: TopicIndex, slot: int) -> None:
         rl = topic.ready_list(self._index.prio[slot])

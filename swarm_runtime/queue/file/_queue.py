@@ -681,39 +681,64 @@ class FileQueue(DeliveryMixin, CompactionMixin):
         return True
 
     async def _nack(self, message_id: str, delay: float, error: str | None) -> NackOutcome:
+        [outcome] = await self._nack_many((message_id,), delay, error, False)
+        return outcome
+
+    async def _nack_dead(self, message_id: str, error: str | None) -> NackOutcome:
+        [outcome] = await self._nack_many((message_id,), 0.0, error, True)
+        return outcome
+
+    async def _nack_many(
+        self, message_ids: Sequence[str], delay: float, error: str | None, dead_letter: bool
+    ) -> list[NackOutcome]:
+        """Settle them all in memory, and append their REQUEUE / DEAD records as one chunk
+        (one write: a crash keeps all of them or none); written lazily, like acks."""
         self._check_writable()
-        lease = self._leases.pop(message_id, None)
-        if lease is None:
-            return "unknown"
+        leases = self._leases
         index = self._index
-        slot = lease.slot
-        topic = lease.topic
-        topic.n_leased -= 1
-        if error is not None:
-            index.errors[slot] = error
-        limit = index.max_attempts[slot] or self.options.max_attempts
-        attempts = index.attempts[slot]
-        if attempts >= limit:
-            self._kill(topic, slot, error or index.errors.get(slot) or "nacked")
-            return "dead_lettered"
-        due = 0.0
-        if delay > 0:
-            due = self.clock.time() + delay
-            index.state[slot] = _DELAYED
-            index.delayed.push(slot, due)
-            topic.n_delayed += 1
-            wake(topic, 1)  # a waiting subscriber must re-arm its timer
-        else:
-            self._make_ready(topic, slot)
-            wake(topic, 1)
-        text = b"" if error is None else error.encode("utf-8", "replace")
-        self._append_lazy(
-            frame(
-                RecordType.REQUEUE,
-                REQUEUE_HEAD.pack(index.key(slot), attempts, due, error is not None) + text,
+        default_limit = self.options.max_attempts
+        due = self.clock.time() + delay if delay > 0 else 0.0
+        tail = b"" if error is None else error.encode("utf-8", "replace")
+        has_error = error is not None
+        records: list[bytes] = []
+        woken: dict[TopicIndex, int] = {}
+        outcomes: list[NackOutcome] = []
+        for message_id in message_ids:
+            lease = leases.pop(message_id, None)
+            if lease is None:
+                outcomes.append("unknown")
+                continue
+            slot = lease.slot
+            topic = lease.topic
+            topic.n_leased -= 1
+            if error is not None:
+                index.errors[slot] = error
+            attempts = index.attempts[slot]
+            if dead_letter or attempts >= (index.max_attempts[slot] or default_limit):
+                why = index.errors.get(slot) or ("dead-lettered" if dead_letter else "nacked")
+                self._kill(topic, slot, why, records)
+                outcomes.append("dead_lettered")
+                continue
+            if due:
+                index.state[slot] = _DELAYED
+                index.delayed.push(slot, due)
+                topic.n_delayed += 1
+            else:
+                self._make_ready(topic, slot)
+            woken[topic] = woken.get(topic, 0) + 1
+            records.append(
+                frame(
+                    RecordType.REQUEUE,
+                    REQUEUE_HEAD.pack(index.key(slot), attempts, due, has_error) + tail,
+                )
             )
-        )
-        return "requeued"
+            outcomes.append("requeued")
+        if records:
+            self._append_lazy(b"".join(records), len(records))
+        # a waiting subscriber takes a requeued message, or re-arms its timer for a delayed one
+        for topic, count in woken.items():
+            wake(topic, count)
+        return outcomes
 
     async def _release(self, message_id: str) -> bool:
         self._check_writable()

@@ -479,35 +479,51 @@ end
 return table.concat(out)
 """
 
-# ARGV: prefix, id, due ('' = ready now), has_error ('0'/'1'), error, default max_attempts
+# ARGV: prefix, JSON array of ids, due ('' = ready now), has_error ('0'/'1'), error,
+# default max_attempts, dead ('1': dead-letter them whatever their attempts).  Returns a
+# string of 'r' (requeued) / 'd' (dead-lettered) / 'u' (not leased: unknown) per id, in
+# order; an id repeated in the list is no longer leased the second time.
 NACK = r"""
-local id, due, has_err, err, dmax = ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
-local v = redis.call('HGET', IX, id)
-if not v then return 'unknown' end
-local eid, p, t = ixparse(v)
-if redis.call('ZREM', tkey(t, 'ls'), id) == 0 then return 'unknown' end
-local m = mkey(id)
-local ex = redis.call('HMGET', m, 'a', 'x')
-local a = tonumber(ex[1]) or 1
-local x = ex[2]
-if has_err == '1' then
-  x = err
-  redis.call('HSET', m, 'x', err)
+local ids = cjson.decode(ARGV[2])
+local due, has_err, err, dmax = ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
+local dead = ARGV[7] == '1'
+local out = {}
+local woken = {}
+for i, id in ipairs(ids) do
+  out[i] = 'u'
+  local v = redis.call('HGET', IX, id)
+  if v then
+    local eid, p, t = ixparse(v)
+    if redis.call('ZREM', tkey(t, 'ls'), id) == 1 then
+      local m = mkey(id)
+      local ex = redis.call('HMGET', m, 'a', 'x')
+      local a = tonumber(ex[1]) or 1
+      local x = ex[2]
+      if has_err == '1' then x = err end
+      local f = entry_fields(skey(t, p), eid)
+      if not x and f then x = f['x'] end
+      if dead then
+        kill(t, id, p, eid, a, x or 'dead-lettered', f)
+        out[i] = 'd'
+      elseif a >= (tonumber(f and f['k']) or dmax) then
+        kill(t, id, p, eid, a, x or 'nacked', f)
+        out[i] = 'd'
+      else
+        if has_err == '1' then redis.call('HSET', m, 'x', err) end
+        if due ~= '' then
+          redis.call('ZADD', tkey(t, 'dl'), due, id)
+        else
+          requeue(t, id, p, eid)
+        end
+        woken[t] = (woken[t] or 0) + 1
+        out[i] = 'r'
+      end
+    end
+  end
 end
-local f = entry_fields(skey(t, p), eid)
-if not x and f then x = f['x'] end
-local mx = tonumber(f and f['k']) or dmax
-if a >= mx then
-  kill(t, id, p, eid, a, x or 'nacked', f)
-  return 'dead_lettered'
-end
-if due ~= '' then
-  redis.call('ZADD', tkey(t, 'dl'), due, id)
-else
-  requeue(t, id, p, eid)
-end
-notify(t, 1)  -- a waiter takes it, or learns when it falls due
-return 'requeued'
+-- a waiter takes each requeued message, or learns when it falls due
+for t, n in pairs(woken) do notify(t, n) end
+return table.concat(out)
 """
 
 # ARGV: prefix, ids...  Hands leased messages back without counting the attempt; returns

@@ -56,6 +56,13 @@ _Publish = tuple[tuple[str | None, ...], bytes]
 #: time (b"" if none, or if messages were leased).
 _Leased = tuple[list[Message], bytes]
 
+#: The nack script's one-letter outcomes (as bytes of its reply).
+_NACK_OUTCOMES: dict[int, NackOutcome] = {
+    ord("r"): "requeued",
+    ord("d"): "dead_lettered",
+    ord("u"): "unknown",
+}
+
 
 class _Script:
     __slots__ = ("name", "sha", "source")
@@ -590,20 +597,48 @@ class RedisQueue(MessageQueue):
         return sum(reply.count(b"1") for reply in replies)
 
     async def _nack(self, message_id: str, delay: float, error: str | None) -> NackOutcome:
-        if message_id in self._settling:
-            return "unknown"
-        self._delivered.pop(message_id, None)
-        due = repr(self.clock.time() + delay) if delay > 0 else ""
-        outcome = await self._eval(
-            "nack",
-            message_id,
-            due,
+        [outcome] = await self._nack_many((message_id,), delay, error, False)
+        return outcome
+
+    async def _nack_dead(self, message_id: str, error: str | None) -> NackOutcome:
+        [outcome] = await self._nack_many((message_id,), 0.0, error, True)
+        return outcome
+
+    async def _nack_many(
+        self, message_ids: Sequence[str], delay: float, error: str | None, dead_letter: bool
+    ) -> list[NackOutcome]:
+        """One script call for the batch (chunks of :data:`MAX_BATCH` in one MULTI/EXEC).
+
+        An id acked here whose ack batch is still on its way is settled: ``"unknown"``
+        without asking Redis.
+        """
+        settling = self._settling
+        delivered = self._delivered
+        outcomes: list[NackOutcome] = ["unknown"] * len(message_ids)
+        ids: list[str] = []
+        places: list[int] = []
+        for i, message_id in enumerate(message_ids):
+            if message_id not in settling:
+                delivered.pop(message_id, None)
+                ids.append(message_id)
+                places.append(i)
+        if not ids:
+            return outcomes
+        head = (
+            repr(self.clock.time() + delay) if delay > 0 else "",
             "0" if error is None else "1",
             error or "",
             self.options.max_attempts,
+            "1" if dead_letter else "0",
         )
-        result: NackOutcome = outcome.decode()
-        return result
+        replies = await self._eval_all(
+            "nack",
+            [(orjson.dumps(ids[i : i + MAX_BATCH]), *head) for i in range(0, len(ids), MAX_BATCH)],
+        )
+        codes = b"".join(replies)
+        for place, code in zip(places, codes, strict=True):
+            outcomes[place] = _NACK_OUTCOMES[code]
+        return outcomes
 
     async def _release(self, message_id: str) -> bool:
         if message_id in self._settling:
