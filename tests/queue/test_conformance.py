@@ -570,3 +570,136 @@ async def test_nack_many_requeues_and_dead_letters(make_queue: QueueFactory) -> 
     assert await q.nack_many([again[0].id], dead_letter=True, error="bad") == ["dead_lettered"]
     assert await q.nack_many([m.id for m in again[1:]]) == ["dead_lettered"] * 2
     assert len(await q.dead_letters("t")) == 3
+
+
+async def test_nack_many_outcomes_in_order(make_queue: QueueFactory) -> None:
+    """nack_many answers leased, unknown, already settled and repeated ids in their order,
+    and touches only the leased ones."""
+    q = await make_queue()
+    await q.publish_many("t", [0, 1, 2, 3])
+    got = await q.subscribe("t", batch_size=4)
+    ids = [m.id for m in got]
+    assert await q.acknowledge(ids[1])
+    outcomes = await q.nack_many([ids[2], "no-such-id", ids[1], ids[0], ids[2], ids[3]])
+    assert outcomes == ["requeued", "unknown", "unknown", "requeued", "unknown", "requeued"]
+    stats = await q.stats("t")
+    assert (stats.ready, stats.leased) == (3, 0)
+    again = await q.subscribe("t", batch_size=4)
+    assert sorted(m.payload for m in again) == [0, 2, 3]
+    assert [m.attempts for m in again] == [2, 2, 2]
+    assert await q.nack_many([m.id for m in again] + [ids[0]]) == ["requeued"] * 3 + ["unknown"]
+
+
+async def test_nack_many_honours_delay(make_queue: QueueFactory, clock: ManualClock) -> None:
+    """A batch nacked with a delay comes back once the delay has passed, not before."""
+    q = await make_queue(clock=clock)
+    await q.publish_many("t", [1, 2, 3])
+    got = await q.subscribe("t", batch_size=3)
+    assert await q.nack_many([m.id for m in got], delay=30) == ["requeued"] * 3
+    assert await q.subscribe("t", batch_size=3) == []
+    assert (await q.stats("t")).delayed == 3
+    clock.advance(29)
+    assert await q.subscribe("t", batch_size=3) == []
+    clock.advance(2)
+    again = await q.subscribe("t", batch_size=3)
+    assert sorted(m.payload for m in again) == [1, 2, 3]
+    assert {m.attempts for m in again} == {2}
+
+
+async def test_nack_many_records_the_error(make_queue: QueueFactory) -> None:
+    """The error given to nack_many is each redelivered message's last_error."""
+    q = await make_queue()
+    await q.publish_many("t", [1, 2])
+    got = await q.subscribe("t", batch_size=2)
+    await q.nack_many([m.id for m in got], error="disk on fire")
+    again = await q.subscribe("t", batch_size=2)
+    assert [m.last_error for m in again] == ["disk on fire"] * 2
+
+
+async def test_nack_many_dead_letters_exhausted_messages(make_queue: QueueFactory) -> None:
+    """In one batch, a message on its last attempt goes to the DLQ with the error while
+    the others are requeued; a message's own max_attempts counts."""
+    q = await make_queue(max_attempts=2)
+    first = await q.publish("t", "old")
+    [leased] = await q.subscribe("t")
+    assert await q.nack(leased.id) == "requeued"
+    once = await q.publish("t", "once", max_attempts=1)
+    fresh = await q.publish("t", "fresh")
+    got = {m.id: m for m in await q.subscribe("t", batch_size=3)}
+    assert (got[first].attempts, got[once].attempts, got[fresh].attempts) == (2, 1, 1)
+    outcomes = await q.nack_many([fresh, first, once], error="bad")
+    assert outcomes == ["requeued", "dead_lettered", "dead_lettered"]
+    dead = {m.id: m for m in await q.dead_letters("t")}
+    assert set(dead) == {first, once}
+    assert {m.last_error for m in dead.values()} == {"bad"}
+    stats = await q.stats("t")
+    assert (stats.ready, stats.leased, stats.dead) == (1, 0, 2)
+
+
+async def test_nack_many_dead_letter_true(make_queue: QueueFactory) -> None:
+    """dead_letter=True sends every leased message of the batch to the DLQ on its first
+    attempt, with the error, or the one recorded before, or a default that says so."""
+    q = await make_queue(max_attempts=5)
+    await q.publish_many("t", [1, 2, 3])
+    got = await q.subscribe("t", batch_size=3)
+    assert await q.nack(got[2].id, error="first failure") == "requeued"
+    outcomes = await q.nack_many([got[0].id, "no-such-id", got[1].id], dead_letter=True)
+    assert outcomes == ["dead_lettered", "unknown", "dead_lettered"]
+    [again] = await q.subscribe("t")
+    assert await q.nack_many([again.id], dead_letter=True) == ["dead_lettered"]
+    dead = {m.payload: m.last_error for m in await q.dead_letters("t")}
+    assert dead == {1: "dead-lettered", 2: "dead-lettered", 3: "first failure"}
+    assert await q.depth("t") == 0
+    await q.publish("t", 4)
+    [four] = await q.subscribe("t")
+    assert await q.nack_many([four.id], dead_letter=True, error="no") == ["dead_lettered"]
+    assert (await q.dead_letters("t"))[-1].last_error == "no"
+
+
+async def test_nack_dead_letter_true_dead_letters_at_once(make_queue: QueueFactory) -> None:
+    """nack(dead_letter=True) dead-letters a message on its first attempt, on every backend."""
+    q = await make_queue(max_attempts=5)
+    await q.publish("t", 1)
+    [msg] = await q.subscribe("t")
+    assert await q.nack(msg.id, dead_letter=True, error="not worth retrying") == "dead_lettered"
+    assert await q.nack(msg.id, dead_letter=True) == "unknown"
+    [dead] = await q.dead_letters("t")
+    assert (dead.id, dead.attempts, dead.last_error) == (msg.id, 1, "not worth retrying")
+
+
+async def test_nack_many_larger_than_one_script_chunk(make_queue: QueueFactory) -> None:
+    """A batch of 1,500 (more than one Redis script call takes) is nacked whole, in order,
+    a repeated id answering unknown wherever it falls."""
+    q = await make_queue()
+    await q.publish_many("t", list(range(1500)))
+    ids = [m.id for m in await q.subscribe("t", batch_size=1000)]
+    ids += [m.id for m in await q.subscribe("t", batch_size=1000)]
+    assert len(ids) == 1500
+    outcomes = await q.nack_many([*ids[:1100], ids[5], *ids[1100:]])
+    assert outcomes == ["requeued"] * 1100 + ["unknown"] + ["requeued"] * 400
+    stats = await q.stats("t")
+    assert (stats.ready, stats.leased) == (1500, 0)
+
+
+async def test_nack_many_empty_and_bad_batches_change_nothing(
+    make_queue: QueueFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An empty batch returns [] without reaching the backend, and a batch with a bad id
+    is refused before any of it is nacked."""
+    q = await make_queue()
+    await q.publish("t", 1)
+    [msg] = await q.subscribe("t")
+
+    async def no_call(*args: object) -> list[str]:
+        raise AssertionError("the backend hook was called for an empty batch")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(q, "_nack_many", no_call)
+        assert await q.nack_many([]) == []
+        assert await q.nack_many(()) == []
+    with pytest.raises(TypeError, match=r"message_ids\[1\]"):
+        await q.nack_many([msg.id, 7])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="delay"):
+        await q.nack_many([msg.id], delay=-1)
+    assert (await q.stats("t")).leased == 1
+    assert await q.nack_many([msg.id]) == ["requeued"]
