@@ -11,6 +11,7 @@ from typing import Any
 import anyio
 import pytest
 import redis.asyncio as aioredis
+from redis.asyncio.connection import Connection
 
 import swarm_runtime as sr
 from swarm_runtime.clock import ManualClock
@@ -508,7 +509,8 @@ async def test_random_operations_match_the_memory_reference(
     open_queue: OpenQueue, seed: int
 ) -> None:
     """Random publishes (with priorities and max_attempts), leases, acks (also of messages
-    never delivered), nacks (with and without delay), releases, extends, lease expiries and
+    never delivered), nacks and nack_many batches (with and without delay, or to the DLQ
+    at once), releases, extends, lease expiries and
     purges give the same answers as the memory backend, the reference."""
     rng = random.Random(seed)
     clock = ManualClock()
@@ -557,9 +559,18 @@ async def test_random_operations_match_the_memory_reference(
             elif roll < 0.62 and (leased or published):
                 pool = leased if leased and rng.random() < 0.8 else published
                 await both("acknowledge", rng.choice(pool))
-            elif roll < 0.72 and leased:
+            elif roll < 0.68 and leased:
                 delay = rng.choice([None, 5])
                 await both("nack", rng.choice(leased), delay=delay, error=f"e{step}")
+            elif roll < 0.72 and leased:
+                batch = rng.sample(leased, min(len(leased), rng.randint(1, 4)))
+                await both(
+                    "nack_many",
+                    [*batch, rng.choice(batch)],
+                    delay=rng.choice([None, 5]),
+                    error=rng.choice([None, f"e{step}"]),
+                    dead_letter=rng.random() < 0.2,
+                )
             elif roll < 0.77 and leased:
                 await both("release", rng.choice(leased))
             elif roll < 0.82 and leased:
@@ -575,3 +586,37 @@ async def test_random_operations_match_the_memory_reference(
         await both("stats", "t")
     finally:
         await reference.close()
+
+
+async def test_nack_many_is_one_round_trip(
+    open_queue: OpenQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """nack_many sends one script call (one MULTI/EXEC past 1,000 ids) whatever the batch's
+    size, and ids acked here whose ack is still on its way cost none."""
+    q = await open_queue()
+    assert isinstance(q, RedisQueue)
+    await q.publish_many("t", list(range(2500)))
+    ids = [m.id for _ in range(3) for m in await q.subscribe("t", batch_size=1000)]
+    assert len(ids) == 2500
+    sends: list[bytes] = []
+    original = Connection.send_packed_command
+
+    async def counting(self: Connection, command: Any, check_health: bool = True) -> None:
+        data = command if isinstance(command, bytes) else b"".join(command)
+        if b"EVAL" in data:
+            sends.append(data)
+        await original(self, command, check_health)
+
+    monkeypatch.setattr(Connection, "send_packed_command", counting)
+    assert await q.nack_many(ids[:10], error="x") == ["requeued"] * 10
+    assert len(sends) == 1
+    assert await q.nack_many(ids[10:], dead_letter=True) == ["dead_lettered"] * 2490
+    assert len(sends) == 2
+    assert sends[1].count(b"EVAL") == 3  # three chunks in one transaction
+    assert not any(message_id in q._delivered for message_id in ids)
+    [again] = await q.subscribe("t")
+    q._settling.add(again.id)  # as if acked early, the ack batch still on its way
+    assert await q.nack_many([again.id, again.id]) == ["unknown", "unknown"]
+    assert len(sends) == 3  # the subscribe; the nack asked nothing
+    q._settling.discard(again.id)
+    assert (await q.stats("t")).leased == 1
