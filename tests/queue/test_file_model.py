@@ -1,9 +1,10 @@
 """Stateful property test: the file queue against a model, across clean reopens and crashes.
 
 Hypothesis drives random publishes (three priorities), batch subscribes, acks, nacks,
-releases, clean close/reopen cycles and simulated ``kill -9`` (the files as they are, after
-a flush) on one file queue, and checks every delivery against a small model: which
-message comes next, with which attempt count, and what ends in the dead-letter queue.
+``nack_many`` batches (some to the DLQ at once), releases, clean close/reopen cycles and
+simulated ``kill -9`` (the files as they are, after a flush) on one file queue, and checks
+every delivery against a small model: which message comes next, with which attempt count,
+and what ends in the dead-letter queue.
 """
 
 from __future__ import annotations
@@ -143,6 +144,28 @@ class FileQueueMachine(RuleBasedStateMachine):
         else:
             assert outcome == "requeued"
             self.model.lines[entry.priority].append(message_id)
+
+    @precondition(lambda self: self.model.leased)
+    @rule(data=st.data())
+    def nack_many(self, data: st.DataObject) -> None:
+        leased = self.model.leased
+        batch = data.draw(st.lists(st.sampled_from(leased), min_size=1, max_size=len(leased) + 2))
+        dead_letter = data.draw(st.booleans())
+        outcomes = self.run(self.queue.nack_many(batch, error="nope", dead_letter=dead_letter))
+        expected = []
+        for message_id in batch:
+            if message_id not in leased:  # repeated: nacked already
+                expected.append("unknown")
+                continue
+            leased.remove(message_id)
+            entry = self.model.entries[message_id]
+            if dead_letter or entry.attempts >= MAX_ATTEMPTS:
+                expected.append("dead_lettered")
+                self.model.kill(message_id)
+            else:
+                expected.append("requeued")
+                self.model.lines[entry.priority].append(message_id)
+        assert outcomes == expected
 
     @precondition(lambda self: self.model.leased)
     @rule(data=st.data())
