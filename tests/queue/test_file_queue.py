@@ -16,7 +16,7 @@ import structlog
 import swarm_runtime as sr
 from swarm_runtime.clock import ManualClock
 from swarm_runtime.queue.file import FileQueue
-from swarm_runtime.queue.file._format import RecordType
+from swarm_runtime.queue.file._format import RecordType, scan
 from swarm_runtime.queue.file._log import Log
 from swarm_runtime.queue.file._snapshot import SNAPSHOT_NAME
 
@@ -193,6 +193,47 @@ async def test_unflushed_acks_are_the_only_redeliveries(tmp_path: Path) -> None:
     again = await q.subscribe("t", batch_size=10)
     assert [m.payload for m in again] == [2, 3]
     assert again[0].attempts == 2
+    await q.close()
+
+
+async def test_a_nack_many_batch_is_one_chunk_kept_whole_or_not_at_all(tmp_path: Path) -> None:
+    """nack_many appends its REQUEUE / DEAD records as one chunk (one write): a kill
+    before it is written keeps none of the batch, one after keeps all of it."""
+    path = tmp_path / "q"
+    q = await open_file_queue(path, prefetch=0, max_attempts=3)
+    await q.publish_many("t", list(range(6)))
+    ids = [m.id for m in await q.subscribe("t", batch_size=6)]
+    batch = q._journal.open_batch
+    chunks = len(batch.chunks)
+    assert await q.nack_many(ids[:3], error="batch") == ["requeued"] * 3
+    assert await q.nack_many(ids[3:5], error="dead", dead_letter=True) == ["dead_lettered"] * 2
+    assert q._journal.open_batch is batch
+    kinds = [[rtype for _, rtype, _, _ in scan(chunk, 0)] for chunk in batch.chunks[chunks:]]
+    assert kinds == [[RecordType.REQUEUE] * 3, [RecordType.DEAD] * 2]
+
+    before = crash_copy(path, tmp_path / "before")  # killed before the trip that writes them
+    await q.flush()
+    after = crash_copy(path, tmp_path / "after")
+    await q.close()
+
+    q = await open_file_queue(before, max_attempts=3)
+    again = await q.subscribe("t", batch_size=6)
+    assert [(m.payload, m.attempts, m.last_error) for m in again] == [
+        (i, 2, None) for i in range(6)
+    ]
+    assert await q.dead_letters("t") == []
+    await q.close()
+
+    q = await open_file_queue(after, max_attempts=3)
+    again = await q.subscribe("t", batch_size=6)
+    assert sorted((m.payload, m.attempts, m.last_error) for m in again) == [
+        (0, 2, "batch"),
+        (1, 2, "batch"),
+        (2, 2, "batch"),
+        (5, 2, None),
+    ]
+    dead = await q.dead_letters("t")
+    assert [(m.payload, m.last_error) for m in dead] == [(3, "dead"), (4, "dead")]
     await q.close()
 
 
