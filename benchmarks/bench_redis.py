@@ -12,7 +12,13 @@
 Goal: RedisQueue at >= 60% of raw for publish, consume + ack and the whole cycle. Runs
 alternate (raw, queue, raw, queue, ...) so both see the same machine; best of ``--repeat``.
 
+A second section measures ``nack_many`` against a loop of ``nack`` over the same leased
+batches (256 messages, leased again and again), on ``redis://`` (one script call against
+one per message) and ``file://`` (one record chunk against one per message); only the nack
+calls are timed, the two alternate, best and median of ``--repeat`` (``nack_many.json``).
+
     python benchmarks/bench_redis.py [--n 50000] [--repeat 3] [--url redis://127.0.0.1:6379/0]
+                                     [--nack-only]
 """
 
 from __future__ import annotations
@@ -20,7 +26,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -101,6 +109,79 @@ async def queue(
         return published - start, consumed - published
 
 
+async def nack_runs(
+    url: str, options: dict[str, Any], repeat: int, rounds: int, batch: int
+) -> dict[str, list[float]]:
+    """Nacks per second of ``nack_many`` and of a loop of ``nack``, ``repeat`` runs of each
+    (alternating), each run nacking ``rounds`` leased batches of ``batch`` messages."""
+    out: dict[str, list[float]] = {"loop": [], "many": []}
+    async with sr.MessageQueue.open(url, max_attempts=10**9, **options) as q:
+        await q.publish_many("nack", [PAYLOAD] * batch)
+        for _ in range(repeat):
+            for mode in ("loop", "many"):
+                spent = 0.0
+                for _ in range(rounds):
+                    ids = [m.id for m in await q.subscribe("nack", batch_size=batch)]
+                    assert len(ids) == batch
+                    start = time.perf_counter()
+                    if mode == "many":
+                        await q.nack_many(ids, error="bench")
+                    else:
+                        for message_id in ids:
+                            await q.nack(message_id, error="bench")
+                    spent += time.perf_counter() - start
+                out[mode].append(rounds * batch / spent)
+        await q.purge("nack")
+    return out
+
+
+def nack_section(url: str, prefix: str, repeat: int, rounds: int, batch: int) -> None:
+    """Print and record nack_many against a loop of nack on redis:// and file://."""
+    with tempfile.TemporaryDirectory(prefix=".bench-nack-", dir=Path(__file__).parent) as tmp:
+        runs = {
+            "redis": asyncio.run(nack_runs(url, {"prefix": prefix}, repeat, rounds, batch)),
+            "file": asyncio.run(nack_runs(f"file://{tmp}/q", {}, repeat, rounds, batch)),
+        }
+    rows = []
+    results: dict[str, Any] = {}
+    for backend, got in runs.items():
+        ratios = [many / loop for many, loop in zip(got["many"], got["loop"], strict=True)]
+        figures = {
+            "loop_best": max(got["loop"]),
+            "loop_median": statistics.median(got["loop"]),
+            "many_best": max(got["many"]),
+            "many_median": statistics.median(got["many"]),
+            "ratio_median": statistics.median(ratios),
+        }
+        results[backend] = figures
+        rows.append(
+            [
+                f"{backend}://",
+                figures["loop_best"],
+                figures["loop_median"],
+                figures["many_best"],
+                figures["many_median"],
+                f"{figures['ratio_median']:.1f}x",
+            ]
+        )
+    print_table(
+        f"nacks/s of leased batches of {batch} ({rounds} batches a run, {repeat} runs each, "
+        f"alternating; only the nack calls timed; load {os.getloadavg()[0]:.2f})",
+        ["", "nack loop best", "loop median", "nack_many best", "many median", "many / loop"],
+        rows,
+    )
+    write_json(
+        "nack_many",
+        {
+            "batch": batch,
+            "rounds": rounds,
+            "repeat": repeat,
+            "load_1min": os.getloadavg()[0],
+            "nacks_per_s": results,
+        },
+    )
+
+
 async def leftover_keys(url: str, prefix: str) -> int:
     """Delete whatever the runs left under ``prefix`` (nothing, if the queue cleans up)."""
     client = aioredis.Redis.from_url(url)
@@ -123,6 +204,9 @@ def main() -> None:
     parser.add_argument("--publishers", type=int, default=64)
     parser.add_argument("--consumers", type=int, default=64)
     parser.add_argument("--batch", type=int, default=50)
+    parser.add_argument("--nack-batch", type=int, default=256)
+    parser.add_argument("--nack-rounds", type=int, default=40)
+    parser.add_argument("--nack-only", action="store_true", help="only nack_many vs nack")
     args = parser.parse_args()
     sr.configure_logging("warning")
     prefix = f"swarmbench:{uuid.uuid4().hex[:8]}"
@@ -137,6 +221,13 @@ def main() -> None:
         )
         sys.exit(2 if in_ci else 0)
 
+    if args.nack_only:
+        nack_section(args.url, prefix, args.repeat, args.nack_rounds, args.nack_batch)
+        leaks = asyncio.run(leftover_keys(args.url, prefix))
+        if leaks:
+            print(f"warning: {leaks} key(s) left behind under {prefix}:*", file=sys.stderr)
+        return
+
     raw_runs: list[tuple[float, float]] = []
     ours_runs: list[tuple[float, float]] = []
     for _ in range(args.repeat):
@@ -146,6 +237,7 @@ def main() -> None:
                 queue(args.url, args.n, prefix, args.publishers, args.consumers, args.batch)
             )
         )
+    nack_section(args.url, prefix, args.repeat, args.nack_rounds, args.nack_batch)
     leaks = asyncio.run(leftover_keys(args.url, prefix))
 
     def best(runs: list[tuple[float, float]]) -> dict[str, float]:
