@@ -49,8 +49,9 @@ clock (tests move time by hand). Expired leases are reclaimed inside every ``sub
 wakes by itself when the next delayed message or lease of its topic falls due (a lease
 taken while it already waits is noticed within ``poll_interval``), so redelivery happens
 while consumers wait. A message whose lease expires on its last attempt
-goes to the dead-letter stream saying so; ``nack`` past ``max_attempts`` does the same
-with its error.
+goes to the dead-letter stream saying so; ``nack`` past ``max_attempts`` (or with
+``dead_letter=True``) does the same with its error. ``nack_many`` is one script call for
+the whole batch (chunks of 1,000 ids in one MULTI/EXEC), like ``acknowledge_many``.
 
 Waiting. A ``subscribe`` with a timeout that finds nothing sets the topic's waiter flag in
 the same script (so no wake-up can be lost) and blocks in BLPOP on the topic's bell for at
