@@ -428,8 +428,8 @@ class MessageQueue(abc.ABC):
     ) -> list[NackOutcome]:
         """:meth:`nack` for a batch of delivered messages (same options for all); returns
         each one's outcome, in order (an id repeated in the list is ``"unknown"`` the
-        second time). One record on disk and one script call on Redis for the batch, so a
-        crash keeps all of it or none of it."""
+        second time). One write on disk and one script call on Redis for the batch, so a
+        killed process keeps all of it or none of it."""
         if self._state is not _State.OPEN:
             self._check_open()
         if isinstance(message_ids, (str, bytes)) or not isinstance(message_ids, Sequence):
