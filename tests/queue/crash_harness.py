@@ -15,6 +15,10 @@ Then:
 With ``batches=True`` the worker uses ``publish_many`` and ``acknowledge_many``, and two
 more checks hold per batch: a returned ``publish_many`` is delivered whole (never partly
 lost), and an ``acknowledge_many`` is redelivered all or nothing (one ACK record).
+With ``nacks=True`` as well, every third batch goes back by ``nack_many`` with an error
+unique to it; for the messages of such a batch first delivered again after the kill, the
+last error says whether the batch's records reached the log: for all of them or for none
+(one chunk, one write).
 """
 
 from __future__ import annotations
@@ -46,6 +50,10 @@ class CrashReport:
     partly_redelivered_batches: int = 0  # acknowledge_many batches partly delivered again
     batches_published: int = 0
     batches_acked: int = 0
+    batches_nacked: int = 0
+    nack_batches_kept: int = 0  # seen again after a kill, every record on disk
+    nack_batches_dropped: int = 0  # seen again after a kill, no record on disk
+    partly_kept_nack_batches: int = 0  # some records on disk, some not
     kill_times: list[float] = field(default_factory=list)
     drain_output: str = ""
 
@@ -60,6 +68,7 @@ class CrashReport:
             and self.worst_window <= ACK_WINDOW
             and not self.partly_lost_batches
             and not self.partly_redelivered_batches
+            and not self.partly_kept_nack_batches
         )
 
 
@@ -90,15 +99,17 @@ def run_crash_rounds(
     min_run: float = 0.05,
     max_run: float = 0.6,
     batches: bool = False,
+    nacks: bool = False,
 ) -> CrashReport:
     """Run ``rounds`` kill -9 rounds in ``root`` and check the records."""
+    flags = (["--batches"] if batches or nacks else []) + (["--nacks"] if nacks else [])
     rng = random.Random(seed)
     queue = root / "queue"
     records = root / "records"
     records.mkdir(parents=True, exist_ok=True)
     report = CrashReport(rounds=rounds)
     for round_ in range(rounds):
-        with _start(queue, records, round_, *(["--batches"] if batches else [])) as proc:
+        with _start(queue, records, round_, *flags) as proc:
             assert proc.stdout is not None
             seen = []
             while (line := proc.stdout.readline()) and line.strip() != "ready":
@@ -111,13 +122,41 @@ def run_crash_rounds(
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=60)
             report.kill_times.append(run)
-    with _start(queue, records, rounds, "--drain") as proc:
+    with _start(queue, records, rounds, "--drain", *(["--nacks"] if nacks else [])) as proc:
         out, _ = proc.communicate(timeout=300)
         report.drain_output = out.strip()
         if proc.returncode != 0:
             raise RuntimeError(f"drain process failed ({proc.returncode}): {out}")
     _verify(records, rounds, report)
+    if nacks:
+        _verify_nacks(records, rounds, report)
     return report
+
+
+def _verify_nacks(records: Path, rounds: int, report: CrashReport) -> None:
+    """Each ``nack_many`` batch whose messages were next delivered in a later round (after
+    a kill): all of them carry its error (its records were on disk), or none does."""
+    pending: dict[str, tuple[int, str]] = {}  # id -> (round, tag) of its last nack
+    outcomes: dict[str, list[bool]] = {}  # tag -> per message: was the record kept?
+    for r in range(rounds + 1):
+        for line in _read_lines(records / f"events.{r}"):
+            if line[0] == "N":
+                report.batches_nacked += 1
+                for message_id in line[2:]:
+                    pending[message_id] = (r, line[1])
+                continue
+            for item in line[1:]:
+                message_id, _, error = item.partition("=")
+                nack = pending.pop(message_id, None)
+                if nack is not None and nack[0] < r:  # first delivery after a kill
+                    outcomes.setdefault(nack[1], []).append(error == nack[1])
+    for kept in outcomes.values():
+        if all(kept):
+            report.nack_batches_kept += 1
+        elif not any(kept):
+            report.nack_batches_dropped += 1
+        else:
+            report.partly_kept_nack_batches += 1
 
 
 def _verify(records: Path, rounds: int, report: CrashReport) -> None:

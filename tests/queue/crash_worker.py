@@ -1,6 +1,6 @@
 """A process that publishes and consumes on a file queue until it is killed (crash tests).
 
-Usage: ``python crash_worker.py QUEUE_DIR RECORD_DIR ROUND [--drain] [--batches]``
+Usage: ``python crash_worker.py QUEUE_DIR RECORD_DIR ROUND [--drain] [--batches] [--nacks]``
 
 Producers write each id to ``published.ROUND`` once ``publish`` has returned; consumers
 write each id to ``delivered.ROUND`` when it arrives and to ``acked.ROUND`` once
@@ -8,6 +8,10 @@ write each id to ``delivered.ROUND`` when it arrives and to ``acked.ROUND`` once
 ``kill -9`` loses none of them. ``--drain`` publishes nothing, consumes until the queue is
 empty, closes cleanly and exits 0. ``--batches``: producers call ``publish_many`` and
 consumers ``acknowledge_many``; each batch's ids are written as one line (one write).
+``--nacks`` (with ``--batches``): every third batch a consumer gets is given back with
+``nack_many(ids, error=TAG)`` instead, TAG unique per batch; ``events.ROUND`` records, in
+order, each delivered batch (``D id=last_error ...``) and each returned ``nack_many``
+(``N TAG id ...``), so the harness can tell whether a batch's records survived a kill.
 """
 
 from __future__ import annotations
@@ -40,11 +44,15 @@ class Recorder:
         os.write(self._fd, f"{' '.join(message_ids)}\n".encode())
 
 
-async def main(queue_dir: str, record_dir: str, round_: int, drain: bool, batches: bool) -> None:
+async def main(
+    queue_dir: str, record_dir: str, round_: int, drain: bool, batches: bool, nacks: bool
+) -> None:
     records = Path(record_dir)
     published = Recorder(records, f"published.{round_}")
     delivered = Recorder(records, f"delivered.{round_}")
     acked = Recorder(records, f"acked.{round_}")
+    events = Recorder(records, f"events.{round_}")
+    nacked = 0
     queue = await sr.MessageQueue.open(f"file://{queue_dir}", max_attempts=1000)
     assert isinstance(queue, FileQueue)
 
@@ -60,14 +68,24 @@ async def main(queue_dir: str, record_dir: str, round_: int, drain: bool, batche
             n += 1
 
     async def consume(done: anyio.Event | None) -> None:
+        nonlocal nacked
         while True:
             batch = await queue.subscribe("jobs", batch_size=BATCH, timeout=0.5 if drain else None)
             if not batch and done is not None:
                 done.set()
                 return
+            if nacks and batch:
+                seen = [f"{m.id}={(m.last_error or '-').replace(' ', '_')}" for m in batch]
+                events.add_batch(["D", *seen])
             if batches and batch:
                 ids = [message.id for message in batch]
                 delivered.add_batch(ids)
+                nacked += 1
+                if nacks and not drain and nacked % 3 == 0:
+                    tag = f"nack-{round_}-{nacked}"
+                    await queue.nack_many(ids, error=tag)
+                    events.add_batch(["N", tag, *ids])
+                    continue
                 await queue.acknowledge_many(ids)
                 acked.add_batch(ids)
                 continue
@@ -97,5 +115,12 @@ if __name__ == "__main__":
     directory, record_dir, round_text = sys.argv[1:4]
     flags = sys.argv[4:]
     asyncio.run(
-        main(directory, record_dir, int(round_text), "--drain" in flags, "--batches" in flags)
+        main(
+            directory,
+            record_dir,
+            int(round_text),
+            "--drain" in flags,
+            "--batches" in flags,
+            "--nacks" in flags,
+        )
     )
