@@ -182,65 +182,75 @@ def decode_msgs(records: Sequence[bytes | None]) -> list[Decoded]:
     """Check and split many framed MSG records at once (a delivered batch): each record's
     frame and checksum are checked, and every meta and payload is parsed by ONE
     ``orjson.loads`` of them all; a record that fails is reported, not raised."""
-    out: list[Decoded] = []
-    parts: list[Any] = []
+    heads: list[Any] = []
+    parts: list[bytes] = []
+    add_part = parts.append
+    add_head = heads.append
     crc32 = _crc32
     unpack = _unpack_frame_head
+    topics: dict[bytes, str] = {}
     for record in records:
         if not record or len(record) < _BODY_AT:
-            out.append("record could not be read back")
+            add_head("record could not be read back")
             continue
         magic, crc, _, flags, length, key, _, priority, _, max_attempts, _, tlen, mlen = unpack(
             record, 0
         )
-        view = memoryview(record)
-        if magic != _MAGIC or FRAME + length != len(record) or crc32(view[6:]) != crc:
-            out.append("record checksum mismatch")
-            continue
         t_end = _BODY_AT + tlen
         m_end = t_end + mlen
-        if m_end > len(record):
-            out.append("MSG record shorter than its declared parts")
-            continue
-        parts.append(view[t_end:m_end])
-        parts.append(view[m_end:])
-        out.append(
-            (key, priority, max_attempts, str(record[_BODY_AT:t_end], "ascii"), [], None, flags)
-        )
+        if magic != _MAGIC or FRAME + length != len(record) or crc32(record[6:]) != crc:
+            add_head("record checksum mismatch")
+        elif m_end > len(record):
+            add_head("MSG record shorter than its declared parts")
+        else:
+            raw = record[_BODY_AT:t_end]
+            topic = topics.get(raw)
+            if topic is None:
+                topic = topics[raw] = str(raw, "ascii")
+            add_part(record[t_end:m_end])
+            add_part(record[m_end:])
+            add_head((key, priority, max_attempts, topic, flags))
     if not parts:
-        return out
+        return heads
     try:
         values = _loads(b"[" + b",".join(parts) + b"]")
     except orjson.JSONDecodeError:
         values = None
     if values is None or len(values) != len(parts):
-        # some record's JSON is bad: find which, one at a time
-        values = []
-        for part in parts:
-            try:
-                values.append(_loads(part))
-            except orjson.JSONDecodeError as exc:
-                values.append(exc)
+        values = [_loads_or_error(part) for part in parts]  # find the bad one(s)
+    out: list[Decoded] = []
+    add = out.append
     at = 0
-    for i, item in enumerate(out):
-        if isinstance(item, str):
+    for head in heads:
+        if type(head) is str:
+            add(head)
             continue
         meta = values[at]
         payload = values[at + 1]
         at += 2
-        if isinstance(meta, Exception) or isinstance(payload, Exception):
-            out[i] = (
-                f"MSG record holds invalid JSON: {meta if isinstance(meta, Exception) else payload}"
-            )
-        elif type(meta) is not list or len(meta) < 7:
-            out[i] = "MSG record meta is not the expected array"
+        if type(meta) is list and len(meta) >= 7 and not isinstance(payload, _BadJSON):
+            key, priority, max_attempts, topic, flags = head
+            add((key, priority, max_attempts, topic, meta, payload, flags))
+        elif isinstance(meta, _BadJSON) or isinstance(payload, _BadJSON):
+            bad = meta if isinstance(meta, _BadJSON) else payload
+            add(f"MSG record holds invalid JSON: {bad}")
         else:
-            key, priority, max_attempts, topic, _, _, flags = item
-            out[i] = (key, priority, max_attempts, topic, meta, payload, flags)
+            add("MSG record meta is not the expected array")
     return out
 
 
+_BadJSON = orjson.JSONDecodeError
+
+
+def _loads_or_error(part: bytes) -> Any:
+    try:
+        return _loads(part)
+    except orjson.JSONDecodeError as exc:
+        return exc
+
+
 _FIELDS = frozenset(Message.model_fields)
+_FIELDS_SET = set(_FIELDS)
 _new = Message.__new__
 _set = object.__setattr__
 
@@ -250,7 +260,7 @@ def _construct_fast(data: dict[str, Any]) -> Message:
     # the time; checked against model_construct at import (``_FAST_OK``).
     message = _new(Message)
     _set(message, "__dict__", data)
-    _set(message, "__pydantic_fields_set__", set(_FIELDS))
+    _set(message, "__pydantic_fields_set__", _FIELDS_SET.copy())
     _set(message, "__pydantic_extra__", None)
     _set(message, "__pydantic_private__", None)
     return message
