@@ -53,6 +53,37 @@ def test_hash_table_agrees_with_a_dict(ops: list[tuple[str, int]]) -> None:
         assert index.find(key) == model.get(key, -1)
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    placed=st.lists(st.tuples(st.integers(1, 3), st.integers(1, 500)), min_size=1, max_size=80),
+    data=st.data(),
+)
+def test_settle_many_does_what_settle_does_one_by_one(
+    placed: list[tuple[int, int]], data: st.DataObject
+) -> None:
+    """Settling a batch leaves the hash table, free slots and per-segment tallies exactly as
+    settling its slots one at a time does, and returns their keys in order."""
+    one, many = Index(), Index()
+    keys = [struct.pack(">QQ", i % 7, i) for i in range(len(placed))]
+    for index in (one, many):
+        for key, (segment, size) in zip(keys, placed, strict=True):
+            index.place(key, segment << 32, size, 0, 0, 0, 0, 1)
+            index.account(segment, 1, size)
+    slots = data.draw(st.lists(st.sampled_from(range(len(keys))), unique=True))
+    for slot in slots:
+        one.settle(slot, listed=False)
+    assert many.settle_many(slots) == b"".join(keys[s] for s in slots)
+    assert len(many) == len(one)
+    assert [many.find(k) for k in keys] == [one.find(k) for k in keys]
+    assert (many.seg_live, many.seg_bytes, many.emptied) == (
+        one.seg_live,
+        one.seg_bytes,
+        one.emptied,
+    )
+    assert sorted(many.free) == sorted(one.free)
+    assert list(many.state) == list(one.state)
+
+
 def test_delay_queue_releases_in_due_order_across_buckets() -> None:
     """Delayed slots come out exactly when due, ordered by due time, whatever the bucket."""
     delayed = DelayQueue()

@@ -133,6 +133,24 @@ class FileQueueMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self.model.leased)
     @rule(data=st.data())
+    def ack_many(self, data: st.DataObject) -> None:
+        leased = self.model.leased
+        batch = data.draw(st.lists(st.sampled_from(leased), min_size=1, max_size=len(leased) + 2))
+        ready = [m for line in self.model.lines.values() for m in line]
+        if ready:  # a ready message acked by id is settled too
+            batch.append(data.draw(st.sampled_from(ready)))
+        unique = list(dict.fromkeys(batch))
+        assert self.run(self.queue.acknowledge_many(batch)) == len(unique)
+        for message_id in unique:
+            if message_id in leased:
+                leased.remove(message_id)
+            else:
+                for line in self.model.lines.values():
+                    if message_id in line:
+                        line.remove(message_id)
+
+    @precondition(lambda self: self.model.leased)
+    @rule(data=st.data())
     def nack(self, data: st.DataObject) -> None:
         message_id = data.draw(st.sampled_from(self.model.leased))
         outcome = self.run(self.queue.nack(message_id, error="nope"))

@@ -348,6 +348,46 @@ class Index:
             self.state[slot] = _FREE
             self.free.append(slot)
 
+    def settle_many(self, slots: list[int]) -> bytes:
+        """Forget messages that no list holds (leased ones): the batch form of
+        :meth:`settle` with ``listed=False``. Returns their keys, back to back."""
+        keys = self.keys
+        loc = self.loc
+        size = self.size
+        state = self.state
+        errors = self.errors
+        delete = self._delete
+        free = self.free.append
+        gone: dict[int, list[int]] = {}  # segment -> [messages, bytes]
+        out = bytearray()
+        for slot in slots:
+            k = slot * KEY_SIZE
+            key = bytes(keys[k : k + KEY_SIZE])
+            out += key
+            delete(key)
+            seg = loc[slot] >> 32
+            tally = gone.get(seg)
+            if tally is None:
+                gone[seg] = [1, size[slot]]
+            else:
+                tally[0] += 1
+                tally[1] += size[slot]
+            if errors:
+                errors.pop(slot, None)
+            state[slot] = _FREE
+            free(slot)
+        live = self.seg_live
+        for seg, (count, nbytes) in gone.items():
+            left = live[seg] - count
+            if left:
+                live[seg] = left
+                self.seg_bytes[seg] -= nbytes
+            else:
+                del live[seg]
+                del self.seg_bytes[seg]
+                self.emptied = True
+        return bytes(out)
+
     def recycle(self, slot: int) -> None:
         """A zombie slot left its list: it can be reused."""
         self.state[slot] = _FREE

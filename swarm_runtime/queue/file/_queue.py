@@ -642,12 +642,20 @@ class FileQueue(DeliveryMixin, CompactionMixin):
         """Settle them all in memory, and frame their keys as one ACK record at once (a
         crash keeps all of it or none of it); it is written lazily, like single acks."""
         self._check_writable()
-        settle = self._settle
+        leases = self._leases
+        leased: list[int] = []
         settled = 0
         for message_id in message_ids:
-            settled += settle(message_id)
+            lease = leases.pop(message_id, None)
+            if lease is not None:
+                lease.topic.n_leased -= 1
+                leased.append(lease.slot)
+            else:
+                settled += self._settle(message_id)
+        if leased:
+            self._acks += self._index.settle_many(leased)
         self._frame_acks()
-        return settled
+        return settled + len(leased)
 
     def _settle(self, message_id: str) -> bool:
         lease = self._leases.pop(message_id, None)
