@@ -737,6 +737,28 @@ async def test_cancelled_subscriber_gives_its_messages_back(tmp_path: Path) -> N
     await q.close()
 
 
+async def test_a_cancelled_publisher_leaves_the_shared_write_to_the_others(tmp_path: Path) -> None:
+    """Publishers sharing one group commit: cancelling one of them while it waits for the
+    fsync wakes no other early, and its message is stored all the same."""
+    q = await open_file_queue(tmp_path / "q")
+    ids: dict[int, str] = {}
+
+    async def publish(i: int) -> None:
+        ids[i] = await q.publish("t", i)
+
+    async with anyio.create_task_group() as tg:
+        for i in range(8):
+            tg.start_soon(publish, i)
+        with anyio.CancelScope() as scope:
+            scope.cancel()
+            await q.publish("t", "cancelled")
+    assert sorted(ids) == list(range(8))
+    got = await q.subscribe("t", batch_size=20)
+    assert sorted(m.payload for m in got if m.payload != "cancelled") == list(range(8))
+    assert [m.payload for m in got].count("cancelled") == 1
+    await q.close()
+
+
 @pytest.mark.parametrize(("batch", "prefetch"), [(1, 32), (7, 32), (1, 0), (64, 32)])
 async def test_every_batch_size_delivers_everything_in_order(
     tmp_path: Path, batch: int, prefetch: int

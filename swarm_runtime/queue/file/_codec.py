@@ -120,11 +120,27 @@ def encode_msgs(
 ) -> tuple[bytes, list[int]]:
     """Framed MSG records of messages sharing a topic and state, back to back in one
     ``bytes`` (one write), and each record's size. The batch form of :func:`encode_msg`."""
+    tlen = len(topic)
+    if len(keys) == 1:  # a single publish: no lists to build
+        payload = bodies[0]
+        meta = metas[0]
+        mlen = len(meta)
+        size = _MSG_HEAD_SIZE + tlen + mlen + len(payload)
+        rest = b"".join(
+            (
+                _pack_tail_head(
+                    _MSG, flags[0], size, keys[0], due, priority, 0, max_attempts, state, tlen, mlen
+                ),
+                topic,
+                meta,
+                payload,
+            )
+        )
+        return _pack_magic_crc(RECORD_MAGIC, _crc32(rest)) + rest, [FRAME + size]
     pack = _pack_tail_head
     pack_start = _pack_magic_crc
     crc32 = _crc32
     join = b"".join
-    tlen = len(topic)
     fixed = _MSG_HEAD_SIZE + tlen
     parts: list[bytes] = []
     add = parts.append

@@ -84,7 +84,7 @@ class Batch:
         "start",
         "sync",
         "waiters",
-        "wake",
+        "woken",
     )
 
     def __init__(self) -> None:
@@ -98,7 +98,7 @@ class Batch:
         self.done = False
         self.error: BaseException | None = None
         self.waiters = 0
-        self.wake = asyncio.Event()
+        self.woken: list[asyncio.Future[None]] = []  # one per waiting caller
         self.segment = 0
         self.start = 0
 
@@ -189,7 +189,11 @@ class Journal:
             batch.waiters += 1
             if not self._busy:
                 self._submit()  # not under way, so this is the open batch
-            await batch.wake.wait()
+            # a future per caller, not an Event: nothing to remove from a list on wake-up,
+            # and a cancelled caller cancels only its own future
+            woken = asyncio.get_running_loop().create_future()
+            batch.woken.append(woken)
+            await woken
         if batch.error is not None and raise_error:
             raise batch.error
 
@@ -308,7 +312,9 @@ class Journal:
                 self._submit()  # chained: before the publishers woken below run
             else:
                 self._idle.set()
-            batch.wake.set()
+            for woken in batch.woken:
+                if not woken.done():
+                    woken.set_result(None)
 
     def _requeue_lazy(self, failed: Batch) -> None:
         """Records nobody waited for (acks, leases...) are written with the next batch.

@@ -61,6 +61,7 @@ _PARKED = State.PARKED
 #: a record's limit: the payload's (checked for every backend alike) plus room for its envelope
 MAX_RECORD_BYTES = MAX_MESSAGE_BYTES + MiB
 _json_dumps = orjson.dumps
+_NO_FLAGS = [0]
 
 
 class _Published:
@@ -402,10 +403,15 @@ class FileQueue(DeliveryMixin, CompactionMixin):
         metas: list[bytes]
         if batch.fresh and batch.dedup_keys is None and batch.last_error is None:
             # the common case: new ids (hex, unique) and one envelope
-            keys = list(map(bytes.fromhex, ids))
             tail = b'",' + envelope[1:]
-            metas = [b'["' + i.encode() + tail for i in ids]
-            flags = [0] * len(ids)
+            if len(ids) == 1:
+                keys = [bytes.fromhex(ids[0])]
+                metas = [b'["' + ids[0].encode() + tail]
+                flags = _NO_FLAGS
+            else:
+                keys = list(map(bytes.fromhex, ids))
+                metas = [b'["' + i.encode() + tail for i in ids]
+                flags = [0] * len(ids)
             out = ids
             stored = None
         else:
@@ -417,7 +423,7 @@ class FileQueue(DeliveryMixin, CompactionMixin):
         data, sizes = encode_msgs(
             keys, metas, flags, bodies, due, priority, max_attempts, state, topic.ascii
         )
-        if max(sizes) > MAX_RECORD_BYTES:
+        if (sizes[0] if len(sizes) == 1 else max(sizes)) > MAX_RECORD_BYTES:
             at = sizes.index(max(sizes))
             i = at if stored is None else stored[at]
             raise PayloadError(
