@@ -61,7 +61,7 @@ from .orchestrator import (
     WorkflowState,
     WorkflowStatus,
 )
-from .queue import MemoryQueue, MessageQueue, QueueStats
+from .queue import MemoryQueue, MessageQueue, Outgoing, QueueStats
 from .retry import RetryPolicy
 from .runtime import Context, Runtime
 from .services import (
@@ -111,6 +111,7 @@ __all__ = [
     "MonitoringSystem",
     "NoCapacityError",
     "NotSupportedError",
+    "Outgoing",
     "PayloadError",
     "PipelineConfigError",
     "PipelineResult",

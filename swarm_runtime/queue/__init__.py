@@ -4,7 +4,14 @@
 ``redis://HOST:PORT/DB`` (:mod:`.redis`, needs the ``redis`` extra).
 """
 
-from .base import MessageQueue, NackOutcome, QueueOptions, QueueStats
+from .base import MessageQueue, NackOutcome, Outgoing, QueueOptions, QueueStats
 from .memory import MemoryQueue
 
-__all__ = ["MemoryQueue", "MessageQueue", "NackOutcome", "QueueOptions", "QueueStats"]
+__all__ = [
+    "MemoryQueue",
+    "MessageQueue",
+    "NackOutcome",
+    "Outgoing",
+    "QueueOptions",
+    "QueueStats",
+]

@@ -1,24 +1,45 @@
 """What a publish hands to a backend: validated messages of one topic sharing one envelope.
 
 ``publish`` is a batch of one, ``publish_many`` a batch of many, ``publish_message`` a batch
-of one carrying its own id and last error. Backends store a batch together (or none of it)
-and build per-message objects only if they need them.
+of one carrying its own id and last error, ``publish_all`` a list of batches of one (each
+:class:`Outgoing` message has its own topic and envelope). Backends store a batch together
+(or none of it) and build per-message objects only if they need them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 from ..errors import PayloadError
 from ..message import Message, _build
 
-__all__ = ["MAX_MESSAGE_BYTES", "PublishBatch"]
+__all__ = ["MAX_MESSAGE_BYTES", "Outgoing", "PublishBatch"]
 
 #: the largest payload (as JSON) any backend accepts: 64 MiB. Every backend refuses a bigger
 #: one alike, with a PayloadError, before anything is stored: large data belongs in an
 #: artifact passed by reference.
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One message of a :meth:`MessageQueue.publish_all` (``to`` is a topic) or
+    :meth:`Runtime.send_all` (``to`` is an agent name) batch; the options are those of
+    :meth:`MessageQueue.publish`, per message."""
+
+    to: str
+    payload: Any = None
+    _: KW_ONLY
+    delay: float = 0.0
+    priority: int = 0
+    dedup_key: str | None = None
+    headers: dict[str, Any] | None = None
+    sender: str | None = None
+    correlation_id: str | None = None
+    workflow_id: str | None = None
+    reply_to: str | None = None
+    max_attempts: int | None = None
 
 
 @dataclass(slots=True)
@@ -27,7 +48,9 @@ class PublishBatch:
 
     ``bodies`` are the payloads' JSON. ``fresh``: the ids were just made by
     :func:`~swarm_runtime.message.new_id` (32 lowercase hex digits, unique), so backends
-    need not look for them among stored messages.
+    need not look for them among stored messages. ``where`` locates the batch in the
+    caller's arguments (``messages[3].`` in a ``publish_all``): it prefixes the names in
+    errors about it.
     """
 
     topic: str
@@ -46,18 +69,26 @@ class PublishBatch:
     reply_to: str | None = None
     max_attempts: int | None = None
     last_error: str | None = None
+    where: str = ""
 
     def __post_init__(self) -> None:
         bodies = self.bodies
         if bodies and max(map(len, bodies)) > MAX_MESSAGE_BYTES:
             at = next(i for i, body in enumerate(bodies) if len(body) > MAX_MESSAGE_BYTES)
+            path = self.payload_path(at)
             raise PayloadError(
-                f"payload of {len(bodies[at])} bytes as JSON is larger than the queue's limit "
+                f"{path} of {len(bodies[at])} bytes as JSON is larger than the queue's limit "
                 f"of {MAX_MESSAGE_BYTES} bytes (64 MiB); store large data elsewhere (tables "
                 "travel as artifacts) and send a reference",
-                path="payload" if len(bodies) == 1 else f"payloads[{at}]",
+                path=path,
                 type_name=type(self.payloads[at]).__name__,
             )
+
+    def payload_path(self, i: int) -> str:
+        """How errors name payload ``i``: ``payload``, ``payloads[i]``, ``messages[k].payload``."""
+        if len(self.bodies) == 1:
+            return f"{self.where}payload"
+        return f"{self.where}payloads[{i}]"
 
     def __len__(self) -> int:
         return len(self.ids)

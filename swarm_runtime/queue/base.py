@@ -23,15 +23,22 @@ from .. import _json
 from .._args import bad_argument, check_count, check_seconds
 from .._logging import get_logger
 from ..clock import Clock, SystemClock
-from ..errors import ConfigError, InvalidArgumentError, QueueClosedError
+from ..errors import (
+    ConfigError,
+    InvalidArgumentError,
+    InvalidTopicError,
+    PayloadError,
+    QueueClosedError,
+)
 from ..message import Message, new_id, new_ids, validate_topic
-from ._publishing import MAX_MESSAGE_BYTES, PublishBatch
+from ._publishing import MAX_MESSAGE_BYTES, Outgoing, PublishBatch
 from ._registry import create
 
 __all__ = [
     "MAX_MESSAGE_BYTES",
     "MessageQueue",
     "NackOutcome",
+    "Outgoing",
     "QueueOptions",
     "QueueStats",
     "split_options",
@@ -310,6 +317,63 @@ class MessageQueue(abc.ABC):
         )
         return await self._publish(batch)
 
+    async def publish_all(self, messages: Sequence[Outgoing]) -> list[str]:
+        """Store messages of any topics, each with its own options (:class:`Outgoing`),
+        durably and as a whole; returns their ids in order.
+
+        Every message is checked as :meth:`publish` checks it before anything is stored,
+        and an error names its position (``messages[3].priority``). One group commit on
+        disk, one transaction on Redis: when it returns every message is stored; when it
+        raises, none is. Dedup keys work as in :meth:`publish_many`, within the batch too.
+        """
+        if self._state is not _State.OPEN:
+            self._check_open()
+        if isinstance(messages, (str, bytes, dict)) or not isinstance(messages, Sequence):
+            raise bad_argument("messages", messages, "a list of Outgoing", kind=False)
+        count = len(messages)
+        if not count:
+            return []
+        check = self._check_publish
+        for i, m in enumerate(messages):
+            if type(m) is not Outgoing:
+                raise bad_argument(f"messages[{i}]", m, "an Outgoing", kind=False)
+            where = f"messages[{i}]."
+            check(m.to, m.delay, m.priority, m.max_attempts, m.headers, where)
+            if m.dedup_key is not None:
+                _check_dedup_key(m.dedup_key, f"{where}dedup_key")
+        payloads = [m.payload for m in messages]
+        try:
+            bodies = _json.dumps_many(payloads)
+        except PayloadError:
+            for i, payload in enumerate(payloads):
+                _json.dumps(payload, what=f"messages[{i}].payload")
+            raise
+        ids = new_ids(count)
+        now = time.time()
+        batches = [
+            PublishBatch(
+                m.to,
+                [ids[i]],
+                [m.payload],
+                [bodies[i]],
+                m.priority,
+                float(m.delay),
+                None if m.dedup_key is None else [m.dedup_key],
+                True,
+                now,
+                m.sender,
+                m.headers,
+                m.correlation_id,
+                m.workflow_id,
+                m.reply_to,
+                m.max_attempts,
+                None,
+                f"messages[{i}].",
+            )
+            for i, m in enumerate(messages)
+        ]
+        return await self._publish_all(batches)
+
     def _check_publish(
         self,
         topic: str,
@@ -317,23 +381,30 @@ class MessageQueue(abc.ABC):
         priority: int,
         max_attempts: int | None,
         headers: dict[str, Any] | None,
+        where: str = "",
     ) -> None:
-        """The checks every publish shares (before anything is encoded)."""
+        """The checks every publish shares (before anything is encoded); ``where`` prefixes
+        the names in errors (``messages[3].`` in :meth:`publish_all`)."""
         if self._state is not _State.OPEN:
             self._check_open()
-        validate_topic(topic)
+        try:
+            validate_topic(topic)
+        except InvalidTopicError as exc:
+            if not where:
+                raise
+            raise InvalidTopicError(f"{where}to: {exc}") from None
         if (type(delay) is not int and type(delay) is not float) or not 0 <= delay < math.inf:
-            check_seconds("delay", delay)
+            check_seconds(f"{where}delay", delay)
         if type(priority) is not int:
-            raise bad_argument("priority", priority, "an int", kind=False)
+            raise bad_argument(f"{where}priority", priority, "an int", kind=False)
         if max_attempts is not None and (type(max_attempts) is not int or max_attempts < 1):
-            check_count("max_attempts", max_attempts)
+            check_count(f"{where}max_attempts", max_attempts)
         if headers:
             if type(headers) is not dict:
-                raise bad_argument("headers", headers, "a dict or None", kind=False)
-            _json.dumps(headers, what="headers")
+                raise bad_argument(f"{where}headers", headers, "a dict or None", kind=False)
+            _json.dumps(headers, what=f"{where}headers")
         elif headers is not None and type(headers) is not dict:
-            raise bad_argument("headers", headers, "a dict or None", kind=False)
+            raise bad_argument(f"{where}headers", headers, "a dict or None", kind=False)
 
     # ------------------------------------------------------------------ receiving
 
@@ -537,6 +608,20 @@ class MessageQueue(abc.ABC):
         """Backend hook: store a validated batch together, or none of it; returns the ids
         (a duplicate's is the stored message's id: same dedup key within the window, or
         an id already stored)."""
+
+    async def _publish_all(self, batches: list[PublishBatch]) -> list[str]:
+        """Backend hook: store validated batches (of any topics and envelopes) together, or
+        none of them; returns their ids in order, as :meth:`_publish` does.
+
+        This default stores them one by one with :meth:`_publish`: whole only on a backend
+        whose ``_publish`` never suspends and never fails once the input is checked (memory);
+        on any other, an error part-way leaves the earlier batches stored, so a durable
+        backend overrides it.
+        """
+        out: list[str] = []
+        for batch in batches:
+            out += await self._publish(batch)
+        return out
 
     async def _ack_many(self, message_ids: Sequence[str]) -> int:
         """Backend hook: settle a batch; the default acks one by one."""

@@ -12,9 +12,10 @@ Then:
   publish) or by the upkeep task within 50 ms, so at most
   ``CONSUMERS * max(BATCH, PREFETCH)`` acknowledged messages per kill may come back.
 
-With ``batches=True`` the worker uses ``publish_many`` and ``acknowledge_many``, and two
-more checks hold per batch: a returned ``publish_many`` is delivered whole (never partly
-lost), and an ``acknowledge_many`` is redelivered all or nothing (one ACK record).
+With ``batches=True`` the worker uses ``publish_many``, ``publish_all`` and
+``acknowledge_many``, and two more checks hold per batch: a returned ``publish_many`` or
+``publish_all`` is delivered whole (never partly lost), and an ``acknowledge_many`` is
+redelivered all or nothing (one ACK record).
 With ``nacks=True`` as well, every third batch goes back by ``nack_many`` with an error
 unique to it; for the messages of such a batch first delivered again after the kill, the
 last error says whether the batch's records reached the log: for all of them or for none
@@ -46,9 +47,10 @@ class CrashReport:
     acked: int = 0
     lost: list[str] = field(default_factory=list)
     redelivered_after_ack: list[int] = field(default_factory=list)  # per round
-    partly_lost_batches: int = 0  # publish_many batches some but not all of which arrived
+    partly_lost_batches: int = 0  # publish_many/_all batches some but not all of which arrived
     partly_redelivered_batches: int = 0  # acknowledge_many batches partly delivered again
     batches_published: int = 0
+    batches_published_all: int = 0  # of which publish_all
     batches_acked: int = 0
     batches_nacked: int = 0
     nack_batches_kept: int = 0  # seen again after a kill, every record on disk
@@ -165,6 +167,7 @@ def _verify(records: Path, rounds: int, report: CrashReport) -> None:
     published: set[str] = set()
     for r in range(rounds):
         published.update(_read(records / f"published.{r}"))
+        published.update(_read(records / f"published_all.{r}"))
     report.published = len(published)
     report.delivered = len(ever_delivered)
     report.lost = sorted(published - ever_delivered)
@@ -176,11 +179,13 @@ def _verify(records: Path, rounds: int, report: CrashReport) -> None:
         report.redelivered_after_ack.append(len(later))
     report.acked = acked_total
     for r in range(rounds):
-        for batch in _read_lines(records / f"published.{r}"):
-            if len(batch) > 1:
-                report.batches_published += 1
-                if 0 < len(set(batch) - ever_delivered) < len(batch):
-                    report.partly_lost_batches += 1
+        for name in ("published", "published_all"):
+            for batch in _read_lines(records / f"{name}.{r}"):
+                if len(batch) > 1:
+                    report.batches_published += 1
+                    report.batches_published_all += name == "published_all"
+                    if 0 < len(set(batch) - ever_delivered) < len(batch):
+                        report.partly_lost_batches += 1
         later_ids = set().union(*delivered_in[r + 1 :])
         for batch in _read_lines(records / f"acked.{r}"):
             if len(batch) > 1:

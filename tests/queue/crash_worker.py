@@ -6,12 +6,14 @@ Producers write each id to ``published.ROUND`` once ``publish`` has returned; co
 write each id to ``delivered.ROUND`` when it arrives and to ``acked.ROUND`` once
 ``acknowledge`` has returned. Records are appended with unbuffered ``os.write`` calls, so a
 ``kill -9`` loses none of them. ``--drain`` publishes nothing, consumes until the queue is
-empty, closes cleanly and exits 0. ``--batches``: producers call ``publish_many`` and
-consumers ``acknowledge_many``; each batch's ids are written as one line (one write).
-``--nacks`` (with ``--batches``): every third batch a consumer gets is given back with
-``nack_many(ids, error=TAG)`` instead, TAG unique per batch; ``events.ROUND`` records, in
-order, each delivered batch (``D id=last_error ...``) and each returned ``nack_many``
-(``N TAG id ...``), so the harness can tell whether a batch's records survived a kill.
+empty, closes cleanly and exits 0. ``--batches``: producers call ``publish_many`` (even
+ones) or ``publish_all`` (odd ones, messages with their own priorities and correlation ids,
+recorded in ``published_all.ROUND``) and consumers ``acknowledge_many``; each batch's ids
+are written as one line (one write). ``--nacks`` (with ``--batches``): every third batch a
+consumer gets is given back with ``nack_many(ids, error=TAG)`` instead, TAG unique per
+batch; ``events.ROUND`` records, in order, each delivered batch (``D id=last_error ...``)
+and each returned ``nack_many`` (``N TAG id ...``), so the harness can tell whether a
+batch's records survived a kill.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ async def main(
 ) -> None:
     records = Path(record_dir)
     published = Recorder(records, f"published.{round_}")
+    published_all = Recorder(records, f"published_all.{round_}")
     delivered = Recorder(records, f"delivered.{round_}")
     acked = Recorder(records, f"acked.{round_}")
     events = Recorder(records, f"events.{round_}")
@@ -58,6 +61,18 @@ async def main(
 
     async def produce(k: int) -> None:
         n = 0
+        while batches and k % 2:
+            messages = [
+                sr.Outgoing(
+                    "jobs",
+                    {"round": round_, "producer": k, "n": n + i},
+                    priority=i % 3,
+                    correlation_id=f"{k}.{n + i}",
+                )
+                for i in range(PUBLISH_BATCH)
+            ]
+            published_all.add_batch(await queue.publish_all(messages))
+            n += PUBLISH_BATCH
         while batches:
             payloads = [{"round": round_, "producer": k, "n": n + i} for i in range(PUBLISH_BATCH)]
             published.add_batch(await queue.publish_many("jobs", payloads))

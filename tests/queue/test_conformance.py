@@ -703,3 +703,149 @@ async def test_nack_many_empty_and_bad_batches_change_nothing(
         await q.nack_many([msg.id], delay=-1)
     assert (await q.stats("t")).leased == 1
     assert await q.nack_many([msg.id]) == ["requeued"]
+
+
+# ---------------------------------------------------------------------------- publish_all
+
+
+async def test_publish_all_stores_each_message_with_its_own_options(
+    make_queue: QueueFactory,
+) -> None:
+    """publish_all returns one id per message, in order, and each message keeps its own
+    topic, envelope, priority and max_attempts."""
+    q = await make_queue()
+    messages = [
+        sr.Outgoing(
+            f"t{i % 3}",
+            {"n": i},
+            priority=i % 4,
+            headers={"h": str(i)} if i % 2 else None,
+            sender=f"s{i}",
+            correlation_id=f"c{i}",
+            workflow_id=f"w{i}",
+            reply_to=f"r{i}",
+            max_attempts=i + 1,
+        )
+        for i in range(30)
+    ]
+    ids = await q.publish_all(messages)
+    assert len(ids) == len(set(ids)) == 30
+    by_id = {}
+    for topic in ("t0", "t1", "t2"):
+        got = await q.subscribe(topic, batch_size=50)
+        assert len(got) == 10
+        assert [m.priority for m in got] == sorted((m.priority for m in got), reverse=True)
+        by_id.update({m.id: m for m in got})
+    for i, message_id in enumerate(ids):
+        m = by_id[message_id]
+        assert (m.topic, m.payload, m.priority, m.max_attempts) == (
+            f"t{i % 3}",
+            {"n": i},
+            i % 4,
+            i + 1,
+        )
+        assert m.headers == ({"h": str(i)} if i % 2 else {})
+        assert (m.sender, m.correlation_id, m.workflow_id, m.reply_to) == (
+            f"s{i}",
+            f"c{i}",
+            f"w{i}",
+            f"r{i}",
+        )
+    assert await q.publish_all([]) == []
+
+
+async def test_publish_all_keeps_order_within_a_topic(make_queue: QueueFactory) -> None:
+    """Messages of one topic and priority in a publish_all are delivered in list order,
+    after those published before, and more than one script call's worth is stored whole."""
+    q = await make_queue()
+    first = await q.publish("t", "before")
+    ids = await q.publish_all([sr.Outgoing("t", i) for i in range(2500)])
+    assert await q.depth("t") == 2501
+    got = await q.subscribe("t", batch_size=1000)
+    assert [m.id for m in got] == [first, *ids[:999]]
+
+
+async def test_publish_all_honours_delay_and_max_attempts(
+    make_queue: QueueFactory, clock: ManualClock
+) -> None:
+    """A message's own delay holds it back alone; its own max_attempts sends it to the
+    dead-letter queue after that many deliveries."""
+    q = await make_queue(clock=clock, max_attempts=5)
+    ids = await q.publish_all(
+        [sr.Outgoing("t", "later", delay=30), sr.Outgoing("t", "once", max_attempts=1)]
+    )
+    [msg] = await q.subscribe("t", batch_size=5)
+    assert (msg.id, msg.payload) == (ids[1], "once")
+    assert await q.nack(msg.id, error="boom") == "dead_lettered"
+    assert (await q.stats("t")).delayed == 1
+    clock.advance(31)
+    [late] = await q.subscribe("t", batch_size=5)
+    assert (late.id, late.payload) == (ids[0], "later")
+
+
+async def test_publish_all_bad_message_stores_nothing(make_queue: QueueFactory) -> None:
+    """A bad message at any position refuses the whole batch, naming messages[k]."""
+    q = await make_queue()
+    good = [sr.Outgoing("a", 1), sr.Outgoing("b", 2, priority=3)]
+    with pytest.raises(sr.PayloadError, match=r"messages\[2\]\.payload\.bad") as info:
+        await q.publish_all([*good, sr.Outgoing("c", {"bad": {1}})])
+    assert info.value.path == "messages[2].payload.bad"
+    with pytest.raises(TypeError, match=r"messages\[3\]\.priority"):
+        await q.publish_all([*good, sr.Outgoing("c"), sr.Outgoing("c", priority=1.5)])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"messages\[2\]\.delay"):
+        await q.publish_all([*good, sr.Outgoing("c", delay=-1)])
+    with pytest.raises(ValueError, match=r"messages\[2\]\.max_attempts"):
+        await q.publish_all([*good, sr.Outgoing("c", max_attempts=0)])
+    with pytest.raises(ValueError, match=r"messages\[2\]\.dedup_key"):
+        await q.publish_all([*good, sr.Outgoing("c", dedup_key="")])
+    with pytest.raises(TypeError, match=r"messages\[2\]\.headers"):
+        await q.publish_all([*good, sr.Outgoing("c", headers=["h"])])  # type: ignore[arg-type]
+    with pytest.raises(sr.PayloadError, match=r"messages\[2\]\.headers\.h"):
+        await q.publish_all([*good, sr.Outgoing("c", headers={"h": {1}})])
+    with pytest.raises(sr.InvalidTopicError, match=r"messages\[2\]\.to: invalid topic"):
+        await q.publish_all([*good, sr.Outgoing("c/d")])
+    with pytest.raises(TypeError, match=r"messages\[1\] must be an Outgoing"):
+        await q.publish_all([good[0], ("b", 2)])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="list of Outgoing"):
+        await q.publish_all(good[0])  # type: ignore[arg-type]
+    assert await q.topics() == []
+
+
+async def test_publish_all_refused_by_the_backend_stores_nothing(make_queue: QueueFactory) -> None:
+    """A message that only the backend refuses (a priority beyond what it stores), after
+    good ones to other topics, stores none of them."""
+    q = await make_queue()
+    messages = [sr.Outgoing("a", 1), sr.Outgoing("b", 2), sr.Outgoing("c", 3, priority=2**64)]
+    if q.scheme == "memory":  # any int is a priority in memory
+        assert len(await q.publish_all(messages)) == 3
+        return
+    with pytest.raises(ValueError, match=r"messages\[2\]\.priority"):
+        await q.publish_all(messages)
+    assert await q.topics() == []
+    assert await q.publish_all(messages[:2])  # the queue is still usable
+    assert await q.topics() == ["a", "b"]
+
+
+async def test_publish_all_dedup_within_and_across_batches(
+    make_queue: QueueFactory, clock: ManualClock
+) -> None:
+    """A dedup key repeated within a publish_all (on any topic), or seen before, returns
+    the first message's id and stores nothing."""
+    q = await make_queue(clock=clock, dedup_window=100)
+    first = await q.publish("t", "single", dedup_key="a")
+    ids = await q.publish_all(
+        [
+            sr.Outgoing("t", "x", dedup_key="a"),
+            sr.Outgoing("t", "y", dedup_key="b"),
+            sr.Outgoing("u", "z"),
+            sr.Outgoing("u", "w", dedup_key="b"),
+            sr.Outgoing("t", "v", dedup_key="c"),
+        ]
+    )
+    assert ids[0] == first
+    assert ids[3] == ids[1]
+    assert len({first, ids[1], ids[2], ids[4]}) == 4
+    again = await q.publish_all([sr.Outgoing("t", "p", dedup_key="c")])
+    assert again == [ids[4]]
+    assert [m.payload for m in await q.subscribe("t", batch_size=10)] == ["single", "y", "v"]
+    assert [m.payload for m in await q.subscribe("u", batch_size=10)] == ["z"]

@@ -14,7 +14,7 @@ import itertools
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import partial
 from typing import Any, Self
 
@@ -105,6 +105,25 @@ class _Published:
         self.due = due
         self.dedup_keys = dedup_keys
         self.tracked = tracked  # the keys are in _inflight
+
+
+class _Staged:
+    """A publish batch encoded for the journal but not yet appended to it (see
+    :meth:`FileQueue._encode`): appending it cannot fail."""
+
+    __slots__ = ("data", "dedup", "ids", "post")
+
+    def __init__(
+        self,
+        data: bytes,
+        post: _Published,
+        dedup: dict[str, tuple[str, float]],
+        ids: list[str] | None,
+    ) -> None:
+        self.data = data  # the records, framed back to back
+        self.post = post  # indexed once written; its offset is set on append
+        self.dedup = dedup  # dedup keys first seen in this batch: key -> (id, expiry)
+        self.ids = ids  # ids of post.keys to track in _inflight (ids not made fresh)
 
 
 #: how often the upkeep loop puts back a ``LOCK`` file somebody removed (seconds)
@@ -366,24 +385,58 @@ class FileQueue(DeliveryMixin, CompactionMixin):
         callers)."""
         out, written = self._stage(batch)
         if written is not None:
-            await self._journal.wait(written)
-            if (self._compact_due or self._index.emptied) and not self._compacting:
-                await self._compact()
+            await self._commit((written,))
         return out
 
+    async def _publish_all(self, batches: list[PublishBatch]) -> list[str]:
+        """Encode every batch first (a bad one raises before anything is appended), then
+        append them all with no ``await`` in between: one write, one fsync, all or none."""
+        pending: dict[str, tuple[str, float]] = {}
+        out: list[str] = []
+        staged: list[_Staged] = []
+        encode = self._encode
+        for batch in batches:
+            ids, one = encode(batch, pending)
+            out += ids
+            if one is not None:
+                staged.append(one)
+                if one.dedup:
+                    pending.update(one.dedup)
+        if staged:
+            append = self._append
+            await self._commit({id(b): b for b in map(append, staged)}.values())
+        return out
+
+    async def _commit(self, written: Iterable[Batch]) -> None:
+        """Wait until the journal batches holding a publish are written (and fsync'd), then
+        compact if a segment filled up."""
+        for batch in written:
+            await self._journal.wait(batch)
+        if (self._compact_due or self._index.emptied) and not self._compacting:
+            await self._compact()
+
     def _stage(self, batch: PublishBatch) -> tuple[list[str], Batch | None]:
-        """Encode every record first (a bad one stages nothing), then append them to the
-        open journal batch as one chunk; returns the ids to answer and that journal batch
-        (None if every message was a duplicate). Batches staged without an ``await`` in
-        between share one write and one fsync."""
+        """Encode ``batch`` and append it to the open journal batch as one chunk; returns
+        the ids to answer and that journal batch (None if every message was a duplicate).
+        Batches staged without an ``await`` in between share one write and one fsync."""
+        out, staged = self._encode(batch)
+        return out, None if staged is None else self._append(staged)
+
+    def _encode(
+        self, batch: PublishBatch, pending: dict[str, tuple[str, float]] | None = None
+    ) -> tuple[list[str], _Staged | None]:
+        """Check and encode every record of ``batch`` without changing the queue (a bad
+        one raises, and nothing is kept); returns the ids to answer and what to append
+        (None if every message was a duplicate). ``pending``: dedup keys of batches encoded
+        before this one in the same call, not yet appended."""
         if self.read_only:
             self._check_writable()
         priority = batch.priority
         if not -(2**63) <= priority < 2**63:
-            raise bad_argument("priority", priority, "a signed 64-bit int")
+            raise bad_argument(f"{batch.where}priority", priority, "a signed 64-bit int")
         max_attempts = batch.max_attempts or 0
         if max_attempts > 0xFFFFFFFF:
-            raise bad_argument("max_attempts", max_attempts, "an int below 2**32")
+            raise bad_argument(f"{batch.where}max_attempts", max_attempts, "an int below 2**32")
         now = self.clock.time()
         if batch.delay > 0:
             state, due = _DELAYED, now + batch.delay
@@ -393,14 +446,15 @@ class FileQueue(DeliveryMixin, CompactionMixin):
             envelope = _json_dumps(batch.envelope())
         except TypeError as exc:  # orjson.JSONEncodeError included
             raise PayloadError(
-                "the message envelope (sender, headers, ids) is not JSON-serialisable: "
-                f"{exc}; use str values",
-                path="envelope",
+                f"{batch.where}the message envelope (sender, headers, ids) is not "
+                f"JSON-serialisable: {exc}; use str values",
+                path=f"{batch.where}envelope",
             ) from exc
         ids = batch.ids
         bodies = batch.bodies
         keys: list[bytes]
         metas: list[bytes]
+        dedup: dict[str, tuple[str, float]] = {}
         if batch.fresh and batch.dedup_keys is None and batch.last_error is None:
             # the common case: new ids (hex, unique) and one envelope
             tail = b'",' + envelope[1:]
@@ -415,7 +469,9 @@ class FileQueue(DeliveryMixin, CompactionMixin):
             out = ids
             stored = None
         else:
-            out, stored, keys, metas, flags = self._dedup_batch(batch, envelope, now)
+            out, stored, keys, metas, flags = self._dedup_batch(
+                batch, envelope, now, dedup, pending
+            )
             if not stored:
                 return out, None
             bodies = [bodies[i] for i in stored]
@@ -426,66 +482,79 @@ class FileQueue(DeliveryMixin, CompactionMixin):
         if (sizes[0] if len(sizes) == 1 else max(sizes)) > MAX_RECORD_BYTES:
             at = sizes.index(max(sizes))
             i = at if stored is None else stored[at]
+            path = batch.payload_path(i)
             raise PayloadError(
-                f"message of {sizes[at]} bytes with its envelope is larger than the file "
-                f"queue's record limit of {MAX_RECORD_BYTES} bytes; keep headers small",
-                path="payload" if len(ids) == 1 else f"payloads[{i}]",
+                f"{path}: message of {sizes[at]} bytes with its envelope is larger than the "
+                f"file queue's record limit of {MAX_RECORD_BYTES} bytes; keep headers small",
+                path=path,
                 type_name=type(batch.payloads[i]).__name__,
             )
+        dedup_keys = None
+        if batch.dedup_keys is not None and stored is not None:
+            dedup_keys = [batch.dedup_keys[i] for i in stored]
+        post = _Published(
+            keys, 0, sizes, topic, priority, max_attempts, state, due, dedup_keys, not batch.fresh
+        )
+        tracked = None if batch.fresh else [ids[i] for i in stored or range(len(ids))]
+        return out, _Staged(data, post, dedup, tracked)
+
+    def _append(self, staged: _Staged) -> Batch:
+        """Append an encoded batch to the open journal batch (as one chunk) and record its
+        dedup keys and ids; returns that journal batch."""
         if self._acks:
             self._frame_acks()
-        journal = self._journal
-        written = journal.add(data, self._sync_publish, records=len(sizes))
+        data = staged.data
+        post = staged.post
+        written = self._journal.add(data, self._sync_publish, records=len(post.sizes))
         offset = written.size - len(data)
         posts = written.posts
-        if stored is None and posts:
-            # Concurrent publishes of one topic, sharing a write: extend the last post when
-            # these records follow its own, so the batch is indexed in one go.
+        if posts and post.dedup_keys is None and not post.tracked:
+            # Publishes of one topic sharing a write (concurrent callers, a publish_all):
+            # extend the last post when these records follow its own, so the batch is
+            # indexed in one go.
             last = posts[-1]
             if (
                 type(last) is _Published
                 and last.end == offset
-                and last.topic is topic
-                and last.priority == priority
-                and last.max_attempts == max_attempts
-                and last.state == state
-                and last.due == due
+                and last.topic is post.topic
+                and last.priority == post.priority
+                and last.max_attempts == post.max_attempts
+                and last.state == post.state
+                and last.due == post.due
                 and last.dedup_keys is None
                 and not last.tracked
             ):
-                last.keys += keys
-                last.sizes += sizes
+                last.keys += post.keys
+                last.sizes += post.sizes
                 last.end = written.size
-                return out, written
-        dedup_keys = None
-        if batch.dedup_keys is not None and stored is not None:
-            dedup_keys = [batch.dedup_keys[i] for i in stored]
-        posts.append(
-            _Published(
-                keys,
-                offset,
-                sizes,
-                topic,
-                priority,
-                max_attempts,
-                state,
-                due,
-                dedup_keys,
-                not batch.fresh,
-            )
-        )
-        if not batch.fresh:
+                return written
+        post.offset = offset
+        post.end = written.size
+        posts.append(post)
+        if staged.dedup:
+            seen_dedup = self._dedup
+            order = self._dedup_order
+            for dedup_key, (message_id, expires) in staged.dedup.items():
+                seen_dedup[dedup_key] = (message_id, expires, -1)
+                heapq.heappush(order, (expires, dedup_key))
+        if staged.ids is not None:
             inflight = self._inflight
-            for key, i in zip(keys, stored or range(len(ids)), strict=True):
-                inflight[key] = ids[i]
-        return out, written
+            for key, message_id in zip(post.keys, staged.ids, strict=True):
+                inflight[key] = message_id
+        return written
 
     def _dedup_batch(
-        self, batch: PublishBatch, envelope: bytes, now: float
+        self,
+        batch: PublishBatch,
+        envelope: bytes,
+        now: float,
+        fresh_dedup: dict[str, tuple[str, float]],
+        pending: dict[str, tuple[str, float]] | None,
     ) -> tuple[list[str], list[int], list[bytes], list[bytes], list[int]]:
         """Which messages of ``batch`` to store (not duplicates: of a dedup key within the
-        window, earlier in the batch too, or of a stored id); returns the ids to answer,
-        the positions to store, and their keys, metas and flags. Records the new dedup keys."""
+        window, earlier in the batch or in ``pending`` too, or of a stored id); returns the
+        ids to answer, the positions to store, and their keys, metas and flags. The new
+        dedup keys go into ``fresh_dedup`` (recorded when the batch is appended)."""
         dedup_keys = batch.dedup_keys
         if dedup_keys is not None:
             self._expire_dedup(now)
@@ -499,13 +568,16 @@ class FileQueue(DeliveryMixin, CompactionMixin):
         metas: list[bytes] = []
         flags: list[int] = []
         mine: dict[bytes, str] = {}
-        fresh_dedup: dict[str, tuple[str, float]] = {}
         envelope_tuple = batch.envelope()
         for i, message_id in enumerate(batch.ids):
             dedup_key = None if dedup_keys is None else dedup_keys[i]
             dedup = None
             if dedup_key is not None:
-                seen = seen_dedup.get(dedup_key) or fresh_dedup.get(dedup_key)
+                seen = (
+                    seen_dedup.get(dedup_key)
+                    or fresh_dedup.get(dedup_key)
+                    or (pending.get(dedup_key) if pending else None)
+                )
                 if seen is not None:
                     out.append(seen[0])
                     continue
@@ -527,10 +599,6 @@ class FileQueue(DeliveryMixin, CompactionMixin):
             keys.append(key)
             metas.append(meta)
             flags.append(flag)
-        order = self._dedup_order
-        for dedup_key, (message_id, expires) in fresh_dedup.items():
-            seen_dedup[dedup_key] = (message_id, expires, -1)
-            heapq.heappush(order, (expires, dedup_key))
         return out, stored, keys, metas, flags
 
     def _expire_dedup(self, now: float) -> None:

@@ -352,10 +352,27 @@ class RedisQueue(MessageQueue):
     async def _publish(self, batch: PublishBatch) -> list[str]:
         """One message joins the publishes of concurrent callers in one script call; a
         batch is one script call of its own (chunks of :data:`MAX_BATCH` in one MULTI/EXEC)."""
+        items = self._items(batch)
+        if len(items) == 1:
+            return [await self._publisher.submit(items[0])]
+        return await self._send_publishes(items)
+
+    async def _publish_all(self, batches: list[PublishBatch]) -> list[str]:
+        """Every batch's messages in one transaction (the script takes each message's own
+        topic and options): all stored, or none."""
+        items = self._items(batches[0])
+        for batch in batches[1:]:
+            items += self._items(batch)
+        return await self._send_publishes(items)
+
+    def _items(self, batch: PublishBatch) -> list[_Publish]:
+        """The script's arguments for each message of ``batch``."""
         priority = batch.priority
         if not -MAX_PRIORITY <= priority <= MAX_PRIORITY:
             raise bad_argument(
-                "priority", priority, f"within +/-{MAX_PRIORITY} on the redis:// queue"
+                f"{batch.where}priority",
+                priority,
+                f"within +/-{MAX_PRIORITY} on the redis:// queue",
             )
         delay = batch.delay
         due = repr(self.clock.time() + delay) if delay > 0 else ""
@@ -366,16 +383,13 @@ class RedisQueue(MessageQueue):
         dumps = orjson.dumps
         # The whole envelope (attempts and last_error are overwritten on delivery); the
         # payloads were checked by the caller, so plain orjson is safe here.
-        items: list[_Publish] = [
+        return [
             (
                 (topic, message_id, p, due, (keys and keys[i]) or "", max_attempts, last_error),
                 dumps(fields(i)),
             )
             for i, message_id in enumerate(batch.ids)
         ]
-        if len(items) == 1:
-            return [await self._publisher.submit(items[0])]
-        return await self._send_publishes(items)
 
     async def _send_publishes(self, items: list[_Publish]) -> list[str]:
         now = self.clock.time()
