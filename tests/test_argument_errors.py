@@ -134,6 +134,15 @@ RUNTIME_CASES: list[tuple[str, Call, type[Exception], str]] = [
     ("send-priority", lambda rt: rt.send("a", 1, priority="1"), TypeError, "priority"),
     ("send-agent-list", lambda rt: rt.send(["a"], 1), TypeError, "agent"),
     ("send-dedup", lambda rt: rt.send("a", 1, dedup_key=""), ValueError, "dedup_key"),
+    (
+        "send-all-priority",
+        lambda rt: rt.send_all([sr.Outgoing("a"), sr.Outgoing("a", priority="1")]),
+        TypeError,
+        "messages[1].priority",
+    ),
+    ("send-all-agent", lambda rt: rt.send_all([sr.Outgoing(["a"])]), TypeError, "messages[0].to"),
+    ("send-all-one", lambda rt: rt.send_all(sr.Outgoing("a")), TypeError, "messages"),
+    ("send-all-item", lambda rt: rt.send_all([("a", 1)]), TypeError, "messages[0]"),
     ("request-timeout-0", lambda rt: rt.request("a", 1, timeout=0), ValueError, "timeout"),
     ("request-timeout-str", lambda rt: rt.request("a", 1, timeout="1"), TypeError, "timeout"),
     (

@@ -6,7 +6,7 @@ import asyncio
 import enum
 import math
 import os
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
@@ -34,7 +34,7 @@ from ..events import RuntimeListener
 from ..handoff import HandoffProtocol
 from ..message import Message, new_id, validate_topic
 from ..middleware import Handler, LayerFunction, Middleware, TimeLimit, as_middleware, fold
-from ..queue.base import MessageQueue
+from ..queue.base import MessageQueue, Outgoing
 from ..retry import RetryPolicy
 from ..services import Services
 from ..services._alerts import AlertCallback
@@ -364,17 +364,13 @@ class Runtime:
 
         The options are those of :meth:`MessageQueue.publish`; ``max_attempts`` defaults
         to the agent's retry policy. The one path every message to an agent takes
-        (:meth:`request` too): routing lives in the ``_routes`` table, so a runtime that
-        hosts an agent elsewhere (``DispatchRuntime``) only adds a route.
+        (:meth:`request` too; :meth:`send_all` for a batch): routing lives in the
+        ``_routes`` table, so a runtime that hosts an agent elsewhere (``DispatchRuntime``)
+        only adds a route.
         """
         if self._status is not _State.RUNNING:
             self._check_running()
-        try:
-            route = self._routes.get(agent)
-        except TypeError:  # unhashable
-            raise bad_argument("agent", agent, "an agent name (str)", kind=False) from None
-        if route is None:
-            raise UnknownAgentError(agent, self.agents)
+        route = self._route(agent, "agent")
         return await self._queue.publish(  # type: ignore[union-attr]
             route[0],
             payload,
@@ -388,6 +384,53 @@ class Runtime:
             reply_to=reply_to,
             max_attempts=route[1] if max_attempts is None else max_attempts,
         )
+
+    async def send_all(self, messages: Sequence[Outgoing]) -> list[str]:
+        """The batch form of :meth:`send`: durably queue each message for its agent (``to``
+        is an agent name), as a whole (:meth:`MessageQueue.publish_all`); returns the ids
+        in order.
+
+        Each message's ``max_attempts`` defaults to its agent's retry policy. Raises
+        :class:`UnknownAgentError` for an unknown agent at any position, and the queue's
+        errors (naming ``messages[k]``) for a bad message, before anything is queued.
+        """
+        if self._status is not _State.RUNNING:
+            self._check_running()
+        if isinstance(messages, (str, bytes, dict)) or not isinstance(messages, Sequence):
+            raise bad_argument("messages", messages, "a list of Outgoing", kind=False)
+        route = self._route
+        routed: list[Outgoing] = []
+        for i, m in enumerate(messages):
+            if type(m) is not Outgoing:
+                raise bad_argument(f"messages[{i}]", m, "an Outgoing", kind=False)
+            topic, attempts = route(m.to, f"messages[{i}].to")
+            routed.append(
+                Outgoing(
+                    topic,
+                    m.payload,
+                    delay=m.delay,
+                    priority=m.priority,
+                    dedup_key=m.dedup_key,
+                    headers=m.headers,
+                    sender=m.sender,
+                    correlation_id=m.correlation_id,
+                    workflow_id=m.workflow_id,
+                    reply_to=m.reply_to,
+                    max_attempts=attempts if m.max_attempts is None else m.max_attempts,
+                )
+            )
+        return await self._queue.publish_all(routed)  # type: ignore[union-attr]
+
+    def _route(self, agent: str, name: str) -> tuple[str, int]:
+        """``agent``'s inbox topic and default attempts limit (:meth:`_add_route`);
+        ``name`` is the argument an error names."""
+        try:
+            route = self._routes.get(agent)
+        except TypeError:  # unhashable
+            raise bad_argument(name, agent, "an agent name (str)", kind=False) from None
+        if route is None:
+            raise UnknownAgentError(agent, self.agents)
+        return route
 
     async def publish(
         self,

@@ -262,6 +262,65 @@ async def test_unknown_agent_names_the_known_ones() -> None:
             await rt.request("beta", 1)
 
 
+async def test_send_all_queues_each_message_for_its_agent() -> None:
+    """send_all delivers each message to the agent it names, with its own envelope; a
+    message's max_attempts defaults to its agent's retry policy."""
+    got: dict[str, list[sr.Message]] = {"a": [], "b": []}
+    done = anyio.Event()
+    async with sr.Runtime(queue="memory://", services=False, retry=FAST) as rt:
+
+        async def record(msg: sr.Message, ctx: sr.Context) -> None:
+            got[ctx.agent].append(msg)
+            if sum(map(len, got.values())) == 4:
+                done.set()
+
+        rt.agent("a")(record)
+        rt.agent("b", retry=sr.RetryPolicy(max_attempts=7))(record)
+        ids = await rt.send_all(
+            [
+                sr.Outgoing("a", 1, correlation_id="c1", priority=3),
+                sr.Outgoing("b", 2, workflow_id="w2", headers={"h": "2"}),
+                sr.Outgoing("a", 3, max_attempts=9, sender="me"),
+                sr.Outgoing("b", 4, reply_to="back"),
+            ]
+        )
+        with anyio.fail_after(5):
+            await done.wait()
+    assert len(set(ids)) == 4
+    by_id = {m.id: m for msgs in got.values() for m in msgs}
+    a1, b2, a3, b4 = (by_id[i] for i in ids)
+    assert [m.payload for m in got["a"]] == [1, 3]
+    assert [m.payload for m in got["b"]] == [2, 4]
+    assert (a1.correlation_id, a1.priority, a1.max_attempts) == ("c1", 3, FAST.max_attempts)
+    assert (b2.workflow_id, b2.headers, b2.max_attempts) == ("w2", {"h": "2"}, 7)
+    assert (a3.sender, a3.max_attempts) == ("me", 9)
+    assert (b4.reply_to, b4.max_attempts) == ("back", 7)
+
+
+async def test_send_all_unknown_agent_queues_nothing() -> None:
+    """An unknown agent at any position raises UnknownAgentError before anything is
+    queued; so does a bad message, naming its position."""
+    got: list[Any] = []
+    marker = anyio.Event()
+    async with sr.Runtime(queue="memory://", services=False) as rt:
+
+        @rt.agent("alpha")
+        async def alpha(msg: sr.Message, ctx: sr.Context) -> None:
+            got.append(msg.payload)
+            if msg.payload == "marker":
+                marker.set()
+
+        with pytest.raises(sr.UnknownAgentError, match=r"'beta'.*known agents: alpha"):
+            await rt.send_all([sr.Outgoing("alpha", 1), sr.Outgoing("beta", 2)])
+        with pytest.raises(sr.PayloadError, match=r"messages\[1\]\.payload"):
+            await rt.send_all([sr.Outgoing("alpha", 1), sr.Outgoing("alpha", {1})])
+        assert await rt.send_all([]) == []
+        await rt.send_all([sr.Outgoing("alpha", "marker")])
+        with anyio.fail_after(5):
+            await marker.wait()
+    assert got == ["marker"]
+
+
 async def test_bad_payload_is_refused_at_send() -> None:
     """A non-JSON payload is refused when sent, naming its path and type."""
     async with sr.Runtime(queue="memory://") as rt:

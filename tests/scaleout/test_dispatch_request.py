@@ -42,7 +42,7 @@ async def test_request_and_send_reach_an_agent_hosted_by_a_worker(
     tmp_path: Path, prefix: str
 ) -> None:
     """``request`` to a remote agent returns the worker's answer (it used to raise
-    UnknownAgentError while ``send`` worked); ``send`` reaches the same worker."""
+    UnknownAgentError while ``send`` worked); ``send`` and ``send_all`` reach the same worker."""
     url = f"{REDIS_URL}?prefix={prefix}"
     out = tmp_path / "executions"
     out.mkdir()
@@ -71,6 +71,11 @@ async def test_request_and_send_reach_an_agent_hosted_by_a_worker(
             log = out / f"{worker.pid}.log"
             with anyio.fail_after(20):
                 while "done told" not in (log.read_text() if log.exists() else ""):
+                    await anyio.sleep(0.05)
+            batch = [sr.Outgoing("rec", {"params": {"task": "listed", "out": str(out)}})]
+            await rt.send_all(batch)
+            with anyio.fail_after(20):
+                while "done listed" not in log.read_text():
                     await anyio.sleep(0.05)
             with pytest.raises(sr.UnknownAgentError, match=r"'nobody'.*known agents: rec"):
                 await rt.request("nobody", None)
