@@ -48,9 +48,8 @@ class PublishBatch:
 
     ``bodies`` are the payloads' JSON. ``fresh``: the ids were just made by
     :func:`~swarm_runtime.message.new_id` (32 lowercase hex digits, unique), so backends
-    need not look for them among stored messages. ``where`` locates the batch in the
-    caller's arguments (``messages[3].`` in a ``publish_all``): it prefixes the names in
-    errors about it.
+    need not look for them among stored messages. ``at``: the batch's position in a
+    ``publish_all`` (-1 otherwise), named in errors about it (see :attr:`where`).
     """
 
     topic: str
@@ -69,7 +68,7 @@ class PublishBatch:
     reply_to: str | None = None
     max_attempts: int | None = None
     last_error: str | None = None
-    where: str = ""
+    at: int = -1
 
     def __post_init__(self) -> None:
         bodies = self.bodies
@@ -83,6 +82,12 @@ class PublishBatch:
                 path=path,
                 type_name=type(self.payloads[at]).__name__,
             )
+
+    @property
+    def where(self) -> str:
+        """The prefix of the names in errors about this batch: ``messages[3].`` for the
+        fourth message of a ``publish_all``, else empty."""
+        return "" if self.at < 0 else f"messages[{self.at}]."
 
     def payload_path(self, i: int) -> str:
         """How errors name payload ``i``: ``payload``, ``payloads[i]``, ``messages[k].payload``."""

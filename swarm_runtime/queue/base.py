@@ -337,10 +337,16 @@ class MessageQueue(abc.ABC):
         for i, m in enumerate(messages):
             if type(m) is not Outgoing:
                 raise bad_argument(f"messages[{i}]", m, "an Outgoing", kind=False)
-            where = f"messages[{i}]."
-            check(m.to, m.delay, m.priority, m.max_attempts, m.headers, where)
-            if m.dedup_key is not None:
+            try:
+                check(m.to, m.delay, m.priority, m.max_attempts, m.headers)
+                if m.dedup_key is not None:
+                    _check_dedup_key(m.dedup_key, "dedup_key")
+            except (InvalidArgumentError, PayloadError):
+                # checked again to name the message (kept off the path of good ones)
+                where = f"messages[{i}]."
+                check(m.to, m.delay, m.priority, m.max_attempts, m.headers, where)
                 _check_dedup_key(m.dedup_key, f"{where}dedup_key")
+                raise
         payloads = [m.payload for m in messages]
         try:
             bodies = _json.dumps_many(payloads)
@@ -368,7 +374,7 @@ class MessageQueue(abc.ABC):
                 m.reply_to,
                 m.max_attempts,
                 None,
-                f"messages[{i}].",
+                i,
             )
             for i, m in enumerate(messages)
         ]

@@ -10,6 +10,7 @@ import asyncio
 import heapq
 import itertools
 from collections import OrderedDict, deque
+from collections.abc import Sequence
 from typing import Any
 
 import anyio
@@ -201,14 +202,26 @@ class MemoryQueue(MessageQueue):
     # ------------------------------------------------------------------ backend hooks
 
     async def _publish(self, batch: PublishBatch) -> list[str]:
+        return self._store_all((batch,))
+
+    async def _publish_all(self, batches: list[PublishBatch]) -> list[str]:
+        return self._store_all(batches)
+
+    def _store_all(self, batches: Sequence[PublishBatch]) -> list[str]:
+        """Store every batch, without suspending: nothing else runs in between, so a
+        ``publish_all`` is stored whole (its checks were all made before)."""
         now = self.clock.time()
-        keys = batch.dedup_keys
-        message = batch.message
         store = self._store
-        return [
-            store(message(i), batch.delay, None if keys is None else keys[i], now)
-            for i in range(len(batch))
-        ]
+        out: list[str] = []
+        for batch in batches:
+            keys = batch.dedup_keys
+            message = batch.message
+            delay = batch.delay
+            out += [
+                store(message(i), delay, None if keys is None else keys[i], now)
+                for i in range(len(batch))
+            ]
+        return out
 
     def _store(self, message: Message, delay: float, dedup_key: str | None, now: float) -> str:
         if dedup_key is not None:

@@ -81,6 +81,55 @@ async def test_reopen_keeps_every_message_its_envelope_and_order(tmp_path: Path,
 
 
 @REOPEN
+async def test_publish_all_runs_survive_reopen(tmp_path: Path, how: str) -> None:
+    """publish_all's runs of messages (one topic, priority and attempts limit, each its
+    own envelope), split by other topics, delays and dedup keys, come back after a
+    reopen each with its own envelope, in order."""
+    q = await open_file_queue(tmp_path / "q")
+    specs = [("a", 0, None), ("a", 0, None), ("b", 0, None), ("a", 0, None), ("a", 3, None)]
+    specs += [("a", 3, 2), ("a", 3, 2)]
+    messages = [
+        sr.Outgoing(t, i, priority=p, max_attempts=n, correlation_id=f"c{i}", headers={"i": i})
+        for i, (t, p, n) in enumerate(specs)
+    ]
+    messages.insert(3, sr.Outgoing("a", "keyed", dedup_key="k", correlation_id="ck"))
+    messages.append(sr.Outgoing("a", "later", delay=60, correlation_id="cl"))
+    ids = await q.publish_all(messages)
+    await q.close()
+
+    q = await reopen(tmp_path / "q", how)
+    got = await q.subscribe("a", batch_size=20)
+    a = [i for i, m in enumerate(messages) if m.to == "a" and not m.delay]
+    order = sorted(a, key=lambda i: -messages[i].priority)  # FIFO within a priority
+    assert [m.id for m in got] == [ids[i] for i in order]
+    for m, i in zip(got, order, strict=True):
+        sent = messages[i]
+        assert (m.payload, m.correlation_id, m.priority) == (
+            sent.payload,
+            sent.correlation_id,
+            sent.priority,
+        )
+        assert m.max_attempts == sent.max_attempts
+        assert m.headers == (sent.headers or {})
+    [b] = await q.subscribe("b", batch_size=5)
+    assert (b.id, b.correlation_id) == (ids[2], "c2")
+    assert (await q.stats("a")).delayed == 1
+    await q.close()
+
+
+async def test_publish_all_bad_envelope_in_a_run_stores_nothing(tmp_path: Path) -> None:
+    """An envelope that is not JSON, inside a run of messages to one topic, refuses the
+    whole publish_all, naming the message."""
+    q = await open_file_queue(tmp_path / "q")
+    messages = [sr.Outgoing("t", i, sender="s") for i in range(4)]
+    messages[2] = sr.Outgoing("t", 2, sender=object())  # type: ignore[arg-type]
+    with pytest.raises(sr.PayloadError, match=r"messages\[2\]: the message envelope"):
+        await q.publish_all(messages)
+    assert await q.depth("t") == 0
+    await q.close()
+
+
+@REOPEN
 async def test_dead_letters_delays_and_errors_survive_reopen(tmp_path: Path, how: str) -> None:
     """Dead letters keep their last error, delayed messages their due time, nacks their error."""
     clock = ManualClock()

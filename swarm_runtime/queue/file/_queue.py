@@ -16,7 +16,7 @@ import os
 import time
 from collections.abc import Iterable, Sequence
 from functools import partial
-from typing import Any, Self
+from typing import Any, NoReturn, Self
 
 import anyio
 import orjson
@@ -124,6 +124,30 @@ class _Staged:
         self.post = post  # indexed once written; its offset is set on append
         self.dedup = dedup  # dedup keys first seen in this batch: key -> (id, expiry)
         self.ids = ids  # ids of post.keys to track in _inflight (ids not made fresh)
+
+
+def _envelope(batch: PublishBatch) -> bytes:
+    """The JSON of ``batch``'s envelope (:meth:`PublishBatch.envelope`)."""
+    try:
+        return _json_dumps(batch.envelope())
+    except TypeError as exc:  # orjson.JSONEncodeError included
+        where = f"{batch.where[:-1]}: " if batch.where else ""
+        raise PayloadError(
+            f"{where}the message envelope (sender, headers, ids) is not "
+            f"JSON-serialisable: {exc}; use str values",
+            path=f"{batch.where}envelope",
+        ) from exc
+
+
+def _too_large(batch: PublishBatch, i: int, size: int) -> NoReturn:
+    """Refuse message ``i`` of ``batch``, whose record would be ``size`` bytes."""
+    path = batch.payload_path(i)
+    raise PayloadError(
+        f"{path}: message of {size} bytes with its envelope is larger than the file "
+        f"queue's record limit of {MAX_RECORD_BYTES} bytes; keep headers small",
+        path=path,
+        type_name=type(batch.payloads[i]).__name__,
+    )
 
 
 #: how often the upkeep loop puts back a ``LOCK`` file somebody removed (seconds)
@@ -390,18 +414,44 @@ class FileQueue(DeliveryMixin, CompactionMixin):
 
     async def _publish_all(self, batches: list[PublishBatch]) -> list[str]:
         """Encode every batch first (a bad one raises before anything is appended), then
-        append them all with no ``await`` in between: one write, one fsync, all or none."""
+        append them all with no ``await`` in between: one write, one fsync, all or none.
+
+        Consecutive plain messages (new ids, no dedup key, ready now) of one topic,
+        priority and attempts limit are encoded as one run (:meth:`_encode_run`), each
+        with its own envelope: the scheduler's tasks to one agent cost one codec call and
+        one post to index, not one each."""
         pending: dict[str, tuple[str, float]] = {}
         out: list[str] = []
         staged: list[_Staged] = []
-        encode = self._encode
+        run: list[PublishBatch] = []
+        run_key: tuple[str, int, int | None] | None = None
         for batch in batches:
-            ids, one = encode(batch, pending)
+            if (
+                len(batch.ids) == 1
+                and batch.fresh
+                and batch.dedup_keys is None
+                and batch.last_error is None
+                and not batch.delay > 0
+            ):
+                key = (batch.topic, batch.priority, batch.max_attempts)
+                if key != run_key:
+                    if run:
+                        staged.append(self._encode_run(run))
+                    run, run_key = [], key
+                run.append(batch)
+                out += batch.ids
+                continue
+            if run:
+                staged.append(self._encode_run(run))
+                run, run_key = [], None
+            ids, one = self._encode(batch, pending)
             out += ids
             if one is not None:
                 staged.append(one)
                 if one.dedup:
                     pending.update(one.dedup)
+        if run:
+            staged.append(self._encode_run(run))
         if staged:
             append = self._append
             await self._commit({id(b): b for b in map(append, staged)}.values())
@@ -429,27 +479,13 @@ class FileQueue(DeliveryMixin, CompactionMixin):
         one raises, and nothing is kept); returns the ids to answer and what to append
         (None if every message was a duplicate). ``pending``: dedup keys of batches encoded
         before this one in the same call, not yet appended."""
-        if self.read_only:
-            self._check_writable()
-        priority = batch.priority
-        if not -(2**63) <= priority < 2**63:
-            raise bad_argument(f"{batch.where}priority", priority, "a signed 64-bit int")
-        max_attempts = batch.max_attempts or 0
-        if max_attempts > 0xFFFFFFFF:
-            raise bad_argument(f"{batch.where}max_attempts", max_attempts, "an int below 2**32")
+        priority, max_attempts = self._check_stored(batch)
         now = self.clock.time()
         if batch.delay > 0:
             state, due = _DELAYED, now + batch.delay
         else:
             state, due = _READY, 0.0
-        try:
-            envelope = _json_dumps(batch.envelope())
-        except TypeError as exc:  # orjson.JSONEncodeError included
-            raise PayloadError(
-                f"{batch.where}the message envelope (sender, headers, ids) is not "
-                f"JSON-serialisable: {exc}; use str values",
-                path=f"{batch.where}envelope",
-            ) from exc
+        envelope = _envelope(batch)
         ids = batch.ids
         bodies = batch.bodies
         keys: list[bytes]
@@ -481,14 +517,7 @@ class FileQueue(DeliveryMixin, CompactionMixin):
         )
         if (sizes[0] if len(sizes) == 1 else max(sizes)) > MAX_RECORD_BYTES:
             at = sizes.index(max(sizes))
-            i = at if stored is None else stored[at]
-            path = batch.payload_path(i)
-            raise PayloadError(
-                f"{path}: message of {sizes[at]} bytes with its envelope is larger than the "
-                f"file queue's record limit of {MAX_RECORD_BYTES} bytes; keep headers small",
-                path=path,
-                type_name=type(batch.payloads[i]).__name__,
-            )
+            _too_large(batch, at if stored is None else stored[at], sizes[at])
         dedup_keys = None
         if batch.dedup_keys is not None and stored is not None:
             dedup_keys = [batch.dedup_keys[i] for i in stored]
@@ -497,6 +526,47 @@ class FileQueue(DeliveryMixin, CompactionMixin):
         )
         tracked = None if batch.fresh else [ids[i] for i in stored or range(len(ids))]
         return out, _Staged(data, post, dedup, tracked)
+
+    def _encode_run(self, run: list[PublishBatch]) -> _Staged:
+        """:meth:`_encode` for a run of batches of one plain message each (new id, no dedup
+        key, ready now) sharing a topic, priority and attempts limit: one codec call and
+        one post, each message keeping its own envelope."""
+        first = run[0]
+        priority, max_attempts = self._check_stored(first)
+        ids = [batch.ids[0] for batch in run]
+        metas = [b'["' + batch.ids[0].encode() + b'",' + _envelope(batch)[1:] for batch in run]
+        keys = list(map(bytes.fromhex, ids))
+        topic = self._index.by_name.get(first.topic) or self._index.topic_index(first.topic)
+        data, sizes = encode_msgs(
+            keys,
+            metas,
+            [0] * len(ids),
+            [batch.bodies[0] for batch in run],
+            0.0,
+            priority,
+            max_attempts,
+            _READY,
+            topic.ascii,
+        )
+        if max(sizes) > MAX_RECORD_BYTES:
+            at = sizes.index(max(sizes))
+            _too_large(run[at], 0, sizes[at])
+        post = _Published(keys, 0, sizes, topic, priority, max_attempts, _READY, 0.0, None, False)
+        return _Staged(data, post, {}, None)
+
+    def _check_stored(self, batch: PublishBatch) -> tuple[int, int]:
+        """Refuse what this backend cannot store (a read-only queue, a priority beyond 64
+        bits, an attempts limit beyond 32); returns the priority and the attempts limit
+        (0 for the queue's default)."""
+        if self.read_only:
+            self._check_writable()
+        priority = batch.priority
+        if not -(2**63) <= priority < 2**63:
+            raise bad_argument(f"{batch.where}priority", priority, "a signed 64-bit int")
+        max_attempts = batch.max_attempts or 0
+        if max_attempts > 0xFFFFFFFF:
+            raise bad_argument(f"{batch.where}max_attempts", max_attempts, "an int below 2**32")
+        return priority, max_attempts
 
     def _append(self, staged: _Staged) -> Batch:
         """Append an encoded batch to the open journal batch (as one chunk) and record its
