@@ -370,7 +370,7 @@ class Runtime:
         """
         if self._status is not _State.RUNNING:
             self._check_running()
-        route = self._route(agent, "agent")
+        route = self._route(agent)
         return await self._queue.publish(  # type: ignore[union-attr]
             route[0],
             payload,
@@ -403,7 +403,7 @@ class Runtime:
         for i, m in enumerate(messages):
             if type(m) is not Outgoing:
                 raise bad_argument(f"messages[{i}]", m, "an Outgoing", kind=False)
-            topic, attempts = route(m.to, f"messages[{i}].to")
+            topic, attempts = route(m.to, i)
             routed.append(
                 Outgoing(
                     topic,
@@ -421,12 +421,13 @@ class Runtime:
             )
         return await self._queue.publish_all(routed)  # type: ignore[union-attr]
 
-    def _route(self, agent: str, name: str) -> tuple[str, int]:
-        """``agent``'s inbox topic and default attempts limit (:meth:`_add_route`);
-        ``name`` is the argument an error names."""
+    def _route(self, agent: str, at: int = -1) -> tuple[str, int]:
+        """``agent``'s inbox topic and default attempts limit (:meth:`_add_route`); ``at``:
+        the message's position in a :meth:`send_all`, named in errors."""
         try:
             route = self._routes.get(agent)
         except TypeError:  # unhashable
+            name = "agent" if at < 0 else f"messages[{at}].to"
             raise bad_argument(name, agent, "an agent name (str)", kind=False) from None
         if route is None:
             raise UnknownAgentError(agent, self.agents)
