@@ -25,8 +25,9 @@ by their longest remaining path under the current duration estimates, see
 :mod:`._critical`; with ``fifo``, by declaration order. Durations are measured on the
 runtime's clock and teach the estimates as tasks finish.
 
-Hot path, per task: one ``rt.send`` (by a sender task, so publishes that wait for an
-fsync overlap and share it), one in-process reply, a few dict operations and a run-log
+Hot path, per task: a share of one ``rt.send_all`` (a sender task publishes what is in the
+outbox as one batch: one group commit on ``file://``, one transaction on Redis, and a few
+senders overlap their waits), one in-process reply, a few dict operations and a run-log
 record. No cancel scope, timer or task is created per task.
 """
 
@@ -41,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 from .._logging import get_logger
 from ..errors import ConfigError, QueueClosedError, QueueError, SwarmError, WorkflowError
 from ..pipeline.dag import ReadySet
+from ..queue.base import Outgoing
 from ._critical import CriticalPathOrder
 from ._durations import DurationModel
 from ._run import Run, Task, correlation, task_of
@@ -60,10 +62,14 @@ RESULT_BATCH = 512
 #: results are logged and acknowledged within a batch or two; a short lease means a batch
 #: whose subscribe reply was lost (Redis connection cut) comes back quickly
 RESULT_LEASE = 30.0
-#: concurrent publishers on backends whose publish waits (fsync, network)
-SENDERS = 64
+#: concurrent senders on backends whose publish waits (fsync, network): while one waits
+#: for its batch to be written, the others gather and send the next ones
+SENDERS = 4
+#: the most tasks one sender publishes in one ``send_all`` on such backends
+SEND_BATCH = 256
 _SENDER = "orchestrator"
-#: publishes between two yields of a sender to the event loop (see Scheduler.sender)
+#: tasks per ``send_all`` on a backend whose publish does not wait (memory), with a yield
+#: to the event loop after each (see Scheduler.sender)
 YIELD_EVERY = 32
 
 
@@ -89,7 +95,7 @@ class Scheduler:
         self.counter = 0
         self.inflight = 0
         self.agent_inflight: dict[str, int] = dict.fromkeys(run.agent_limits, 0)
-        self.outbox: deque[tuple[Task, str, dict[str, Any]]] = deque()
+        self.outbox: deque[tuple[Task, str, Outgoing]] = deque()  # to send, best first
         self.idle: deque[asyncio.Future[None]] = deque()  # senders waiting for work
         self.stop = False  # fail_fast tripped
         self.ready: ReadySet | None = None
@@ -97,7 +103,9 @@ class Scheduler:
         self.order: CriticalPathOrder | None = None  # critical_path scheduling
         self._to_ack: list[str] = []  # result messages to ack (memory run logs)
         # a publish that is not made durable does no I/O: one sender keeps up
-        self.senders = SENDERS if runtime.backend.durable else 1
+        durable = runtime.backend.durable
+        self.senders = SENDERS if durable else 1
+        self.send_batch = SEND_BATCH if durable else YIELD_EVERY
         # replies not yet taken by the loop: (correlation id, body, queue message id or
         # None for an in-process reply)
         self._inbox: list[tuple[str | None, Any, str | None]] = []
@@ -227,6 +235,8 @@ class Scheduler:
         root_inputs = {"input": run.inputs} if run.inputs is not None else {}
         prefix = self.prefix
         counter = self.counter
+        topic = run.topic
+        run_id = run.id
         for name in names:
             task = tasks[name]
             counter += 1
@@ -238,7 +248,18 @@ class Scheduler:
             current[corr] = task
             deps = task.deps
             inputs = {dep: results[dep] for dep in deps} if deps else root_inputs
-            outbox.append((task, corr, {"params": task.params, "inputs": inputs}))
+            message = Outgoing(
+                task.agent,
+                {"params": task.params, "inputs": inputs},
+                reply_to=topic,
+                correlation_id=corr,
+                workflow_id=run_id,
+                priority=task.priority,
+                max_attempts=task.max_attempts,
+                sender=_SENDER,
+                headers={"retry": task.retry} if task.retry else None,
+            )
+            outbox.append((task, corr, message))
         self.counter = counter
         self.inflight += len(names)
         self._wake(len(names))
@@ -267,6 +288,8 @@ class Scheduler:
         return True
 
     def _wake(self, count: int) -> None:
+        """Wake idle senders for ``count`` new tasks in the outbox (one per batch)."""
+        count = -(-count // self.send_batch)
         idle = self.idle
         while count > 0 and idle:
             waiter = idle.popleft()
@@ -275,60 +298,68 @@ class Scheduler:
                 count -= 1
 
     async def sender(self) -> None:
-        """Publish dispatched tasks; several run at once so slow publishes overlap.
+        """Publish dispatched tasks: take what is in the outbox (up to ``send_batch``, best
+        first) and send it with one ``send_all``; several senders run at once, so that one
+        gathers the next batch while another waits for its write.
 
-        A publish that does not wait (``memory://``) never suspends, so a large ready set
-        would be published whole before any replica could start its first task: the
-        sender yields every :data:`YIELD_EVERY` publishes, and the tasks it sent first
-        (the most critical) start while the rest are still being sent.
+        On a backend whose publish does not wait (``memory://``) a batch never suspends, so
+        a large ready set would be published whole before any replica could start its first
+        task: there a batch is :data:`YIELD_EVERY` tasks, with a yield to the event loop
+        after each, and the tasks sent first (the most critical) start while the rest are
+        still being sent.
         """
         outbox = self.outbox
-        run = self.run
-        send = self.rt.send
+        current = self.run.current
+        cap = self.send_batch
+        pause = cap == YIELD_EVERY  # the backend does not wait: yield between batches
         loop = asyncio.get_running_loop()
-        sent = 0
         while True:
             if not outbox:
                 waiter = loop.create_future()
                 self.idle.append(waiter)
                 await waiter  # cancelled with the session: the waiter is left behind
                 continue
-            task, corr, payload = outbox.popleft()
-            if run.current.get(corr) is not task:
-                continue  # cancelled before it was sent
-            headers = {"retry": task.retry} if task.retry else None
+            batch: list[tuple[Task, str, Outgoing]] = []
+            while outbox and len(batch) < cap:
+                item = outbox.popleft()
+                if current.get(item[1]) is item[0]:  # else cancelled before it was sent
+                    batch.append(item)
+            if not batch:
+                continue
             try:
-                message_id = await send(
-                    task.agent,
-                    payload,
-                    reply_to=run.topic,
-                    correlation_id=corr,
-                    workflow_id=run.id,
-                    priority=task.priority,
-                    max_attempts=task.max_attempts,
-                    sender=_SENDER,
-                    headers=headers,
-                )
+                ids: list[str | None] = [*await self.rt.send_all([m for _, _, m in batch])]
             except QueueClosedError:
                 raise
-            except SwarmError as exc:
-                # e.g. an agent that left the runtime: fail the task like any failure,
-                # through the loop's inbox.
-                self.deliver(
-                    corr,
-                    {
-                        "ok": False,
-                        "error_type": type(exc).__name__,
-                        "error": f"could not dispatch: {exc}",
-                        "attempts": 0,
-                    },
-                )
-                continue
-            if self.on_dispatch is not None and not task.wrapped:
-                self.on_dispatch(task, message_id)
-            sent += 1
-            if not sent % YIELD_EVERY and outbox:
+            except SwarmError:
+                # e.g. an agent that left the runtime: send one by one, so that only the
+                # tasks that cannot be sent fail
+                ids = [await self._send_one(corr, m) for _, corr, m in batch]
+            on_dispatch = self.on_dispatch
+            if on_dispatch is not None:
+                for (task, _, _), message_id in zip(batch, ids, strict=True):
+                    if message_id is not None and not task.wrapped:
+                        on_dispatch(task, message_id)
+            if pause and outbox:
                 await asyncio.sleep(0)
+
+    async def _send_one(self, corr: str, message: Outgoing) -> str | None:
+        """Send the message of the task dispatched as ``corr``; if it cannot be sent, fail
+        the task like any failure (through the loop's inbox) and return None."""
+        try:
+            return (await self.rt.send_all([message]))[0]
+        except QueueClosedError:
+            raise
+        except SwarmError as exc:
+            self.deliver(
+                corr,
+                {
+                    "ok": False,
+                    "error_type": type(exc).__name__,
+                    "error": f"could not dispatch: {exc}",
+                    "attempts": 0,
+                },
+            )
+            return None
 
     # ------------------------------------------------------------------ results
 

@@ -10,7 +10,7 @@ import pytest
 import swarm_runtime as sr
 from swarm_runtime.orchestrator import TaskState, WorkflowState
 
-from ._helpers import orchestrator
+from ._helpers import echo, orchestrator
 
 GUARD = 10
 
@@ -272,3 +272,24 @@ async def test_running_workflow_cannot_run_twice() -> None:
 
 async def _ok(msg: sr.Message, ctx: sr.Context) -> str:
     return "ok"
+
+
+@pytest.mark.parametrize("backend", ["memory", "file"])
+async def test_a_task_that_cannot_be_sent_fails_alone(backend: str, tmp_path: Any) -> None:
+    """If a batch of ready tasks cannot be sent (an agent left the runtime after the
+    workflow was created), its tasks are sent one by one: only the unsendable task fails,
+    'could not dispatch', and the others of the same ready set run."""
+    queue = "memory://" if backend == "memory" else f"file://{tmp_path / 'q'}"
+    async with orchestrator(queue) as orch:
+        orch.agent("ok")(echo)
+        orch.agent("gone")(echo)
+        tasks = [{"name": f"t{i}", "agent": "ok"} for i in range(40)]
+        tasks.insert(3, {"name": "lost", "agent": "gone"})
+        workflow_id = await orch.create_workflow(tasks, failure_policy="continue")
+        del orch.runtime._routes["gone"]  # what leaving the runtime would do
+        result = await orch.execute_workflow(workflow_id)
+    lost = result.tasks["lost"]
+    assert lost.state is TaskState.FAILED
+    assert "could not dispatch" in (lost.error or "")
+    assert "UnknownAgentError" in (lost.error or "")
+    assert {result.tasks[f"t{i}"].state for i in range(40)} == {TaskState.COMPLETED}

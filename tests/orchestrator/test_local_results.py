@@ -41,7 +41,14 @@ async def test_local_replies_skip_the_results_topic() -> None:
             published.append(topic)
             return await publish(topic, payload, **options)
 
+        publish_all = rt.queue.publish_all
+
+        async def spy_all(messages: list[sr.Outgoing]) -> list[str]:
+            published.extend(m.to for m in messages)
+            return await publish_all(messages)
+
         rt.queue.publish = spy  # type: ignore[method-assign]
+        rt.queue.publish_all = spy_all  # type: ignore[method-assign]
         orch.register_agent("w", _name)
         workflow_id = await orch.create_workflow(
             [
