@@ -14,7 +14,7 @@ import itertools
 import math
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from functools import partial
 from typing import Any, NoReturn, Self
 
@@ -107,23 +107,24 @@ class _Published:
         self.tracked = tracked  # the keys are in _inflight
 
 
-class _Staged:
-    """A publish batch encoded for the journal but not yet appended to it (see
-    :meth:`FileQueue._encode`): appending it cannot fail."""
-
-    __slots__ = ("data", "dedup", "ids", "post")
-
-    def __init__(
-        self,
-        data: bytes,
-        post: _Published,
-        dedup: dict[str, tuple[str, float]],
-        ids: list[str] | None,
-    ) -> None:
-        self.data = data  # the records, framed back to back
-        self.post = post  # indexed once written; its offset is set on append
-        self.dedup = dedup  # dedup keys first seen in this batch: key -> (id, expiry)
-        self.ids = ids  # ids of post.keys to track in _inflight (ids not made fresh)
+_Staged = tuple[
+    bytes,
+    list[bytes],
+    list[int],
+    TopicIndex,
+    int,
+    int,
+    int,
+    float,
+    "list[str | None] | None",
+    "list[str] | None",
+    "dict[str, tuple[str, float]] | None",
+]
+"""A publish batch encoded for the journal but not yet appended to it (see
+:meth:`FileQueue._encode`; appending it cannot fail): its records back to back, then the
+keys, sizes, topic, priority, attempts limit, state and due time of its messages, their
+dedup keys (None if none), the ids to track in ``_inflight`` (ids not made fresh, else
+None) and the dedup keys first seen in it (key -> (id, expiry), or None)."""
 
 
 def _envelope(batch: PublishBatch) -> bytes:
@@ -409,7 +410,9 @@ class FileQueue(DeliveryMixin, CompactionMixin):
         callers)."""
         out, written = self._stage(batch)
         if written is not None:
-            await self._commit((written,))
+            await self._journal.wait(written)
+            if (self._compact_due or self._index.emptied) and not self._compacting:
+                await self._compact()
         return out
 
     async def _publish_all(self, batches: list[PublishBatch]) -> list[str]:
@@ -448,22 +451,17 @@ class FileQueue(DeliveryMixin, CompactionMixin):
             out += ids
             if one is not None:
                 staged.append(one)
-                if one.dedup:
-                    pending.update(one.dedup)
+                if one[10] is not None:  # its new dedup keys
+                    pending.update(one[10])
         if run:
             staged.append(self._encode_run(run))
         if staged:
-            append = self._append
-            await self._commit({id(b): b for b in map(append, staged)}.values())
+            # then wait for every journal batch they went to (one, unless one filled up)
+            for written in {id(b): b for b in map(self._append, staged)}.values():
+                await self._journal.wait(written)
+            if (self._compact_due or self._index.emptied) and not self._compacting:
+                await self._compact()
         return out
-
-    async def _commit(self, written: Iterable[Batch]) -> None:
-        """Wait until the journal batches holding a publish are written (and fsync'd), then
-        compact if a segment filled up."""
-        for batch in written:
-            await self._journal.wait(batch)
-        if (self._compact_due or self._index.emptied) and not self._compacting:
-            await self._compact()
 
     def _stage(self, batch: PublishBatch) -> tuple[list[str], Batch | None]:
         """Encode ``batch`` and append it to the open journal batch as one chunk; returns
@@ -490,7 +488,7 @@ class FileQueue(DeliveryMixin, CompactionMixin):
         bodies = batch.bodies
         keys: list[bytes]
         metas: list[bytes]
-        dedup: dict[str, tuple[str, float]] = {}
+        dedup: dict[str, tuple[str, float]] | None = None
         if batch.fresh and batch.dedup_keys is None and batch.last_error is None:
             # the common case: new ids (hex, unique) and one envelope
             tail = b'",' + envelope[1:]
@@ -505,6 +503,7 @@ class FileQueue(DeliveryMixin, CompactionMixin):
             out = ids
             stored = None
         else:
+            dedup = {}
             out, stored, keys, metas, flags = self._dedup_batch(
                 batch, envelope, now, dedup, pending
             )
@@ -521,11 +520,20 @@ class FileQueue(DeliveryMixin, CompactionMixin):
         dedup_keys = None
         if batch.dedup_keys is not None and stored is not None:
             dedup_keys = [batch.dedup_keys[i] for i in stored]
-        post = _Published(
-            keys, 0, sizes, topic, priority, max_attempts, state, due, dedup_keys, not batch.fresh
-        )
         tracked = None if batch.fresh else [ids[i] for i in stored or range(len(ids))]
-        return out, _Staged(data, post, dedup, tracked)
+        return out, (
+            data,
+            keys,
+            sizes,
+            topic,
+            priority,
+            max_attempts,
+            state,
+            due,
+            dedup_keys,
+            tracked,
+            dedup or None,
+        )
 
     def _encode_run(self, run: list[PublishBatch]) -> _Staged:
         """:meth:`_encode` for a run of batches of one plain message each (new id, no dedup
@@ -551,8 +559,7 @@ class FileQueue(DeliveryMixin, CompactionMixin):
         if max(sizes) > MAX_RECORD_BYTES:
             at = sizes.index(max(sizes))
             _too_large(run[at], 0, sizes[at])
-        post = _Published(keys, 0, sizes, topic, priority, max_attempts, _READY, 0.0, None, False)
-        return _Staged(data, post, {}, None)
+        return (data, keys, sizes, topic, priority, max_attempts, _READY, 0.0, None, None, None)
 
     def _check_stored(self, batch: PublishBatch) -> tuple[int, int]:
         """Refuse what this backend cannot store (a read-only queue, a priority beyond 64
@@ -571,14 +578,15 @@ class FileQueue(DeliveryMixin, CompactionMixin):
     def _append(self, staged: _Staged) -> Batch:
         """Append an encoded batch to the open journal batch (as one chunk) and record its
         dedup keys and ids; returns that journal batch."""
+        data, keys, sizes, topic, priority, max_attempts, state, due, dedup_keys, tracked, dedup = (
+            staged
+        )
         if self._acks:
             self._frame_acks()
-        data = staged.data
-        post = staged.post
-        written = self._journal.add(data, self._sync_publish, records=len(post.sizes))
+        written = self._journal.add(data, self._sync_publish, records=len(sizes))
         offset = written.size - len(data)
         posts = written.posts
-        if posts and post.dedup_keys is None and not post.tracked:
+        if posts and dedup_keys is None and tracked is None:
             # Publishes of one topic sharing a write (concurrent callers, a publish_all):
             # extend the last post when these records follow its own, so the batch is
             # indexed in one go.
@@ -586,30 +594,41 @@ class FileQueue(DeliveryMixin, CompactionMixin):
             if (
                 type(last) is _Published
                 and last.end == offset
-                and last.topic is post.topic
-                and last.priority == post.priority
-                and last.max_attempts == post.max_attempts
-                and last.state == post.state
-                and last.due == post.due
+                and last.topic is topic
+                and last.priority == priority
+                and last.max_attempts == max_attempts
+                and last.state == state
+                and last.due == due
                 and last.dedup_keys is None
                 and not last.tracked
             ):
-                last.keys += post.keys
-                last.sizes += post.sizes
+                last.keys += keys
+                last.sizes += sizes
                 last.end = written.size
                 return written
-        post.offset = offset
-        post.end = written.size
-        posts.append(post)
-        if staged.dedup:
+        posts.append(
+            _Published(
+                keys,
+                offset,
+                sizes,
+                topic,
+                priority,
+                max_attempts,
+                state,
+                due,
+                dedup_keys,
+                tracked is not None,
+            )
+        )
+        if dedup is not None:
             seen_dedup = self._dedup
             order = self._dedup_order
-            for dedup_key, (message_id, expires) in staged.dedup.items():
+            for dedup_key, (message_id, expires) in dedup.items():
                 seen_dedup[dedup_key] = (message_id, expires, -1)
                 heapq.heappush(order, (expires, dedup_key))
-        if staged.ids is not None:
+        if tracked is not None:
             inflight = self._inflight
-            for key, message_id in zip(post.keys, staged.ids, strict=True):
+            for key, message_id in zip(keys, tracked, strict=True):
                 inflight[key] = message_id
         return written
 
