@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -29,9 +30,18 @@ if TYPE_CHECKING:
     from ..services.load_balancer import Assignment, LoadBalancer
     from .runtime import Runtime
 
-__all__ = ["Replica", "handler_core"]
+__all__ = ["BATCH_WAIT", "MAX_BATCH", "Replica", "handler_core"]
 
 log = get_logger("swarm_runtime.replica")
+
+#: most messages a replica leases with one ``subscribe``
+MAX_BATCH = 64
+#: seconds the last message of a batch may expect to wait for its handler to start (at most
+#: a quarter of the lease): batches are for short handlers, where a subscribe per message
+#: costs as much as the work
+BATCH_WAIT = 0.02
+#: weight of the newest handler duration in a replica's running mean
+_NEW_WEIGHT = 0.2
 _set_context = task_context.set
 _reset_context = task_context.reset
 
@@ -57,10 +67,29 @@ def handler_core(agent: Agent) -> Handler:
 class Replica:
     """Leases messages from the agent's inbox and runs the handler on each.
 
-    Receiving stops at shutdown (``stop_receiving``) while handlers in flight finish;
-    the runtime cancels them after its grace period, handing their messages back.
-    With a dispatcher (load balancing over several replicas) messages arrive on a channel
-    instead, each with the balancer's assignment, released when the message settles.
+    **Batches.** A replica leases as many messages as it can start soon with one
+    ``subscribe``: its free concurrency slots times a *depth*, the number of messages a slot
+    handles back to back. The depth starts at 1, at most doubles per batch, and is bounded
+    by a running mean of the handler's durations so that the last message of a batch
+    expects to start within :data:`BATCH_WAIT` seconds (and a quarter of the lease): a fast
+    no-op agent leases up to :data:`MAX_BATCH` at once, a slow one (an LLM call) one per
+    free slot, so no message sits leased behind slow work while another worker idles.
+    Messages waiting in a batch have their leases kept alive by the runtime's heartbeat
+    like those being handled.
+
+    **Settling.** Handled messages are acknowledged together, one ``acknowledge_many``
+    when the batch is done or before the replica waits for more (a nack, a release or a
+    dead-letter stays one call per message). The at-least-once window: a message handled
+    but not yet acknowledged when the process dies is delivered again after its lease.
+    At shutdown (``stop_receiving``), on cancellation and when a middleware defers a
+    message (``Defer``, e.g. an open circuit), the messages of the batch not started yet
+    are handed back at once with ``release``: their attempt is not counted and nothing
+    waits out a lease.
+
+    Receiving stops at shutdown while handlers in flight finish; the runtime cancels them
+    after its grace period, handing their messages back. With a dispatcher (load balancing
+    over several replicas) messages arrive on a channel instead, each with the balancer's
+    assignment, released when the message settles.
 
     Each message goes through the agent's middleware stack (``chain``, folded once per
     agent by the runtime) down to the handler; the replica then settles it: ack and reply
@@ -82,6 +111,15 @@ class Replica:
         self._lease = agent.lease or runtime.queue.options.lease
         self.channel: MemoryObjectReceiveStream[tuple[Message, Assignment | None]] | None = None
         self.balancer: LoadBalancer | None = None
+        self._work: TaskGroup | None = None
+        self._waiting: deque[Message] = deque()  # leased, not started yet
+        self._acks: list[str] = []  # handled, acknowledged together by _flush
+        # True while the loop waits for messages (or is gone): a handler that finishes
+        # then acknowledges what is done itself, rather than leave it for the next batch
+        self._own_acks = False
+        self._mean: float | None = None  # running mean of handler durations, seconds
+        self._depth = 1  # messages per free slot in the next batch
+        self._budget = min(BATCH_WAIT, self._lease / 4)
 
     def stop_receiving(self) -> None:
         self._stopping = True
@@ -90,53 +128,122 @@ class Replica:
         queue = self.runtime.queue
         if self.channel is None and queue.supports_interrupt and queue.is_open:
             queue.interrupt(self.topic)
+        if self._waiting and self._work is not None:
+            # the loop may be busy with a handler for a while: hand the rest back now
+            self._work.start_soon(self._hand_back)
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
         try:
             async with anyio.create_task_group() as work:
-                if self.channel is not None:
-                    await self._run_from_channel(work, self.channel)
-                else:
-                    await self._run_from_queue(work)
+                self._work = work
+                try:
+                    if self.channel is not None:
+                        await self._run_from_channel(work, self.channel)
+                    else:
+                        await self._run_from_queue(work)
+                finally:
+                    self._own_acks = True  # handlers still running acknowledge their own
         finally:
+            self._work = None
+            with anyio.CancelScope(shield=True):
+                await self._hand_back()
+                if self._acks:
+                    await self._flush()
             if self.balancer is not None:
                 self.balancer.release_replica(self.agent.name, self.index)
 
     async def _run_from_queue(self, work: TaskGroup) -> None:
-        queue = self.runtime.queue
-        agent = self.agent
+        rt = self.runtime
+        queue = rt.queue
+        leases = rt._leases
+        clock = rt.clock
+        topic = self.topic
+        agent_lease = self.agent.lease
+        lease = self._lease
         slots = self.slots
+        waiting = self._waiting
         interruptible = queue.supports_interrupt
         while not self._stopping:
             if self._hold:
                 await self._pause()
                 continue
+            free = 1
             if slots is not None:
-                await slots.acquire()
-                if self._stopping:
-                    slots.release()
+                if not await self._take_slot(slots):
                     break
+                free += slots.free
+            if self._acks:
+                await self._flush()  # settle what is done before waiting for more
             batch: list[Message] = []
             try:
+                if self._stopping:  # stop_receiving() ran during the awaits above
+                    break
+                size = self._batch_size(free)
+                self._own_acks = True
                 if interruptible:
                     # cheap path: stop_receiving() interrupts the wait
-                    batch = await queue.subscribe(self.topic, 1, agent.lease, timeout=None)
+                    batch = await queue.subscribe(topic, size, agent_lease, timeout=None)
                 else:
                     with anyio.CancelScope() as scope:
                         self._receive_scope = scope
-                        batch = await queue.subscribe(self.topic, 1, agent.lease, timeout=None)
+                        batch = await queue.subscribe(topic, size, agent_lease, timeout=None)
                     self._receive_scope = None
             except QueueClosedError:
                 self._stopping = True
             finally:
+                self._own_acks = False
                 if slots is not None and not batch:
                     slots.release()
-            for message in batch:
-                if slots is None:
-                    await self.handle(message)
-                else:
-                    work.start_soon(self._handle_then_release, message, None)
+            if not batch:
+                continue
+            deadline = clock.time() + lease
+            for message in batch:  # the heartbeat keeps waiting messages leased too
+                leases[message.id] = [deadline, lease]
+            waiting.extend(batch)
+            if slots is None:
+                while waiting and not (self._stopping or self._hold):
+                    await self.handle(waiting.popleft())
+            else:
+                held = True  # the slot taken before subscribing
+                while waiting and not (self._stopping or self._hold):
+                    if held:
+                        work.start_soon(self._handle_then_release, waiting.popleft(), None)
+                        held = False
+                    elif not (held := await self._take_slot(slots)):
+                        break
+                if held:
+                    slots.release()
+            if waiting:
+                await self._hand_back()  # stopping, or a Defer: the rest goes back now
+
+    def _batch_size(self, free: int) -> int:
+        """How many messages to lease for ``free`` slots: ``free`` times the depth, which
+        starts at 1, at most doubles per batch, and stays within what the running mean of
+        handler durations says will start within the budget."""
+        mean = self._mean
+        if mean is None:
+            return min(free, MAX_BATCH)
+        budget = self._budget
+        fits = MAX_BATCH if mean * MAX_BATCH <= budget else 1 + int(budget / mean)
+        depth = self._depth = min(2 * self._depth, fits)
+        return min(free * depth, MAX_BATCH)
+
+    async def _take_slot(self, slots: Slots) -> bool:
+        """Take a concurrency slot, waiting for one unless stop_receiving() ends the wait
+        (then False)."""
+        if slots.try_acquire():
+            return True
+        if self._stopping:
+            return False
+        with anyio.CancelScope() as scope:
+            self._receive_scope = scope
+            try:
+                await slots.acquire()
+                return True
+            finally:
+                self._receive_scope = None
+        return False
 
     async def _run_from_channel(
         self,
@@ -144,7 +251,27 @@ class Replica:
         channel: MemoryObjectReceiveStream[tuple[Message, Assignment | None]],
     ) -> None:
         async with channel:
-            async for message, assignment in channel:
+            while True:
+                try:
+                    message, assignment = channel.receive_nowait()
+                except anyio.WouldBlock:
+                    if self._acks:
+                        await self._flush()  # settle what is done before waiting for more
+                    self._own_acks = True
+                    try:
+                        message, assignment = await channel.receive()
+                    except anyio.EndOfStream:
+                        return
+                    finally:
+                        self._own_acks = False
+                except anyio.EndOfStream:
+                    return
+                if self._stopping:  # placed, not started: back to the queue at once
+                    self._waiting.append(message)
+                    await self._hand_back()
+                    if assignment is not None and self.balancer is not None:
+                        self.balancer.release(assignment)
+                    continue
                 if self._hold:
                     await self._pause()
                 if self.slots is not None:
@@ -165,14 +292,59 @@ class Replica:
                 self.slots.release()
             if assignment is not None and self.balancer is not None:
                 self.balancer.release(assignment)
+        if self._own_acks and self._acks:
+            await self._flush()
 
     async def _pause(self) -> None:
         """A middleware deferred a message (e.g. an open circuit): take nothing for a while."""
         delay, self._hold = self._hold, 0.0
-        with anyio.CancelScope() as scope:  # stop_receiving() ends the pause
-            self._receive_scope = scope
-            await self.runtime.clock.sleep(delay)
-        self._receive_scope = None
+        if self._acks:
+            await self._flush()
+        self._own_acks = True
+        try:
+            with anyio.CancelScope() as scope:  # stop_receiving() ends the pause
+                self._receive_scope = scope
+                await self.runtime.clock.sleep(delay)
+        finally:
+            self._receive_scope = None
+            self._own_acks = False
+
+    async def _flush(self) -> None:
+        """Acknowledge the handled messages that wait for it, together.
+
+        Until then a handled message stays leased, its lease kept alive by the heartbeat;
+        if the process dies first it is delivered again (the at-least-once window).
+        """
+        ids, self._acks = self._acks, []
+        queue = self.runtime.queue
+        try:
+            if len(ids) == 1:
+                await queue.acknowledge(ids[0])
+            else:
+                await queue.acknowledge_many(ids)
+        except QueueError as error:
+            log.error("could not acknowledge messages", count=len(ids), error=str(error))
+        except BaseException:
+            self._acks.extend(ids)  # cancelled: the replica's last, shielded flush sends them
+            raise
+        leases = self.runtime._leases
+        for message_id in ids:
+            leases.pop(message_id, None)
+
+    async def _hand_back(self) -> None:
+        """Release the leased messages not started yet: back to the queue now, their
+        attempt not counted, rather than left to wait out their lease."""
+        waiting = self._waiting
+        if not waiting:
+            return
+        rt = self.runtime
+        queue = rt.queue
+        with anyio.CancelScope(shield=True):
+            while waiting:
+                message = waiting.popleft()
+                rt._leases.pop(message.id, None)
+                if queue.is_open:
+                    await self._settle(queue.release(message.id))
 
     async def handle(self, msg: Message, assignment: Assignment | None = None) -> None:
         """Run one leased message through the agent's stack and settle it.
@@ -186,8 +358,10 @@ class Replica:
         started_at = rt.clock.time()
         t0 = time.perf_counter()
         rt._task_started()
-        lease = self._lease
-        rt._leases[msg.id] = [started_at + lease, lease]
+        leases = rt._leases
+        if msg.id not in leases:  # registered when leased, unless handed in some other way
+            lease = self._lease
+            leases[msg.id] = [started_at + lease, lease]
         if agent.history.maxlen:
             agent.history.append(msg)
         event: TaskEvent | None = None
@@ -217,6 +391,7 @@ class Replica:
         outcome: Outcome = "ok"
         failure: BaseException | None = None
         dead = False
+        acked_later = False  # success: acknowledged with the batch, leased until then
         token = _set_context((agent.name, msg.id, msg.workflow_id))
         try:
             if handoff_id is not None:
@@ -230,6 +405,7 @@ class Replica:
             try:
                 result = await self.chain(msg, ctx)
                 await self._succeed(msg, ctx, result, handoff_id)
+                acked_later = True
             except Defer as exc:
                 outcome, failure = "rejected", exc
                 self._hold = max(self._hold, exc.delay)
@@ -246,12 +422,17 @@ class Replica:
             raise
         finally:
             _reset_context(token)
-            rt._leases.pop(msg.id, None)
+            if not acked_later:
+                leases.pop(msg.id, None)
             rt._task_finished()
+            duration = time.perf_counter() - t0
+            if outcome != "rejected" and outcome != "cancelled":  # a handler's real work
+                mean = self._mean
+                self._mean = duration if mean is None else mean + (duration - mean) * _NEW_WEIGHT
             if event is not None:
                 # the started event, updated in place: one object per message, not two
                 event.outcome = outcome
-                event.duration = time.perf_counter() - t0
+                event.duration = duration
                 event.error = failure
                 event.dead_lettered = dead
                 for listener in listeners:
@@ -265,7 +446,8 @@ class Replica:
     async def _succeed(
         self, msg: Message, ctx: Context, result: Any, handoff_id: str | None
     ) -> None:
-        """Settle a handled message: deliver its handoffs, answer, acknowledge."""
+        """Settle a handled message: deliver its handoffs, answer, and queue its ack (sent
+        with the batch's, see :meth:`_flush`)."""
         rt = self.runtime
         forward: Handoff | None = None
         if ctx._pending_handoffs:
@@ -288,10 +470,7 @@ class Replica:
                     )
         elif handoff_id is not None:
             await rt.handoffs.forward(handoff_id, forward.id)
-        try:
-            await rt.queue.acknowledge(msg.id)
-        except QueueError as error:
-            log.error("could not acknowledge message", error=str(error))
+        self._acks.append(msg.id)
 
     async def _deliver_handoffs(self, msg: Message, ctx: Context, forward: Handoff | None) -> None:
         rt = self.runtime

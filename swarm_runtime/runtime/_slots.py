@@ -30,6 +30,18 @@ class Slots:
     def in_use(self) -> int:
         return self._in_use
 
+    @property
+    def free(self) -> int:
+        """Permits an ``acquire`` would get now without waiting."""
+        return 0 if self._waiters else max(0, self._capacity - self._in_use)
+
+    def try_acquire(self) -> bool:
+        """Take a permit if one is free now (nobody waiting ahead); never waits."""
+        if self._in_use < self._capacity and not self._waiters:
+            self._in_use += 1
+            return True
+        return False
+
     async def acquire(self) -> None:
         if self._in_use < self._capacity and not self._waiters:
             self._in_use += 1
