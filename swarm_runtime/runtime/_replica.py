@@ -197,13 +197,19 @@ class Replica:
                     slots.release()
             if not batch:
                 continue
-            deadline = clock.time() + lease
-            for message in batch:  # the heartbeat keeps waiting messages leased too
-                leases[message.id] = [deadline, lease]
+            if len(batch) > 1:  # (a single message is registered by handle())
+                deadline = clock.time() + lease
+                for message in batch:  # the heartbeat keeps waiting messages leased too
+                    leases[message.id] = [deadline, lease]
             waiting.extend(batch)
             if slots is None:
+                handled = 0
+                started = time.perf_counter()
                 while waiting and not (self._stopping or self._hold):
                     await self.handle(waiting.popleft())
+                    handled += 1
+                if handled:
+                    self._observe((time.perf_counter() - started) / handled, handled)
             else:
                 held = True  # the slot taken before subscribing
                 while waiting and not (self._stopping or self._hold):
@@ -216,6 +222,14 @@ class Replica:
                     slots.release()
             if waiting:
                 await self._hand_back()  # stopping, or a Defer: the rest goes back now
+
+    def _observe(self, duration: float, count: int) -> None:
+        """Fold ``count`` handler runs of ``duration`` seconds each into the running mean."""
+        mean = self._mean
+        if mean is None:
+            self._mean = duration
+        else:
+            self._mean = mean + (duration - mean) * (1.0 - (1.0 - _NEW_WEIGHT) ** count)
 
     def _batch_size(self, free: int) -> int:
         """How many messages to lease for ``free`` slots: ``free`` times the depth, which
@@ -285,8 +299,10 @@ class Replica:
                             self.balancer.release(assignment)
 
     async def _handle_then_release(self, message: Message, assignment: Assignment | None) -> None:
+        started = time.perf_counter()
         try:
             await self.handle(message, assignment)
+            self._observe(time.perf_counter() - started, 1)
         finally:
             if self.slots is not None:
                 self.slots.release()
@@ -425,14 +441,10 @@ class Replica:
             if not acked_later:
                 leases.pop(msg.id, None)
             rt._task_finished()
-            duration = time.perf_counter() - t0
-            if outcome != "rejected" and outcome != "cancelled":  # a handler's real work
-                mean = self._mean
-                self._mean = duration if mean is None else mean + (duration - mean) * _NEW_WEIGHT
             if event is not None:
                 # the started event, updated in place: one object per message, not two
                 event.outcome = outcome
-                event.duration = duration
+                event.duration = time.perf_counter() - t0
                 event.error = failure
                 event.dead_lettered = dead
                 for listener in listeners:
