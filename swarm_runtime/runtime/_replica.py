@@ -113,10 +113,7 @@ class Replica:
         self.balancer: LoadBalancer | None = None
         self._work: TaskGroup | None = None
         self._waiting: deque[Message] = deque()  # leased, not started yet
-        self._acks: list[str] = []  # handled, acknowledged together by _flush
-        # True while the loop waits for messages (or is gone): a handler that finishes
-        # then acknowledges what is done itself, rather than leave it for the next batch
-        self._own_acks = False
+        self._acks: list[str] = []  # handled, acknowledged with the rest of their batch
         self._mean: float | None = None  # running mean of handler durations, seconds
         self._depth = 1  # messages per free slot in the next batch
         self._budget = min(BATCH_WAIT, self._lease / 4)
@@ -137,13 +134,10 @@ class Replica:
         try:
             async with anyio.create_task_group() as work:
                 self._work = work
-                try:
-                    if self.channel is not None:
-                        await self._run_from_channel(work, self.channel)
-                    else:
-                        await self._run_from_queue(work)
-                finally:
-                    self._own_acks = True  # handlers still running acknowledge their own
+                if self.channel is not None:
+                    await self._run_from_channel(work, self.channel)
+                else:
+                    await self._run_from_queue(work)
         finally:
             self._work = None
             with anyio.CancelScope(shield=True):
@@ -180,7 +174,6 @@ class Replica:
                 if self._stopping:  # stop_receiving() ran during the awaits above
                     break
                 size = self._batch_size(free)
-                self._own_acks = True
                 if interruptible:
                     # cheap path: stop_receiving() interrupts the wait
                     batch = await queue.subscribe(topic, size, agent_lease, timeout=None)
@@ -192,7 +185,6 @@ class Replica:
             except QueueClosedError:
                 self._stopping = True
             finally:
-                self._own_acks = False
                 if slots is not None and not batch:
                     slots.release()
             if not batch:
@@ -265,21 +257,7 @@ class Replica:
         channel: MemoryObjectReceiveStream[tuple[Message, Assignment | None]],
     ) -> None:
         async with channel:
-            while True:
-                try:
-                    message, assignment = channel.receive_nowait()
-                except anyio.WouldBlock:
-                    if self._acks:
-                        await self._flush()  # settle what is done before waiting for more
-                    self._own_acks = True
-                    try:
-                        message, assignment = await channel.receive()
-                    except anyio.EndOfStream:
-                        return
-                    finally:
-                        self._own_acks = False
-                except anyio.EndOfStream:
-                    return
+            async for message, assignment in channel:
                 if self._stopping:  # placed, not started: back to the queue at once
                     self._waiting.append(message)
                     await self._hand_back()
@@ -308,25 +286,20 @@ class Replica:
                 self.slots.release()
             if assignment is not None and self.balancer is not None:
                 self.balancer.release(assignment)
-        if self._own_acks and self._acks:
-            await self._flush()
 
     async def _pause(self) -> None:
         """A middleware deferred a message (e.g. an open circuit): take nothing for a while."""
         delay, self._hold = self._hold, 0.0
         if self._acks:
-            await self._flush()
-        self._own_acks = True
-        try:
-            with anyio.CancelScope() as scope:  # stop_receiving() ends the pause
-                self._receive_scope = scope
-                await self.runtime.clock.sleep(delay)
-        finally:
-            self._receive_scope = None
-            self._own_acks = False
+            await self._flush()  # the rest of the batch was handed back
+        with anyio.CancelScope() as scope:  # stop_receiving() ends the pause
+            self._receive_scope = scope
+            await self.runtime.clock.sleep(delay)
+        self._receive_scope = None
 
     async def _flush(self) -> None:
-        """Acknowledge the handled messages that wait for it, together.
+        """Acknowledge the handled messages that wait for it, together: when the last
+        message of a batch is handled, before the replica waits for more, and at exit.
 
         Until then a handled message stays leased, its lease kept alive by the heartbeat;
         if the process dies first it is delivered again (the at-least-once window).
@@ -420,8 +393,7 @@ class Replica:
                     return
             try:
                 result = await self.chain(msg, ctx)
-                await self._succeed(msg, ctx, result, handoff_id)
-                acked_later = True
+                acked_later = await self._succeed(msg, ctx, result, handoff_id)
             except Defer as exc:
                 outcome, failure = "rejected", exc
                 self._hold = max(self._hold, exc.delay)
@@ -457,9 +429,9 @@ class Replica:
 
     async def _succeed(
         self, msg: Message, ctx: Context, result: Any, handoff_id: str | None
-    ) -> None:
-        """Settle a handled message: deliver its handoffs, answer, and queue its ack (sent
-        with the batch's, see :meth:`_flush`)."""
+    ) -> bool:
+        """Settle a handled message: deliver its handoffs, answer, acknowledge. Returns
+        True if the ack waits for the rest of the batch (see :meth:`_flush`)."""
         rt = self.runtime
         forward: Handoff | None = None
         if ctx._pending_handoffs:
@@ -482,7 +454,18 @@ class Replica:
                     )
         elif handoff_id is not None:
             await rt.handoffs.forward(handoff_id, forward.id)
-        self._acks.append(msg.id)
+        acks = self._acks
+        if acks or self._waiting:
+            acks.append(msg.id)
+            if self._waiting:
+                return True  # more of its batch to come: acknowledged with them
+            await self._flush()  # the batch is done
+            return False
+        try:  # a batch of one
+            await rt.queue.acknowledge(msg.id)
+        except QueueError as error:
+            log.error("could not acknowledge message", error=str(error))
+        return False
 
     async def _deliver_handoffs(self, msg: Message, ctx: Context, forward: Handoff | None) -> None:
         rt = self.runtime
