@@ -115,8 +115,9 @@ class Replica:
         self._waiting: deque[Message] = deque()  # leased, not started yet
         self._acks: list[str] = []  # handled, acknowledged with the rest of their batch
         self._mean: float | None = None  # running mean of handler durations, seconds
-        self._depth = 1  # messages per free slot in the next batch
         self._budget = min(BATCH_WAIT, self._lease / 4)
+        self._fits = 1  # messages per slot that the mean says start within the budget
+        self._depth = 1  # messages per free slot in the last batch
 
     def stop_receiving(self) -> None:
         self._stopping = True
@@ -173,7 +174,12 @@ class Replica:
             try:
                 if self._stopping:  # stop_receiving() ran during the awaits above
                     break
-                size = self._batch_size(free)
+                # depth: at most double the last one, within what the mean allows
+                depth = self._depth * 2
+                if depth > self._fits:
+                    depth = self._fits
+                self._depth = depth
+                size = depth if free == 1 else min(free * depth, MAX_BATCH)
                 if interruptible:
                     # cheap path: stop_receiving() interrupts the wait
                     batch = await queue.subscribe(topic, size, agent_lease, timeout=None)
@@ -189,10 +195,15 @@ class Replica:
                     slots.release()
             if not batch:
                 continue
-            if len(batch) > 1:  # (a single message is registered by handle())
-                deadline = clock.time() + lease
-                for message in batch:  # the heartbeat keeps waiting messages leased too
-                    leases[message.id] = [deadline, lease]
+            if slots is None and len(batch) == 1 and not (self._stopping or self._hold):
+                # a batch of one (requests one at a time): nothing waits, nothing to hand back
+                started = time.perf_counter()
+                await self.handle(batch[0])
+                self._observe(time.perf_counter() - started, 1)
+                continue
+            deadline = clock.time() + lease
+            for message in batch:  # the heartbeat keeps waiting messages leased too
+                leases[message.id] = [deadline, lease]
             waiting.extend(batch)
             if slots is None:
                 handled = 0
@@ -216,24 +227,19 @@ class Replica:
                 await self._hand_back()  # stopping, or a Defer: the rest goes back now
 
     def _observe(self, duration: float, count: int) -> None:
-        """Fold ``count`` handler runs of ``duration`` seconds each into the running mean."""
+        """Fold ``count`` handler runs of ``duration`` seconds each into the running mean,
+        and size batches by it: the last message of a batch of ``fits`` per slot expects
+        to start within the budget (``BATCH_WAIT``, at most a quarter of the lease)."""
         mean = self._mean
         if mean is None:
-            self._mean = duration
+            mean = duration
+        elif count == 1:
+            mean += (duration - mean) * _NEW_WEIGHT
         else:
-            self._mean = mean + (duration - mean) * (1.0 - (1.0 - _NEW_WEIGHT) ** count)
-
-    def _batch_size(self, free: int) -> int:
-        """How many messages to lease for ``free`` slots: ``free`` times the depth, which
-        starts at 1, at most doubles per batch, and stays within what the running mean of
-        handler durations says will start within the budget."""
-        mean = self._mean
-        if mean is None:
-            return min(free, MAX_BATCH)
+            mean += (duration - mean) * (1.0 - (1.0 - _NEW_WEIGHT) ** count)
+        self._mean = mean
         budget = self._budget
-        fits = MAX_BATCH if mean * MAX_BATCH <= budget else 1 + int(budget / mean)
-        depth = self._depth = min(2 * self._depth, fits)
-        return min(free * depth, MAX_BATCH)
+        self._fits = MAX_BATCH if mean * MAX_BATCH <= budget else 1 + int(budget / mean)
 
     async def _take_slot(self, slots: Slots) -> bool:
         """Take a concurrency slot, waiting for one unless stop_receiving() ends the wait
