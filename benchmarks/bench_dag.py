@@ -7,7 +7,8 @@ Each task depends on 1 to 3 earlier tasks chosen at random (fixed seed). Compare
   runner can do;
 * Dask's threaded scheduler (``dask.threaded.get``) on the same graph, if installed;
 * the runtime's message path alone, no scheduling: every task message published up
-  front (by as many senders as the orchestrator uses), handled by the agent, and
+  front (with ``send_all``, in batches and by as many senders as the orchestrator uses),
+  handled by the agent, and
   answered either in-process (``Runtime.register_local_topic``, as the orchestrator's
   replies travel: the bound for the orchestrator) or on a results topic consumed in
   batches (how replies travelled before; still the path from other processes);
@@ -35,6 +36,7 @@ import asyncio
 import cProfile
 import gc
 import graphlib
+import itertools
 import pstats
 import random
 import sys
@@ -50,7 +52,7 @@ from _common import print_table, write_json
 
 import swarm_runtime as sr
 from swarm_runtime.orchestrator import WorkflowOrchestrator
-from swarm_runtime.orchestrator._scheduler import SENDERS
+from swarm_runtime.orchestrator._scheduler import SEND_BATCH, SENDERS, YIELD_EVERY
 
 SEED = 20240601
 GOALS = {"memory": 30.0, "file": 100.0}
@@ -154,10 +156,17 @@ async def message_path(
         if local:
             rt.register_local_topic("results", take)
 
+        size = YIELD_EVERY if queue == "memory://" else SEND_BATCH  # as the orchestrator
+
         async def sender() -> None:
-            for i in numbers:  # shared: each sender takes the next number
-                payload = {"params": {}, "inputs": {"t0": None}}
-                await rt.send("noop", payload, reply_to="results", correlation_id=f"c{i}")
+            payload = {"params": {}, "inputs": {"t0": None}}
+            while batch := list(itertools.islice(numbers, size)):  # shared by the senders
+                await rt.send_all(
+                    [
+                        sr.Outgoing("noop", payload, reply_to="results", correlation_id=f"c{i}")
+                        for i in batch
+                    ]
+                )
 
         gc.collect()  # no garbage left over from setting up
         start = time.perf_counter()
