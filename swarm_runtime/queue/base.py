@@ -317,7 +317,12 @@ class MessageQueue(abc.ABC):
         )
         return await self._publish(batch)
 
-    async def publish_all(self, messages: Sequence[Outgoing]) -> list[str]:
+    async def publish_all(
+        self,
+        messages: Sequence[Outgoing],
+        *,
+        routes: Sequence[tuple[str, int | None]] | None = None,
+    ) -> list[str]:
         """Store messages of any topics, each with its own options (:class:`Outgoing`),
         durably and as a whole; returns their ids in order.
 
@@ -325,26 +330,37 @@ class MessageQueue(abc.ABC):
         and an error names its position (``messages[3].priority``). One group commit on
         disk, one transaction on Redis: when it returns every message is stored; when it
         raises, none is. Dedup keys work as in :meth:`publish_many`, within the batch too.
+
+        ``routes``, for a caller that addresses messages by other names (as
+        :meth:`Runtime.send_all` addresses agents): each message's ``(topic,
+        max_attempts)``, used in place of its ``to`` and where its own ``max_attempts``
+        is None, so the messages need not be copied.
         """
         if self._state is not _State.OPEN:
             self._check_open()
         if isinstance(messages, (str, bytes, dict)) or not isinstance(messages, Sequence):
             raise bad_argument("messages", messages, "a list of Outgoing", kind=False)
         count = len(messages)
+        if routes is not None and len(routes) != count:
+            raise InvalidArgumentError(
+                f"routes must have one entry per message: got {len(routes)} for {count}"
+            )
         if not count:
             return []
+        topics: list[str] = []
         check = self._check_publish
         for i, m in enumerate(messages):
             if type(m) is not Outgoing:
                 raise bad_argument(f"messages[{i}]", m, "an Outgoing", kind=False)
+            topics.append(m.to if routes is None else routes[i][0])
             try:
-                check(m.to, m.delay, m.priority, m.max_attempts, m.headers)
+                check(topics[i], m.delay, m.priority, m.max_attempts, m.headers)
                 if m.dedup_key is not None:
                     _check_dedup_key(m.dedup_key, "dedup_key")
             except (InvalidArgumentError, PayloadError):
                 # checked again to name the message (kept off the path of good ones)
                 where = f"messages[{i}]."
-                check(m.to, m.delay, m.priority, m.max_attempts, m.headers, where)
+                check(topics[i], m.delay, m.priority, m.max_attempts, m.headers, where)
                 _check_dedup_key(m.dedup_key, f"{where}dedup_key")
                 raise
         payloads = [m.payload for m in messages]
@@ -358,7 +374,7 @@ class MessageQueue(abc.ABC):
         now = time.time()
         batches = [
             PublishBatch(
-                m.to,
+                topics[i],
                 [ids[i]],
                 [m.payload],
                 [bodies[i]],
@@ -372,7 +388,7 @@ class MessageQueue(abc.ABC):
                 m.correlation_id,
                 m.workflow_id,
                 m.reply_to,
-                m.max_attempts,
+                m.max_attempts if routes is None or m.max_attempts is not None else routes[i][1],
                 None,
                 i,
             )

@@ -399,27 +399,12 @@ class Runtime:
         if isinstance(messages, (str, bytes, dict)) or not isinstance(messages, Sequence):
             raise bad_argument("messages", messages, "a list of Outgoing", kind=False)
         route = self._route
-        routed: list[Outgoing] = []
+        routes: list[tuple[str, int | None]] = []
         for i, m in enumerate(messages):
             if type(m) is not Outgoing:
                 raise bad_argument(f"messages[{i}]", m, "an Outgoing", kind=False)
-            topic, attempts = route(m.to, i)
-            routed.append(
-                Outgoing(
-                    topic,
-                    m.payload,
-                    delay=m.delay,
-                    priority=m.priority,
-                    dedup_key=m.dedup_key,
-                    headers=m.headers,
-                    sender=m.sender,
-                    correlation_id=m.correlation_id,
-                    workflow_id=m.workflow_id,
-                    reply_to=m.reply_to,
-                    max_attempts=attempts if m.max_attempts is None else m.max_attempts,
-                )
-            )
-        return await self._queue.publish_all(routed)  # type: ignore[union-attr]
+            routes.append(route(m.to, i))
+        return await self._queue.publish_all(messages, routes=routes)  # type: ignore[union-attr]
 
     def _route(self, agent: str, at: int = -1) -> tuple[str, int]:
         """``agent``'s inbox topic and default attempts limit (:meth:`_add_route`); ``at``:

@@ -43,9 +43,12 @@ async def test_local_replies_skip_the_results_topic() -> None:
 
         publish_all = rt.queue.publish_all
 
-        async def spy_all(messages: list[sr.Outgoing]) -> list[str]:
-            published.extend(m.to for m in messages)
-            return await publish_all(messages)
+        async def spy_all(messages: list[sr.Outgoing], *, routes: Any = None) -> list[str]:
+            if routes is None:
+                published.extend(m.to for m in messages)
+            else:
+                published.extend(route[0] for route in routes)
+            return await publish_all(messages, routes=routes)
 
         rt.queue.publish = spy  # type: ignore[method-assign]
         rt.queue.publish_all = spy_all  # type: ignore[method-assign]

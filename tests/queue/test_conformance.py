@@ -849,3 +849,20 @@ async def test_publish_all_dedup_within_and_across_batches(
     assert again == [ids[4]]
     assert [m.payload for m in await q.subscribe("t", batch_size=10)] == ["single", "y", "v"]
     assert [m.payload for m in await q.subscribe("u", batch_size=10)] == ["z"]
+
+
+async def test_publish_all_with_routes(make_queue: QueueFactory) -> None:
+    """With routes, each message goes to its route's topic, and takes the route's
+    max_attempts only if it has none of its own; a routes list of the wrong length is
+    refused before anything is stored."""
+    q = await make_queue()
+    messages = [sr.Outgoing("alice", 1), sr.Outgoing("bob", 2, max_attempts=9)]
+    with pytest.raises(ValueError, match="one entry per message"):
+        await q.publish_all(messages, routes=[("inbox.a", 3)])
+    assert await q.topics() == []
+    ids = await q.publish_all(messages, routes=[("inbox.a", 3), ("inbox.b", 4)])
+    [a] = await q.subscribe("inbox.a")
+    [b] = await q.subscribe("inbox.b")
+    assert (a.id, a.payload, a.max_attempts) == (ids[0], 1, 3)
+    assert (b.id, b.payload, b.max_attempts) == (ids[1], 2, 9)
+    assert await q.topics() == ["inbox.a", "inbox.b"]
