@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from ..services.load_balancer import Assignment, LoadBalancer
     from .runtime import Runtime
 
-__all__ = ["BATCH_WAIT", "MAX_BATCH", "Replica", "handler_core"]
+__all__ = ["BATCH_WAIT", "MAX_BATCH", "OVERDUE", "Replica", "handler_core"]
 
 log = get_logger("swarm_runtime.replica")
 
@@ -40,6 +41,9 @@ MAX_BATCH = 64
 #: a quarter of the lease): batches are for short handlers, where a subscribe per message
 #: costs as much as the work
 BATCH_WAIT = 0.02
+#: a batch still running this many times its budget hands back the messages not started: a
+#: handler turned slow (a cache miss after hits) must not hold them while other replicas idle
+OVERDUE = 5
 #: weight of the newest handler duration in a replica's running mean
 _NEW_WEIGHT = 0.2
 _set_context = task_context.set
@@ -84,7 +88,9 @@ class Replica:
     At shutdown (``stop_receiving``), on cancellation and when a middleware defers a
     message (``Defer``, e.g. an open circuit), the messages of the batch not started yet
     are handed back at once with ``release``: their attempt is not counted and nothing
-    waits out a lease.
+    waits out a lease. So are they when the batch runs :data:`OVERDUE` times past its
+    budget (a handler turned slow, e.g. a cache miss after hits): another replica or
+    worker takes them instead of waiting behind it.
 
     Receiving stops at shutdown while handlers in flight finish; the runtime cancels them
     after its grace period, handing their messages back. With a dispatcher (load balancing
@@ -118,6 +124,8 @@ class Replica:
         self._budget = min(BATCH_WAIT, self._lease / 4)
         self._fits = 1  # messages per slot that the mean says start within the budget
         self._depth = 1  # messages per free slot in the last batch
+        self._batches = 0  # batches leased so far (names the current one for its timer)
+        self._overdue_event: anyio.Event | None = None  # set by an overdue batch's timer
 
     def stop_receiving(self) -> None:
         self._stopping = True
@@ -138,7 +146,11 @@ class Replica:
                 if self.channel is not None:
                     await self._run_from_channel(work, self.channel)
                 else:
-                    await self._run_from_queue(work)
+                    watcher = await work.start(self._hand_back_overdue)
+                    try:
+                        await self._run_from_queue(work)
+                    finally:
+                        watcher.cancel()
         finally:
             self._work = None
             with anyio.CancelScope(shield=True):
@@ -159,6 +171,8 @@ class Replica:
         slots = self.slots
         waiting = self._waiting
         interruptible = queue.supports_interrupt
+        call_later = asyncio.get_running_loop().call_later
+        overdue = OVERDUE * self._budget
         while not self._stopping:
             if self._hold:
                 await self._pause()
@@ -205,6 +219,8 @@ class Replica:
             for message in batch:  # the heartbeat keeps waiting messages leased too
                 leases[message.id] = [deadline, lease]
             waiting.extend(batch)
+            self._batches += 1
+            timer = call_later(overdue, self._overdue, self._batches)
             if slots is None:
                 handled = 0
                 started = time.perf_counter()
@@ -223,8 +239,30 @@ class Replica:
                         break
                 if held:
                     slots.release()
+            timer.cancel()
             if waiting:
                 await self._hand_back()  # stopping, or a Defer: the rest goes back now
+
+    def _overdue(self, batch: int) -> None:
+        """Timer of a batch: if it still has messages waiting, have them handed back."""
+        event = self._overdue_event
+        if batch == self._batches and self._waiting and event is not None:
+            event.set()
+
+    async def _hand_back_overdue(
+        self, *, task_status: TaskStatus[anyio.CancelScope] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Hand back the waiting messages of batches whose timer fired, until cancelled
+        (the receiving loop cancels it when it ends)."""
+        with anyio.CancelScope() as scope:
+            task_status.started(scope)
+            while True:
+                self._overdue_event = event = anyio.Event()
+                await event.wait()
+                log.debug(
+                    "batch overdue; handing back its waiting messages", count=len(self._waiting)
+                )
+                await self._hand_back()
 
     def _observe(self, duration: float, count: int) -> None:
         """Fold ``count`` handler runs of ``duration`` seconds each into the running mean,

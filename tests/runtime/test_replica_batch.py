@@ -19,6 +19,7 @@ import anyio.lowlevel
 import pytest
 
 import swarm_runtime as sr
+from swarm_runtime.runtime import _replica
 from swarm_runtime.runtime._replica import MAX_BATCH
 
 from ..conftest import REDIS_URL, QueueFactory, delete_redis_prefix, require_redis
@@ -174,8 +175,9 @@ async def test_messages_waiting_in_a_batch_keep_their_leases(
     make_queue: QueueFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Messages leased in a batch behind a handler that runs past the lease are kept
-    leased by the heartbeat: a competing consumer gets none of them meanwhile, and each
-    is handled once."""
+    leased by the heartbeat (with the hand-back of overdue batches off): a competing
+    consumer gets none of them meanwhile, and each is handled once."""
+    monkeypatch.setattr(_replica, "OVERDUE", 1000)
     queue, spy = await spied_queue(make_queue, monkeypatch, "lagging")
     handled: list[tuple[str, int]] = []
     slow_running = anyio.Event()
@@ -203,6 +205,45 @@ async def test_messages_waiting_in_a_batch_keep_their_leases(
     assert len({i for i, _ in handled}) == len(handled)
     assert {attempts for _, attempts in handled} == {1}
     assert len(handled) == WARM_UP + 6
+
+
+async def test_an_overdue_batch_hands_its_waiting_messages_to_another_consumer(
+    make_queue: QueueFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When a handler runs far past what its batch allowed (a cache miss after hits), the
+    messages waiting behind it are released, their attempt not counted, so another worker
+    takes them while the slow one still runs."""
+    queue, spy = await spied_queue(make_queue, monkeypatch, "cache")
+    handled: list[str] = []
+    miss_running = anyio.Event()
+    miss_done = anyio.Event()
+    async with sr.Runtime(queue=queue, services=False) as rt:
+
+        @rt.agent("cache")
+        async def cache(msg: sr.Message, ctx: sr.Context) -> None:
+            if msg.payload.get("miss"):
+                miss_running.set()
+                await miss_done.wait()
+            handled.append(msg.id)
+
+        await queue.publish_many(spy.topic, [{}] * WARM_UP)
+        await wait_for(lambda: len(handled) == WARM_UP, "warm-up handled")
+        late = await queue.publish_many(spy.topic, [{"miss": True}] + [{}] * 5)
+        taken: list[sr.Message] = []
+        with anyio.fail_after(GUARD):
+            await miss_running.wait()
+            while len(taken) < 5:  # another worker, polling while the miss runs
+                taken += await queue.subscribe(spy.topic, 10, timeout=0)
+                await anyio.sleep(0.01)
+        for message in taken:
+            await queue.acknowledge(message.id)
+        miss_done.set()
+        await rt.join(timeout=GUARD)
+    assert spy.batch_of(late[0]) == late
+    assert spy.released == late[1:]
+    assert sorted(m.id for m in taken) == sorted(late[1:])
+    assert {m.attempts for m in taken} == {1}
+    assert handled[WARM_UP:] == [late[0]]
 
 
 @pytest.mark.parametrize("concurrency", [1, 2])
