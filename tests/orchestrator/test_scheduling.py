@@ -152,6 +152,27 @@ async def test_priorities_order_ready_tasks() -> None:
     assert order == ["root", "top", "high", "mid", "mid2", "low"]
 
 
+async def test_first_tasks_start_while_a_large_ready_set_is_sent() -> None:
+    """On memory://, where a publish never waits, the scheduler sends a large ready set in
+    small batches with a yield between them: the first task runs before the whole set is
+    in the queue (its most critical tasks are not held back by the rest)."""
+    queued_at_first: list[int] = []
+    async with orchestrator() as orch:
+
+        @orch.agent("w")
+        async def work(msg: sr.Message, ctx: sr.Context) -> None:
+            if not queued_at_first:
+                stats = await orch.runtime.queue.stats(sr.CommunicationSystem.inbox("w"))
+                queued_at_first.append(stats.depth)
+
+        tasks = [{"name": f"t{i}"} for i in range(500)]
+        workflow_id = await orch.create_workflow(tasks)
+        with anyio.fail_after(GUARD):
+            result = await orch.execute_workflow(workflow_id)
+    assert result.ok
+    assert 0 < queued_at_first[0] < 500
+
+
 async def test_status_snapshots_are_copies() -> None:
     """States, attempts and timings are queryable, and snapshots do not change afterwards."""
     seen: dict[str, Any] = {}
