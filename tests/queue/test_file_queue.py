@@ -117,6 +117,33 @@ async def test_publish_all_runs_survive_reopen(tmp_path: Path, how: str) -> None
     await q.close()
 
 
+async def test_publish_all_interleaved_topics_keep_fifo(tmp_path: Path) -> None:
+    """Plain messages to topics that interleave are gathered per topic and priority, but
+    each topic still gets its messages in list order, whatever their attempts limits, and
+    a message with a dedup key keeps its place among them."""
+    q = await open_file_queue(tmp_path / "q")
+    messages = []
+    for i in range(12):
+        limit = (None, 3, 3, 7)[i % 4]
+        messages.append(sr.Outgoing("a", f"a{i}", max_attempts=limit))
+        messages.append(sr.Outgoing("b", f"b{i}", priority=i % 2))
+        if i == 5:
+            messages.append(sr.Outgoing("a", "keyed", dedup_key="k"))
+    ids = await q.publish_all(messages)
+    await q.close()
+
+    q = await reopen(tmp_path / "q", "scan")
+    got = await q.subscribe("a", batch_size=50)
+    expected = [i for i, m in enumerate(messages) if m.to == "a"]
+    assert [m.id for m in got] == [ids[i] for i in expected]
+    assert [m.max_attempts for m in got] == [messages[i].max_attempts for i in expected]
+    got_b = await q.subscribe("b", batch_size=50)
+    assert [m.payload for m in got_b] == [f"b{i}" for i in range(1, 12, 2)] + [
+        f"b{i}" for i in range(0, 12, 2)
+    ]
+    await q.close()
+
+
 async def test_publish_all_bad_envelope_in_a_run_stores_nothing(tmp_path: Path) -> None:
     """An envelope that is not JSON, inside a run of messages to one topic, refuses the
     whole publish_all, naming the message."""

@@ -419,15 +419,17 @@ class FileQueue(DeliveryMixin, CompactionMixin):
         """Encode every batch first (a bad one raises before anything is appended), then
         append them all with no ``await`` in between: one write, one fsync, all or none.
 
-        Consecutive plain messages (new ids, no dedup key, ready now) of one topic,
-        priority and attempts limit are encoded as one run (:meth:`_encode_run`), each
-        with its own envelope: the scheduler's tasks to one agent cost one codec call and
-        one post to index, not one each."""
+        Plain messages (new ids, no dedup key, ready now) are gathered by topic and
+        priority, in order, and each run of them with one attempts limit is encoded as one
+        chunk (:meth:`_encode_run`), each message with its own envelope: the scheduler's
+        tasks to one agent cost one codec call and one post to index, however they
+        interleave with other agents'. Only the order within a topic and priority is
+        delivery order, and that is kept; any other message ends the gathering, so it
+        keeps its place."""
         pending: dict[str, tuple[str, float]] = {}
         out: list[str] = []
         staged: list[_Staged] = []
-        run: list[PublishBatch] = []
-        run_key: tuple[str, int, int | None] | None = None
+        plain: dict[tuple[str, int], list[PublishBatch]] = {}
         for batch in batches:
             if (
                 len(batch.ids) == 1
@@ -436,25 +438,23 @@ class FileQueue(DeliveryMixin, CompactionMixin):
                 and batch.last_error is None
                 and not batch.delay > 0
             ):
-                key = (batch.topic, batch.priority, batch.max_attempts)
-                if key != run_key:
-                    if run:
-                        staged.append(self._encode_run(run))
-                    run, run_key = [], key
-                run.append(batch)
+                group = plain.get((batch.topic, batch.priority))
+                if group is None:
+                    plain[batch.topic, batch.priority] = [batch]
+                else:
+                    group.append(batch)
                 out += batch.ids
                 continue
-            if run:
-                staged.append(self._encode_run(run))
-                run, run_key = [], None
+            if plain:
+                self._encode_plain(plain, staged)
             ids, one = self._encode(batch, pending)
             out += ids
             if one is not None:
                 staged.append(one)
                 if one[10] is not None:  # its new dedup keys
                     pending.update(one[10])
-        if run:
-            staged.append(self._encode_run(run))
+        if plain:
+            self._encode_plain(plain, staged)
         if staged:
             # then wait for every journal batch they went to (one, unless one filled up)
             for written in {id(b): b for b in map(self._append, staged)}.values():
@@ -534,6 +534,22 @@ class FileQueue(DeliveryMixin, CompactionMixin):
             tracked,
             dedup or None,
         )
+
+    def _encode_plain(
+        self, plain: dict[tuple[str, int], list[PublishBatch]], staged: list[_Staged]
+    ) -> None:
+        """Encode the gathered plain messages (see :meth:`_publish_all`) into ``staged``,
+        one run per topic, priority and attempts limit in a row; empties ``plain``."""
+        encode_run = self._encode_run
+        for group in plain.values():
+            start = 0
+            limit = group[0].max_attempts
+            for i, batch in enumerate(group):
+                if batch.max_attempts != limit:
+                    staged.append(encode_run(group[start:i]))
+                    start, limit = i, batch.max_attempts
+            staged.append(encode_run(group[start:] if start else group))
+        plain.clear()
 
     def _encode_run(self, run: list[PublishBatch]) -> _Staged:
         """:meth:`_encode` for a run of batches of one plain message each (new id, no dedup
