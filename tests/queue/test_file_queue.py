@@ -813,6 +813,24 @@ async def test_cancelled_subscriber_gives_its_messages_back(tmp_path: Path) -> N
     await q.close()
 
 
+async def test_publishers_woken_together_share_the_next_write(tmp_path: Path) -> None:
+    """64 publishers, each waiting for its fsync before publishing again: every round is one
+    write (the first publisher of a round does not go alone, leaving the rest for a second)."""
+    q = await open_file_queue(tmp_path / "q")
+    journal = q._journal  # type: ignore[attr-defined]
+    before = journal.batches
+
+    async def publisher(n: int) -> None:
+        for i in range(5):
+            await q.publish("t", [n, i])
+
+    async with anyio.create_task_group() as tg:
+        for n in range(64):
+            tg.start_soon(publisher, n)
+    assert journal.batches - before == 5
+    await q.close()
+
+
 async def test_a_cancelled_publisher_leaves_the_shared_write_to_the_others(tmp_path: Path) -> None:
     """Publishers sharing one group commit: cancelling one of them while it waits for the
     fsync wakes no other early, and its message is stored all the same."""

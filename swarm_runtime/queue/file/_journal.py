@@ -122,6 +122,7 @@ class Journal:
         self._on_failed = on_failed
         self._open = Batch()
         self._busy = False
+        self._submitting = False  # a _submit_soon is scheduled
         self._idle = asyncio.Event()
         self._idle.set()
         self._unsynced = False
@@ -187,8 +188,14 @@ class Journal:
         """
         if not batch.done:
             batch.waiters += 1
-            if not self._busy:
-                self._submit()  # not under way, so this is the open batch
+            if not self._busy and not self._submitting:
+                if self._executor is None:
+                    raise _not_running()
+                # Not under way: submit the open batch once the callers that are ready to
+                # run have run (publishers woken together by the last write join this one,
+                # instead of the first going alone while the rest form the next batch).
+                self._submitting = True
+                asyncio.get_running_loop().call_soon(self._submit_soon)
             # a future per caller, not an Event: nothing to remove from a list on wake-up,
             # and a cancelled caller cancels only its own future
             woken = asyncio.get_running_loop().create_future()
@@ -238,11 +245,29 @@ class Journal:
             return time.monotonic() - self._last_sync >= self.interval
         return False
 
+    def _submit_soon(self) -> None:
+        """Submit the open batch if nothing is under way (a trip under way submits it when
+        it completes) and somebody waits for it."""
+        self._submitting = False
+        batch = self._open
+        if self._busy or not (batch.waiters or batch.jobs):
+            return
+        if self._executor is not None:
+            self._submit()
+            return
+        # closed meanwhile: tell the waiters rather than leave them hanging
+        self._open = Batch()
+        batch.error = _not_running()
+        batch.done = True
+        for woken in batch.woken:
+            if not woken.done():
+                woken.set_result(None)
+
     def _submit(self) -> None:
         """Hand the open batch to the I/O thread (event-loop thread, never blocks)."""
         executor = self._executor
         if executor is None:
-            raise QueueError("the queue's I/O thread is not running (the queue is closed)")
+            raise _not_running()
         batch = self._open
         self._open = Batch()
         self._busy = True
@@ -324,6 +349,10 @@ class Journal:
         """
         for i in failed.lazy:
             self.add(failed.chunks[i], lazy=True)
+
+
+def _not_running() -> QueueError:
+    return QueueError("the queue's I/O thread is not running (the queue is closed)")
 
 
 def _translate(exc: BaseException) -> QueueError:
