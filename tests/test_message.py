@@ -131,3 +131,24 @@ def test_topics_with_path_tricks_are_refused(prefix: str, trick: str, suffix: st
     """Path separators and '..' are always refused."""
     with pytest.raises(sr.InvalidTopicError):
         validate_topic(prefix + trick + suffix)
+
+
+async def test_delivered_messages_behave_as_pydantic_models_each_of_its_own(
+    make_queue: Any,
+) -> None:
+    """Messages a queue builds without validation copy, compare and update like any model,
+    and changing one (assignment, model_copy) changes no other."""
+    queue = await make_queue()
+    await queue.publish_many("t", [{"n": 1}, {"n": 2}])
+    first, second = await queue.subscribe("t", batch_size=2)
+    every = set(sr.Message.model_fields)
+    assert first.model_fields_set == every
+    assert second.model_fields_set == every
+    copied = first.model_copy(update={"attempts": 9, "payload": {"n": 3}})
+    assert (copied.attempts, copied.payload) == (9, {"n": 3})
+    assert (first.attempts, first.payload) == (1, {"n": 1})
+    first.payload = {"n": 4}
+    assert second.payload == {"n": 2}
+    assert second.model_fields_set == every
+    assert sr.Message.model_validate(second.model_dump()) == second
+    assert copied.model_fields_set == every
