@@ -40,6 +40,9 @@ _BEFORE = (" ", "\n", "[", "{", ",")
 _AFTER = frozenset(" \n\r,]}:#")
 #: a colon where a key should be (an empty key; PyYAML refuses some, yaml-rs reads them)
 _EMPTY_KEYS = ("\n:", " :", "{:", "[:", ",:", "\t:")
+#: a flow collection as a mapping key (``[a]: 1``): PyYAML refuses it (unhashable),
+#: yaml-rs reads it as a tuple or frozenset
+_COLLECTION_KEYS = ("]:", "}:")
 #: deep block nesting (yaml-rs recurses without a limit): PyYAML (libyaml caps it) reads it
 _DEEP = ("\n" + " " * 100, "- " * 50)
 #: digits to "0" and the characters a plain scalar follows to " ", to find numbers fast
@@ -90,6 +93,8 @@ def _safe(text: str) -> bool:
     if text.startswith(("---", "...")) or "\n---" in text or "\n..." in text:
         return False
     if text.startswith(":") or any(key in text for key in _EMPTY_KEYS):
+        return False
+    if any(key in text for key in _COLLECTION_KEYS):
         return False
     if any(deep in text for deep in _DEEP):
         return False

@@ -89,7 +89,8 @@ def test_fast_load_gives_up_on_what_differs() -> None:
     duplicate keys and broken text go to PyYAML."""
     texts = ["a: yes", "a: Off", "a: 0755", "a: 1e3", "a: 1:20", "a: !!binary x",
              "b: &x {c: 1}\nd: {<<: *x}", "a: \x85", "a: 1\na: 2", "a: [1", "a: +.5",
-             "a: 2024-01-01", "%YAML 1.1\n---\na: 1", "a:\n\t- x", "a: =", "on: 1"]  # fmt: skip
+             "a: 2024-01-01", "%YAML 1.1\n---\na: 1", "a:\n\t- x", "a: =", "on: 1",
+             "[]: y", "{}: y", "a: {[x]: 1}", "- [a, b]: 1"]  # fmt: skip
     for text in texts:
         assert fast_load(text) is UNSURE, text
     assert fast_load("a: [1, -2.5, x, true, null]\nb: {c: 'yes'}") == {
