@@ -202,6 +202,8 @@ class MemoryQueue(MessageQueue):
     # ------------------------------------------------------------------ backend hooks
 
     async def _publish(self, batch: PublishBatch) -> list[str]:
+        if len(batch) == 1 and batch.dedup_keys is None:  # a single publish
+            return [self._store(batch.message(0), batch.delay, None, self.clock.time())]
         return self._store_all((batch,))
 
     async def _publish_all(self, batches: list[PublishBatch]) -> list[str]:

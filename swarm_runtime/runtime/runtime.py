@@ -370,7 +370,10 @@ class Runtime:
         """
         if self._status is not _State.RUNNING:
             self._check_running()
-        route = self._route(agent)
+        try:
+            route = self._routes[agent]
+        except (KeyError, TypeError):
+            route = self._route(agent)  # raises the error that names what is wrong
         return await self._queue.publish(  # type: ignore[union-attr]
             route[0],
             payload,
