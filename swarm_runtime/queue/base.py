@@ -714,6 +714,19 @@ class MessageQueue(abc.ABC):
         return f"<{type(self).__name__} {self._state.value}>"
 
 
+class NackManyFirst(MessageQueue):
+    """For a backend whose primitive is :meth:`_nack_many` (one script call, one chunk of
+    records): a single nack, and an early dead-letter, are its one-id case."""
+
+    async def _nack(self, message_id: str, delay: float, error: str | None) -> NackOutcome:
+        [outcome] = await self._nack_many((message_id,), delay, error, False)
+        return outcome
+
+    async def _nack_dead(self, message_id: str, error: str | None) -> NackOutcome:
+        [outcome] = await self._nack_many((message_id,), 0.0, error, True)
+        return outcome
+
+
 def _check_delay(delay: float) -> None:
     check_seconds("delay", delay)
 

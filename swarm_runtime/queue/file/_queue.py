@@ -28,7 +28,14 @@ from ...clock import Clock
 from ...errors import ConfigError, PayloadError, QueueError
 from ...message import Message
 from .._publishing import PublishBatch
-from ..base import MAX_MESSAGE_BYTES, NackOutcome, QueueOptions, QueueStats, split_options
+from ..base import (
+    MAX_MESSAGE_BYTES,
+    NackManyFirst,
+    NackOutcome,
+    QueueOptions,
+    QueueStats,
+    split_options,
+)
 from ._codec import encode_meta, encode_msgs
 from ._compaction import CompactionMixin, Move
 from ._core import wake
@@ -165,7 +172,7 @@ class FileQueueInfo:
         return dict(self.__dict__)
 
 
-class FileQueue(DeliveryMixin, CompactionMixin):
+class FileQueue(DeliveryMixin, CompactionMixin, NackManyFirst):
     """A durable queue in a directory: ``file://DIR`` (the default backend).
 
     Options (keyword arguments, or URL query parameters such as ``file://q?fsync=interval``):
@@ -866,14 +873,6 @@ class FileQueue(DeliveryMixin, CompactionMixin):
         self._acks += key
         index.settle(slot, listed=True)
         return True
-
-    async def _nack(self, message_id: str, delay: float, error: str | None) -> NackOutcome:
-        [outcome] = await self._nack_many((message_id,), delay, error, False)
-        return outcome
-
-    async def _nack_dead(self, message_id: str, error: str | None) -> NackOutcome:
-        [outcome] = await self._nack_many((message_id,), 0.0, error, True)
-        return outcome
 
     async def _nack_many(
         self, message_ids: Sequence[str], delay: float, error: str | None, dead_letter: bool

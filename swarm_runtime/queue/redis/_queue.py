@@ -29,7 +29,7 @@ from ...clock import Clock
 from ...errors import BackendUnavailableError, ConfigError, QueueClosedError, QueueError
 from ...message import Message
 from .._publishing import PublishBatch
-from ..base import MessageQueue, NackOutcome, QueueOptions, QueueStats, split_options
+from ..base import NackManyFirst, NackOutcome, QueueOptions, QueueStats, split_options
 from ._batch import Batcher
 from ._lua import SCRIPTS
 from ._retry import TRANSIENT, backoff
@@ -73,7 +73,7 @@ class _Script:
         self.sha = ""
 
 
-class RedisQueue(MessageQueue):
+class RedisQueue(NackManyFirst):
     """A queue shared by any number of processes through Redis Streams.
 
     Open it with ``MessageQueue.open("redis://HOST:PORT/DB", prefix="swarm")``. Options
@@ -609,14 +609,6 @@ class RedisQueue(MessageQueue):
             [(orjson.dumps(ids[i : i + MAX_BATCH]),) for i in range(0, len(ids), MAX_BATCH)],
         )
         return sum(reply.count(b"1") for reply in replies)
-
-    async def _nack(self, message_id: str, delay: float, error: str | None) -> NackOutcome:
-        [outcome] = await self._nack_many((message_id,), delay, error, False)
-        return outcome
-
-    async def _nack_dead(self, message_id: str, error: str | None) -> NackOutcome:
-        [outcome] = await self._nack_many((message_id,), 0.0, error, True)
-        return outcome
 
     async def _nack_many(
         self, message_ids: Sequence[str], delay: float, error: str | None, dead_letter: bool
