@@ -94,6 +94,21 @@ def _mean(col: pl.Expr) -> pl.Expr:
     return first + (col - first).mean()
 
 
+#: Polars divides a column by a scalar through the scalar's reciprocal, which overflows for
+#: a denominator below this (a subnormal spread): such a division is scaled first
+_TINY = 2.0**-1000
+_SCALE = 2.0**600  # a power of two: scaling is exact
+
+
+def _over(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
+    """``numerator / denominator``, right for a subnormal denominator too (no inf or NaN)."""
+    return (
+        pl.when(denominator.abs() < _TINY)
+        .then((numerator * _SCALE) / (denominator * _SCALE))
+        .otherwise(numerator / denominator)
+    )
+
+
 def _normalize(frame: pl.LazyFrame, op: TransformOp) -> pl.LazyFrame:
     """Min-max scaling of numeric columns to [0, 1]; a constant column becomes 0.0, nulls stay."""
     names = select_columns(frame, op.columns, numeric=True, what="normalize")
@@ -106,7 +121,7 @@ def _normalize(frame: pl.LazyFrame, op: TransformOp) -> pl.LazyFrame:
             .then(None)
             .when(high == low)
             .then(0.0)
-            .otherwise((col - low) / (high - low))
+            .otherwise(_over(col - low, high - low))
             .alias(name)
         )
     return frame.with_columns(exprs) if exprs else frame
@@ -126,7 +141,7 @@ def _scaling(frame: pl.LazyFrame, op: TransformOp) -> pl.LazyFrame:
             pl.when(col.is_null())
             .then(None)
             .when(usable)
-            .then((col - centre) / std)
+            .then(_over(col - centre, std))
             .otherwise(0.0)
             .alias(name)
         )
